@@ -1,0 +1,142 @@
+"""Format registry: pick a reader by content signature (suffix only breaks ties) and a writer by suffix."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from thermoscope.core import ThermalFrame, ThermalSequence
+from thermoscope.io.errors import ThermoscopeFormatError, UnknownFormatError
+
+#: How many leading bytes a reader's ``sniff`` sees (JPEG APPn segments sit well inside this).
+SNIFF_BYTES = 256 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class FormatReader:
+    """A radiometric file format that thermoscope reads.
+
+    Attributes:
+        name: short identifier (``"flir-rjpeg"``).
+        description: one line for users.
+        suffixes: usual file name endings (lower case, with dot).
+        sniff: ``(head, suffix) -> bool``; ``head`` is up to ``SNIFF_BYTES`` leading bytes.
+        parse: pure ``bytes -> ThermalSequence`` (single images are sequences of one frame).
+        open: thin file wrapper ``Path -> ThermalSequence``; may read frames lazily.
+    """
+
+    name: str
+    description: str
+    suffixes: tuple[str, ...]
+    sniff: Callable[[bytes, str], bool]
+    parse: Callable[[bytes], ThermalSequence]
+    open: Callable[[Path], ThermalSequence]
+
+
+@dataclass(frozen=True, slots=True)
+class FormatWriter:
+    """A format thermoscope writes: ``emit`` turns frames into the file's bytes."""
+
+    name: str
+    description: str
+    suffixes: tuple[str, ...]
+    emit: Callable[[Sequence[ThermalFrame]], bytes]
+
+
+def _readers() -> list[FormatReader]:
+    from thermoscope.io import formats
+
+    return formats.READERS
+
+
+def _writers() -> list[FormatWriter]:
+    from thermoscope.io import formats
+
+    return formats.WRITERS
+
+
+def readers() -> list[FormatReader]:
+    """All registered readers, in sniffing order."""
+    return list(_readers())
+
+
+def writers() -> list[FormatWriter]:
+    """All registered writers."""
+    return list(_writers())
+
+
+def detect(head: bytes, suffix: str = "") -> FormatReader:
+    """The reader whose signature matches ``head`` (suffix consulted for signature-less formats)."""
+    suffix = suffix.lower()
+    for reader in _readers():
+        if reader.sniff(head, suffix):
+            return reader
+    known = ", ".join(r.name for r in _readers())
+    raise UnknownFormatError(f"unknown signature {head[:8]!r}; thermoscope reads: {known}")
+
+
+def open_path(path: str | os.PathLike[str]) -> ThermalSequence:
+    """Open any supported file as a (lazy) sequence; a single image is a sequence of one."""
+    p = Path(path)
+    try:
+        with p.open("rb") as fh:
+            head = fh.read(SNIFF_BYTES)
+    except OSError as exc:
+        raise ThermoscopeFormatError(f"cannot open: {exc.strerror or exc}", str(p)) from exc
+    try:
+        reader = detect(head, p.suffix)
+        return reader.open(p)
+    except ThermoscopeFormatError as exc:
+        if exc.source == str(p):
+            raise
+        raise exc.with_source(str(p)) from exc.__cause__
+
+
+def parse_bytes(data: bytes, suffix: str = "") -> ThermalSequence:
+    """Parse in-memory file content of any supported format."""
+    return detect(data[:SNIFF_BYTES], suffix).parse(data)
+
+
+def load(path: str | os.PathLike[str], frame: int = 0) -> ThermalFrame:
+    """Read one frame (default the first) of any supported file."""
+    with open_path(path) as seq:
+        try:
+            return seq[frame]
+        except IndexError as exc:
+            raise ThermoscopeFormatError(str(exc), str(path)) from exc
+
+
+def writer_for(path: str | os.PathLike[str]) -> FormatWriter:
+    """The writer chosen by the output file's suffix."""
+    suffix = Path(path).suffix.lower()
+    for w in _writers():
+        if suffix in w.suffixes:
+            return w
+    known = ", ".join(s for w in _writers() for s in w.suffixes)
+    raise UnknownFormatError(f"no writer for suffix {suffix!r}; thermoscope writes: {known}", str(path))
+
+
+def save(frames: ThermalFrame | Sequence[ThermalFrame], path: str | os.PathLike[str]) -> Path:
+    """Write frames to ``path`` atomically (a temp file renamed into place); format by suffix."""
+    items = [frames] if isinstance(frames, ThermalFrame) else list(frames)
+    if not items:
+        raise ThermoscopeFormatError("nothing to write: no frames", str(path))
+    data = writer_for(path).emit(items)
+    return write_atomic(Path(path), data)
+
+
+def write_atomic(path: Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` so that readers never see a half-written file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
