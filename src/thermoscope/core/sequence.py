@@ -23,11 +23,15 @@ class ThermalSequence:
         *,
         source: str = "",
         close: Callable[[], None] | None = None,
+        issues: tuple[str, ...] = (),
     ) -> None:
         self._length = length
         self._read_frame = read_frame
         self._close = close
         self.source = source
+        #: Problems found while indexing that did not stop the readable frames (e.g. a
+        #: truncated last frame); callers report them.
+        self.issues = issues
 
     def __len__(self) -> int:
         return self._length

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+from thermoscope.io import flir_rjpeg, flir_seq, flir_writer
 from thermoscope.io.registry import FormatReader, FormatWriter
 
-READERS: list[FormatReader] = []
-WRITERS: list[FormatWriter] = []
+READERS: list[FormatReader] = [
+    flir_rjpeg.READER,
+    flir_seq.READER,
+]
+WRITERS: list[FormatWriter] = [
+    flir_writer.FFF_WRITER,
+    flir_writer.SEQ_WRITER,
+    flir_writer.CSQ_WRITER,
+]
