@@ -50,6 +50,8 @@ HEADER_SIZE = 64
 ENTRY_SIZE = 32
 #: More index entries than this means a corrupt header, not a real file.
 MAX_ENTRIES = 4096
+#: Largest raw image accepted (pixels); thermal sensors are far smaller, so more is corruption.
+MAX_PIXELS = 64 * 1024 * 1024
 
 RAW_DATA = 0x01
 EMBEDDED_IMAGE = 0x0E
@@ -222,6 +224,13 @@ def _capture_time(record: memoryview, order: str) -> datetime | None:
 
 
 def _decode_png(payload: bytes, width: int, height: int) -> NDArray[np.uint16]:
+    if len(payload) < 33 or payload[12:16] != b"IHDR":
+        raise CorruptDataError("raw PNG has no IHDR header")
+    png_width, png_height, depth = struct.unpack_from(">IIB", payload, 16)
+    if (png_width, png_height, depth) != (width, height, 16):
+        raise CorruptDataError(
+            f"raw PNG is {png_width}x{png_height} at {depth} bits, the record says {width}x{height}x16"
+        )
     image = cv2.imdecode(np.frombuffer(payload, np.uint8), cv2.IMREAD_UNCHANGED)
     if image is None or image.dtype != np.uint16 or image.shape != (height, width):
         raise CorruptDataError(
@@ -241,9 +250,15 @@ def _decode_jpegls(payload: bytes, width: int, height: int) -> NDArray[np.uint16
     return np.asarray(image, dtype=np.uint16)
 
 
-def _is_jpeg_ls(payload: memoryview) -> bool:
-    """True for a JPEG-LS stream (start-of-frame marker 0xF7), e.g. CSQ frames."""
-    return any(seg.marker == _SOF_JPEG_LS for seg in iter_segments(payload))
+def _jpeg_ls_size(payload: memoryview) -> tuple[int, int] | None:
+    """``(width, height)`` of a JPEG-LS stream (start-of-frame 0xF7, as in CSQ), else ``None``."""
+    for seg in iter_segments(payload):
+        if seg.marker == _SOF_JPEG_LS:
+            if len(seg.payload) < 5:
+                raise CorruptDataError("JPEG-LS frame header is cut short")
+            height, width = struct.unpack_from(">HH", seg.payload, 1)
+            return int(width), int(height)
+    return None
 
 
 def _png_byte_order(image: NDArray[np.uint16]) -> NDArray[np.uint16]:
@@ -268,14 +283,17 @@ def parse_raw_record(record: memoryview, fallback_order: str) -> NDArray[np.uint
         raise TruncatedFileError(f"raw data record has {len(record)} bytes, needs at least 32")
     o = _record_order(record, fallback_order)
     width, height = struct.unpack_from(o + "2H", record, 2)
-    if not (0 < width <= MAX_SIDE and 0 < height <= MAX_SIDE):
+    if not (0 < width <= MAX_SIDE and 0 < height <= MAX_SIDE) or width * height > MAX_PIXELS:
         raise AbsurdSizeError(f"raw image claims {width}x{height} pixels")
     payload = record[32:]
     head = bytes(payload[:4])
     if head == _PNG_MAGIC:
         return _png_byte_order(_decode_png(bytes(payload), width, height))
     if head[:3] == _JPEG_MAGIC:
-        if _is_jpeg_ls(payload):
+        size = _jpeg_ls_size(payload)
+        if size is not None:
+            if size != (width, height):
+                raise CorruptDataError(f"JPEG-LS frame is {size[0]}x{size[1]}, the record says {width}x{height}")
             return _decode_jpegls(bytes(payload), width, height)
         raise UnsupportedCompressionError("raw data is a lossy JPEG, not JPEG-LS; not radiometric")
     needed = width * height * 2
