@@ -9,7 +9,9 @@ from typing import Any
 import pytest
 
 SAMPLES = Path(
-    os.environ.get("THERMOSCOPE_SAMPLES", Path(__file__).resolve().parents[1] / ".." / "shared" / "data")
+    os.environ.get(
+        "THERMOSCOPE_SAMPLES", Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+    )
 )
 SKIP_REASON = f"sample data not found at {SAMPLES} (set THERMOSCOPE_SAMPLES)"
 

@@ -16,7 +16,9 @@ from thermoscope.core import (
 )
 
 #: Planck constants of a typical FLIR LWIR camera (as found in the AX8 sample's metadata).
-CALIBRATION = PlanckCalibration(PlanckConstants(r1=16951.8, b=1435.1, f=1.0, o=-7142.0, r2=0.0142949))
+CALIBRATION = PlanckCalibration(
+    PlanckConstants(r1=16951.8, b=1435.1, f=1.0, o=-7142.0, r2=0.0142949)
+)
 PARAMETERS = ObjectParameters(emissivity=0.95, object_distance_m=1.0, relative_humidity_pct=50.0)
 
 
@@ -26,7 +28,11 @@ def planck_frame(
     """A smooth scene with a hot spot, as raw counts plus °C through a FLIR-style calibration."""
     rng = np.random.default_rng(seed)
     yy, xx = np.mgrid[0:height, 0:width]
-    scene = 25.0 + 10.0 * xx / width + 40.0 * np.exp(-((xx - width / 3) ** 2 + (yy - height / 2) ** 2) / 20)
+    scene = (
+        25.0
+        + 10.0 * xx / width
+        + 40.0 * np.exp(-((xx - width / 3) ** 2 + (yy - height / 2) ** 2) / 20)
+    )
     scene += rng.normal(0.0, 0.05, scene.shape)
     raw = np.rint(CALIBRATION.to_signal(scene, PARAMETERS)).astype(np.uint16)
     start = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)

@@ -7,10 +7,10 @@ from pathlib import Path
 import flyr
 import numpy as np
 import pytest
-from sample_data import reference_cases, reference_for
-from synthetic_frames import planck_frame
 
 import thermoscope.io as tio
+from sample_data import reference_cases, reference_for
+from synthetic_frames import planck_frame
 from thermoscope.io import flir_writer
 from thermoscope.io.flir_rjpeg import extract_fff
 
@@ -35,7 +35,9 @@ def test_every_flir_sample_matches_its_reference_pixel_by_pixel(path: Path) -> N
             params = frame.metadata.parameters
             assert params is not None
             assert params.emissivity == pytest.approx(float(np.ravel(ref["E"])[i]), abs=1e-6)
-            assert params.relative_humidity_pct == pytest.approx(float(np.ravel(ref["RH"])[i]), abs=1e-4)
+            assert params.relative_humidity_pct == pytest.approx(
+                float(np.ravel(ref["RH"])[i]), abs=1e-4
+            )
 
 
 @pytest.mark.parametrize("name", FLYR_READABLE)
@@ -43,7 +45,10 @@ def test_every_flir_sample_matches_its_reference_pixel_by_pixel(path: Path) -> N
     ("ours", "theirs"),
     [
         ({"emissivity": 0.8}, {"emissivity": 0.8}),
-        ({"emissivity": 0.6, "reflected_temp_c": 35.0}, {"emissivity": 0.6, "reflected_apparent_temperature": 308.15}),
+        (
+            {"emissivity": 0.6, "reflected_temp_c": 35.0},
+            {"emissivity": 0.6, "reflected_apparent_temperature": 308.15},
+        ),
         ({"object_distance_m": 12.0}, {"object_distance": 12.0}),
     ],
     ids=["e0.8", "e0.6-refl35", "dist12"],
@@ -61,7 +66,9 @@ def test_recomputing_parameters_matches_flyr(
     calibrated = expected > -60.0
     assert np.abs(frame.celsius - expected)[calibrated].max() <= TOLERANCE_C
     assert frame.metadata.parameters is not None
-    assert frame.metadata.parameters.emissivity == ours.get("emissivity", frame.metadata.parameters.emissivity)
+    assert frame.metadata.parameters.emissivity == ours.get(
+        "emissivity", frame.metadata.parameters.emissivity
+    )
 
 
 def test_recompute_in_a_region_only_touches_that_region(samples: Path) -> None:

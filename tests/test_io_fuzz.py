@@ -13,9 +13,9 @@ from collections.abc import Callable
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from synthetic_frames import planck_frame
 
 import thermoscope.io as tio
+from synthetic_frames import planck_frame
 from thermoscope.io import flir_writer
 
 
@@ -71,7 +71,11 @@ def test_truncated(kind: str, cut: float) -> None:
 
 @pytest.mark.parametrize("kind", sorted(SEEDS))
 @FUZZ
-@given(flips=st.lists(st.tuples(st.floats(0.0, 1.0, exclude_max=True), st.integers(0, 7)), min_size=1, max_size=8))
+@given(
+    flips=st.lists(
+        st.tuples(st.floats(0.0, 1.0, exclude_max=True), st.integers(0, 7)), min_size=1, max_size=8
+    )
+)
 def test_bit_flipped(kind: str, flips: list[tuple[float, int]]) -> None:
     data = bytearray(SEEDS[kind]())
     for where, bit in flips:
@@ -80,7 +84,9 @@ def test_bit_flipped(kind: str, flips: list[tuple[float, int]]) -> None:
 
 
 @pytest.mark.parametrize(
-    "prefix", [b"", b"FFF\x00", b"\xff\xd8\xff\xe1", b"\xff\xd8\xff\xe1\x01\x00FLIR\x00"], ids=["none", "fff", "jpeg", "flir"]
+    "prefix",
+    [b"", b"FFF\x00", b"\xff\xd8\xff\xe1", b"\xff\xd8\xff\xe1\x01\x00FLIR\x00"],
+    ids=["none", "fff", "jpeg", "flir"],
 )
 @FUZZ
 @given(body=st.binary(max_size=2048))
@@ -91,4 +97,10 @@ def test_random_bytes(prefix: bytes, body: bytes) -> None:
 @FUZZ
 @given(header=st.binary(min_size=64, max_size=64), entries=st.binary(min_size=0, max_size=256))
 def test_random_fff_directories(header: bytes, entries: bytes) -> None:
-    decode_all(b"FFF\x00" + header[4:20] + struct.pack(">III", 100, 64, len(entries) // 32) + header[32:] + entries)
+    decode_all(
+        b"FFF\x00"
+        + header[4:20]
+        + struct.pack(">III", 100, 64, len(entries) // 32)
+        + header[32:]
+        + entries
+    )

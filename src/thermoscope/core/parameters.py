@@ -1,4 +1,4 @@
-"""Radiometric parameters: the object/atmosphere settings a user may change, and camera constants."""
+"""Radiometric parameters: object/atmosphere settings a user may change, and camera constants."""
 
 from __future__ import annotations
 
@@ -51,7 +51,9 @@ class ObjectParameters:
             )
         for name in ("reflected_temp_c", "atmospheric_temp_c", "ir_window_temp_c"):
             if getattr(self, name) <= -273.15:
-                raise RadiometryError(f"{name} must be above absolute zero, got {getattr(self, name)}")
+                raise RadiometryError(
+                    f"{name} must be above absolute zero, got {getattr(self, name)}"
+                )
 
     def updated(self, **changes: Any) -> ObjectParameters:
         """Return a copy with the given fields changed (``None`` values are ignored)."""

@@ -9,7 +9,7 @@ monotonic map of the 16-bit count, so a 65,536-entry lookup table converts a fra
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Protocol, runtime_checkable
 
@@ -34,7 +34,9 @@ class Calibration(Protocol):
         """Temperatures in °C (float32) for raw counts or a float signal in count units."""
         ...
 
-    def to_signal(self, celsius: NDArray[np.floating], params: ObjectParameters) -> NDArray[np.float64]:
+    def to_signal(
+        self, celsius: NDArray[np.floating], params: ObjectParameters
+    ) -> NDArray[np.float64]:
         """The signal in count units (float64) that reads as ``celsius`` under ``params``."""
         ...
 
@@ -83,7 +85,7 @@ class PlanckCalibration:
     """FLIR-style calibration: Planck constants plus the atmospheric transmission model."""
 
     planck: PlanckConstants
-    atmosphere: AtmosphereConstants = AtmosphereConstants()
+    atmosphere: AtmosphereConstants = field(default_factory=AtmosphereConstants)
 
     def lookup_table(self, params: ObjectParameters) -> FloatArray:
         """°C for every 16-bit count (65,536 float32 entries, NaN where undefined); cached."""
@@ -97,12 +99,17 @@ class PlanckCalibration:
             return self.lookup_table(params)[signal]
         return _evaluate(np.asarray(signal, dtype=np.float64), self.planck, self.atmosphere, params)
 
-    def to_signal(self, celsius: NDArray[np.floating], params: ObjectParameters) -> NDArray[np.float64]:
+    def to_signal(
+        self, celsius: NDArray[np.floating], params: ObjectParameters
+    ) -> NDArray[np.float64]:
         """Measured signal in count units (float64) that would read as ``celsius``."""
         p = self.planck
         gain, offset = _linear_terms(params, p, self.atmosphere)
         with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
-            obj = p.r1 / (p.r2 * (np.exp(p.b / (np.asarray(celsius, np.float64) + KELVIN)) - p.f)) - p.o
+            obj = (
+                p.r1 / (p.r2 * (np.exp(p.b / (np.asarray(celsius, np.float64) + KELVIN)) - p.f))
+                - p.o
+            )
             return np.asarray((obj + offset) / gain, dtype=np.float64)
 
 

@@ -35,7 +35,6 @@ from thermoscope.core import (
     ThermalFrame,
 )
 from thermoscope.core.frame import MAX_SIDE
-from thermoscope.io.jpeg_segments import iter_segments
 from thermoscope.io.errors import (
     AbsurdSizeError,
     CorruptDataError,
@@ -44,6 +43,7 @@ from thermoscope.io.errors import (
     UnsupportedCompressionError,
     format_errors,
 )
+from thermoscope.io.jpeg_segments import iter_segments
 
 MAGIC = b"FFF\x00"
 HEADER_SIZE = 64
@@ -84,7 +84,7 @@ class Directory:
 
     @property
     def end(self) -> int:
-        """Byte just past the last record (relative to the FFF start): where the next frame starts."""
+        """Byte just past the last record, relative to the FFF start: where the next frame starts."""
         return max((e.offset + e.length for e in self.entries), default=HEADER_SIZE)
 
     def find(self, kind: int) -> Entry | None:
@@ -102,7 +102,9 @@ def read_directory(view: memoryview, base: int = 0) -> Directory:
     size = len(view)
     if size - base < HEADER_SIZE:
         if bytes(view[base : base + 4]) == MAGIC[: max(0, size - base)] or size - base >= 4:
-            raise TruncatedFileError(f"FFF header at byte {base} is cut short ({size - base} bytes)")
+            raise TruncatedFileError(
+                f"FFF header at byte {base} is cut short ({size - base} bytes)"
+            )
         raise UnknownFormatError("no FFF header")
     if bytes(view[base : base + 4]) != MAGIC:
         raise UnknownFormatError(f"no FFF magic at byte {base}")
@@ -116,7 +118,8 @@ def read_directory(view: memoryview, base: int = 0) -> Directory:
     index_end = base + index_offset + count * ENTRY_SIZE
     if index_offset < HEADER_SIZE or index_end > size:
         raise TruncatedFileError(
-            f"FFF index at byte {base + index_offset} ({count} entries) runs past the data ({size} bytes)"
+            f"FFF index at byte {base + index_offset} ({count} entries) runs past the data "
+            f"({size} bytes)"
         )
     creator = bytes(view[base + 4 : base + 20]).split(b"\x00", 1)[0].decode("latin-1")
     entries = []
@@ -167,7 +170,9 @@ _CAMERA_INFO_SIZE = 0x390
 def parse_camera_info(record: memoryview, fallback_order: str) -> CameraRecord:
     """Decode the camera-info record (object parameters, Planck constants, identification)."""
     if len(record) < _CAMERA_INFO_SIZE:
-        raise TruncatedFileError(f"camera info record has {len(record)} bytes, needs {_CAMERA_INFO_SIZE}")
+        raise TruncatedFileError(
+            f"camera info record has {len(record)} bytes, needs {_CAMERA_INFO_SIZE}"
+        )
     o = _record_order(record, fallback_order)
 
     def f32(offset: int) -> float:
@@ -229,7 +234,8 @@ def _decode_png(payload: bytes, width: int, height: int) -> NDArray[np.uint16]:
     png_width, png_height, depth = struct.unpack_from(">IIB", payload, 16)
     if (png_width, png_height, depth) != (width, height, 16):
         raise CorruptDataError(
-            f"raw PNG is {png_width}x{png_height} at {depth} bits, the record says {width}x{height}x16"
+            f"raw PNG is {png_width}x{png_height} at {depth} bits, "
+            f"the record says {width}x{height}x16"
         )
     image = cv2.imdecode(np.frombuffer(payload, np.uint8), cv2.IMREAD_UNCHANGED)
     if image is None or image.dtype != np.uint16 or image.shape != (height, width):
@@ -246,7 +252,9 @@ def _decode_jpegls(payload: bytes, width: int, height: int) -> NDArray[np.uint16
     except imagecodecs.JpeglsError as exc:
         raise CorruptDataError(f"raw JPEG-LS frame does not decode: {exc}") from exc
     if image.dtype != np.uint16 or image.shape != (height, width):
-        raise CorruptDataError(f"raw JPEG-LS frame is {image.dtype} {image.shape}, expected {width}x{height}")
+        raise CorruptDataError(
+            f"raw JPEG-LS frame is {image.dtype} {image.shape}, expected {width}x{height}"
+        )
     return np.asarray(image, dtype=np.uint16)
 
 
@@ -272,7 +280,11 @@ def _png_byte_order(image: NDArray[np.uint16]) -> NDArray[np.uint16]:
     rows = slice(None, None, max(1, image.shape[0] // 32))
 
     def roughness(img: NDArray[np.uint16]) -> float:
-        return float(np.abs(np.diff(img[rows].astype(np.int32), axis=1)).mean()) if img.shape[1] > 1 else 0.0
+        return (
+            float(np.abs(np.diff(img[rows].astype(np.int32), axis=1)).mean())
+            if img.shape[1] > 1
+            else 0.0
+        )
 
     return image if roughness(image) < roughness(swapped) else swapped
 
@@ -293,12 +305,16 @@ def parse_raw_record(record: memoryview, fallback_order: str) -> NDArray[np.uint
         size = _jpeg_ls_size(payload)
         if size is not None:
             if size != (width, height):
-                raise CorruptDataError(f"JPEG-LS frame is {size[0]}x{size[1]}, the record says {width}x{height}")
+                raise CorruptDataError(
+                    f"JPEG-LS frame is {size[0]}x{size[1]}, the record says {width}x{height}"
+                )
             return _decode_jpegls(bytes(payload), width, height)
         raise UnsupportedCompressionError("raw data is a lossy JPEG, not JPEG-LS; not radiometric")
     needed = width * height * 2
     if len(payload) < needed:
-        raise TruncatedFileError(f"raw data holds {len(payload)} bytes, {width}x{height} needs {needed}")
+        raise TruncatedFileError(
+            f"raw data holds {len(payload)} bytes, {width}x{height} needs {needed}"
+        )
     words = np.frombuffer(payload, dtype=o + "u2", count=width * height).reshape(height, width)
     return words.astype(np.uint16)
 
@@ -348,7 +364,7 @@ def parse_frame(
     frame_index: int | None = None,
     directory: Directory | None = None,
 ) -> ThermalFrame:
-    """Decode the FFF record set starting at ``base`` into a ``ThermalFrame`` (°C, raw counts, metadata)."""
+    """Decode the FFF record set at ``base`` into a ``ThermalFrame`` (°C, raw counts, metadata)."""
     view = memoryview(data)
     d = directory or read_directory(view, base)
 

@@ -10,7 +10,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from thermoscope.core import ThermalFrame, ThermalSequence
-from thermoscope.io.errors import CorruptDataError, TruncatedFileError, UnknownFormatError, format_errors
+from thermoscope.io.errors import (
+    CorruptDataError,
+    TruncatedFileError,
+    UnknownFormatError,
+    format_errors,
+)
 from thermoscope.io.flir_fff import parse_frame
 from thermoscope.io.jpeg_segments import is_jpeg, iter_segments
 from thermoscope.io.registry import FormatReader
@@ -34,10 +39,14 @@ def extract_fff(data: bytes | memoryview) -> bytes:
         if seg.marker != _APP1 or bytes(seg.payload[:5]) != FLIR_TAG:
             continue
         if len(seg.payload) < _CHUNK_HEADER:
-            raise CorruptDataError(f"FLIR APP1 segment at byte {seg.offset} is shorter than its header")
+            raise CorruptDataError(
+                f"FLIR APP1 segment at byte {seg.offset} is shorter than its header"
+            )
         index, final = seg.payload[6], seg.payload[7]
         if last >= 0 and final != last:
-            raise CorruptDataError(f"FLIR chunk {index} says {final + 1} chunks, earlier ones said {last + 1}")
+            raise CorruptDataError(
+                f"FLIR chunk {index} says {final + 1} chunks, earlier ones said {last + 1}"
+            )
         last = final
         if index in chunks:
             raise CorruptDataError(f"FLIR chunk {index} appears twice")
@@ -46,7 +55,9 @@ def extract_fff(data: bytes | memoryview) -> bytes:
         raise UnknownFormatError("JPEG without FLIR radiometric segments")
     missing = [i for i in range(last + 1) if i not in chunks]
     if missing or len(chunks) != last + 1:
-        raise TruncatedFileError(f"FLIR R-JPEG lacks chunk(s) {missing or 'beyond the last'} of {last + 1}")
+        raise TruncatedFileError(
+            f"FLIR R-JPEG lacks chunk(s) {missing or 'beyond the last'} of {last + 1}"
+        )
     return b"".join(chunks[i] for i in range(last + 1))
 
 
@@ -70,7 +81,8 @@ def _sniff(head: bytes, suffix: str) -> bool:
         return False
     try:
         return any(
-            seg.marker == _APP1 and bytes(seg.payload[:5]) == FLIR_TAG for seg in iter_segments(head)
+            seg.marker == _APP1 and bytes(seg.payload[:5]) == FLIR_TAG
+            for seg in iter_segments(head)
         )
     except TruncatedFileError:
         # the head ends inside a segment: the FLIR tag near the start of an APP1 still tells

@@ -75,8 +75,8 @@ def _camera_info(frame: ThermalFrame, calibration: PlanckCalibration, order: str
     if moment is not None:
         seconds = int(moment.timestamp())
         millis = round((moment.timestamp() - seconds) * 1000) % 1000
-        offset = moment.utcoffset()
-        minutes = -int(offset.total_seconds() // 60) if offset is not None else 0
+        zone = moment.utcoffset()
+        minutes = -int(zone.total_seconds() // 60) if zone is not None else 0
         struct.pack_into(order + "IIh", rec, 0x384, seconds, millis, minutes)
     return bytes(rec)
 
@@ -92,9 +92,7 @@ def _raw_record(raw: NDArray[np.uint16], order: str, compression: str) -> bytes:
     return bytes(header) + payload
 
 
-def emit_fff(
-    frame: ThermalFrame, *, byte_order: str = ">", compression: str = "none"
-) -> bytes:
+def emit_fff(frame: ThermalFrame, *, byte_order: str = ">", compression: str = "none") -> bytes:
     """One FFF record set for ``frame``.
 
     Args:
@@ -116,7 +114,9 @@ def emit_fff(
     struct.pack_into(byte_order + "III", header, 20, 100, index_offset, len(records))
     index = bytearray()
     for number, (kind, payload) in enumerate(records, start=1):
-        index += struct.pack(byte_order + "HHIIIIIII", kind, 0, 100, number, offset, len(payload), 0, 0, 0)
+        index += struct.pack(
+            byte_order + "HHIIIIIII", kind, 0, 100, number, offset, len(payload), 0, 0, 0
+        )
         offset += len(payload)
     return bytes(header) + bytes(index) + b"".join(payload for _, payload in records)
 
@@ -139,4 +139,6 @@ def _emit_single(frames: Sequence[ThermalFrame]) -> bytes:
 
 FFF_WRITER = FormatWriter("flir-fff", "FLIR FFF, one frame (raw counts)", (".fff",), _emit_single)
 SEQ_WRITER = FormatWriter("flir-seq", "FLIR SEQ recording (raw counts)", (".seq",), emit_seq)
-CSQ_WRITER = FormatWriter("flir-csq", "FLIR CSQ recording (JPEG-LS raw counts)", (".csq",), emit_csq)
+CSQ_WRITER = FormatWriter(
+    "flir-csq", "FLIR CSQ recording (JPEG-LS raw counts)", (".csq",), emit_csq
+)

@@ -1,4 +1,4 @@
-"""Format registry: pick a reader by content signature (suffix only breaks ties) and a writer by suffix."""
+"""Format registry: a reader chosen by content signature (suffix breaks ties), a writer by suffix."""
 
 from __future__ import annotations
 
@@ -116,7 +116,9 @@ def writer_for(path: str | os.PathLike[str]) -> FormatWriter:
         if suffix in w.suffixes:
             return w
     known = ", ".join(s for w in _writers() for s in w.suffixes)
-    raise UnknownFormatError(f"no writer for suffix {suffix!r}; thermoscope writes: {known}", str(path))
+    raise UnknownFormatError(
+        f"no writer for suffix {suffix!r}; thermoscope writes: {known}", str(path)
+    )
 
 
 def save(frames: ThermalFrame | Sequence[ThermalFrame], path: str | os.PathLike[str]) -> Path:
