@@ -9,8 +9,8 @@ monotonic map of the 16-bit count, so a 65,536-entry lookup table converts a fra
 from __future__ import annotations
 
 import math
+import threading
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Protocol, runtime_checkable
 
 import numpy as np
@@ -21,6 +21,12 @@ from thermoscope.core.parameters import AtmosphereConstants, ObjectParameters, P
 
 KELVIN = 273.15
 FloatArray = NDArray[np.float32]
+_TableKey = tuple["PlanckConstants", "AtmosphereConstants", "ObjectParameters"]
+#: Lookup tables by parameter set (insertion order = age), and sets seen once without a table.
+_TABLES: dict[_TableKey, FloatArray] = {}
+_SEEN: dict[_TableKey, None] = {}
+_MAX_TABLES = 64
+_LOCK = threading.Lock()
 RawArray = NDArray[np.uint16]
 
 
@@ -89,15 +95,41 @@ class PlanckCalibration:
 
     def lookup_table(self, params: ObjectParameters) -> FloatArray:
         """°C for every 16-bit count (65,536 float32 entries, NaN where undefined); cached."""
-        return _lookup_table(self.planck, self.atmosphere, params)
+        key = (self.planck, self.atmosphere, params)
+        table = _TABLES.get(key)
+        if table is None:
+            counts = np.arange(65536, dtype=np.float64)
+            table = _evaluate(counts, self.planck, self.atmosphere, params)
+            table.flags.writeable = False
+            with _LOCK:
+                _TABLES[key] = table
+                while len(_TABLES) > _MAX_TABLES:
+                    _TABLES.pop(next(iter(_TABLES)))
+        return table
 
     def to_celsius(
         self, signal: NDArray[np.uint16] | NDArray[np.floating], params: ObjectParameters
     ) -> FloatArray:
-        """°C (float32) for raw counts (one table gather) or a float signal (direct evaluation)."""
-        if signal.dtype == np.uint16:
+        """°C (float32) for raw counts or a float signal in count units.
+
+        Counts go through the cached 65,536-entry table once a parameter set is seen a second
+        time (a sequence, a re-read); a one-off frame evaluates only its own count range.
+        """
+        if signal.dtype != np.uint16:
+            counts = np.asarray(signal, dtype=np.float64)
+            return _evaluate(counts, self.planck, self.atmosphere, params)
+        key = (self.planck, self.atmosphere, params)
+        if key in _TABLES or key in _SEEN or signal.size == 0:
             return self.lookup_table(params)[signal]
-        return _evaluate(np.asarray(signal, dtype=np.float64), self.planck, self.atmosphere, params)
+        with _LOCK:
+            _SEEN[key] = None
+            while len(_SEEN) > _MAX_TABLES:
+                _SEEN.pop(next(iter(_SEEN)))
+        lo, hi = int(signal.min()), int(signal.max())
+        partial = _evaluate(
+            np.arange(lo, hi + 1, dtype=np.float64), self.planck, self.atmosphere, params
+        )
+        return partial[signal - np.uint16(lo)]
 
     def to_signal(
         self, celsius: NDArray[np.floating], params: ObjectParameters
@@ -126,10 +158,8 @@ def _evaluate(
     return np.asarray(temp, dtype=np.float32)
 
 
-@lru_cache(maxsize=64)
-def _lookup_table(
-    planck: PlanckConstants, atm: AtmosphereConstants, params: ObjectParameters
-) -> FloatArray:
-    table = _evaluate(np.arange(65536, dtype=np.float64), planck, atm, params)
-    table.flags.writeable = False
-    return table
+def clear_table_cache() -> None:
+    """Forget all cached lookup tables (benchmarks use it to measure a first decode)."""
+    with _LOCK:
+        _TABLES.clear()
+        _SEEN.clear()

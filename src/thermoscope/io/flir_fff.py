@@ -84,7 +84,7 @@ class Directory:
 
     @property
     def end(self) -> int:
-        """Byte just past the last record, relative to the FFF start: where the next frame starts."""
+        """Byte just past the last record, relative to the FFF start (where a next frame starts)."""
         return max((e.offset + e.length for e in self.entries), default=HEADER_SIZE)
 
     def find(self, kind: int) -> Entry | None:
