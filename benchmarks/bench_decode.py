@@ -1,4 +1,4 @@
-"""Decode speed: raw file -> float32 °C, thermoscope side by side with flyr and a naive NumPy decode.
+"""Decode speed, file -> float32 °C: thermoscope side by side with flyr and a naive NumPy decode.
 
 Run: ``python benchmarks/bench_decode.py`` (uses ``THERMOSCOPE_SAMPLES``, default ../shared/data).
 Pinned to one CPU core. Prints a table; "cold" clears thermoscope's lookup-table cache before
@@ -17,11 +17,11 @@ from pathlib import Path
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-import thermoscope.io as tio  # noqa: E402
-from thermoscope.core import radiometry  # noqa: E402
-from thermoscope.io import flir_writer  # noqa: E402
+import thermoscope.io as tio
+from thermoscope.core import radiometry
+from thermoscope.io import flir_writer
 
 SAMPLES = Path(
     os.environ.get(
@@ -43,7 +43,7 @@ def per_second(func: Callable[[], int], min_time: float = 1.0) -> float:
 
 
 def naive_celsius(raw: np.ndarray, frame: object) -> np.ndarray:
-    """The Thermimage equation evaluated per pixel in float64 (what a straightforward script does)."""
+    """The Thermimage equation per pixel in float64 (what a straightforward script does)."""
     meta = frame.metadata  # type: ignore[attr-defined]
     return meta.calibration.to_celsius(raw.astype(np.float64), meta.parameters)
 
@@ -132,7 +132,8 @@ def main() -> int:
             print(f"{label:28} {reader:24} {'-':>10}   {peer_name:32} {'-':>10} {'-':>7}")
             continue
         print(
-            f"{label:28} {reader:24} {rate:10.1f}   {peer_name:32} {peer_rate:10.1f} {rate / peer_rate:6.1f}x"
+            f"{label:28} {reader:24} {rate:10.1f}   {peer_name:32} {peer_rate:10.1f} "
+            f"{rate / peer_rate:6.1f}x"
         )
     return 0
 

@@ -129,7 +129,8 @@ class PlanckCalibration:
         partial = _evaluate(
             np.arange(lo, hi + 1, dtype=np.float64), self.planck, self.atmosphere, params
         )
-        return partial[signal - np.uint16(lo)]
+        result: FloatArray = partial[signal - np.uint16(lo)]
+        return result
 
     def to_signal(
         self, celsius: NDArray[np.floating], params: ObjectParameters
