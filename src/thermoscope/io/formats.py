@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from thermoscope.io import flir_rjpeg, flir_seq, flir_writer
+from thermoscope.io import dji, flir_rjpeg, flir_seq, flir_writer
 from thermoscope.io.registry import FormatReader, FormatWriter
 
 READERS: list[FormatReader] = [
     flir_rjpeg.READER,
     flir_seq.READER,
+    dji.READER,
 ]
 WRITERS: list[FormatWriter] = [
     flir_writer.FFF_WRITER,
