@@ -1,0 +1,1 @@
+"""Datasets: synthetic thermal scenes (and, later, versioned ground-truth libraries)."""
