@@ -42,7 +42,9 @@ def run_demo(out: Path, *, parts: int = 6, seed: int = 0) -> list[DemoPart]:
     out.mkdir(parents=True, exist_ok=True)
     results = []
     for k in range(parts):
-        frames = pcb_heating_sequence(rng=rng, hot_spot="Q1" if k == 3 else None, source=f"part-{k:03d}")
+        frames = pcb_heating_sequence(
+            rng=rng, hot_spot="Q1" if k == 3 else None, source=f"part-{k:03d}"
+        )
         recording = tio.save(frames, out / f"part_{k:03d}.seq")
         if k == 0:
             tio.save(frames, out / f"part_{k:03d}.csq")
@@ -51,7 +53,9 @@ def run_demo(out: Path, *, parts: int = 6, seed: int = 0) -> list[DemoPart]:
             count = len(seq)
         tio.save(last, out / f"part_{k:03d}_final.tif")
         max_c = float(np.nanmax(last.celsius))
-        image = render(last.celsius, palette="iron", isotherms=[Isotherm(DEMO_LIMIT_C)], colorbar=True)
+        image = render(
+            last.celsius, palette="iron", isotherms=[Isotherm(DEMO_LIMIT_C)], colorbar=True
+        )
         thermogram = tio.registry.write_atomic(out / f"part_{k:03d}.png", encode_png(image))
         results.append(DemoPart(recording, thermogram, count, max_c, max_c > DEMO_LIMIT_C))
     return results

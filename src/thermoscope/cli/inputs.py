@@ -27,7 +27,9 @@ def expand_inputs(items: list[str]) -> tuple[list[Path], list[str]]:
     for item in items:
         path = Path(item)
         if path.is_dir():
-            found = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in suffixes)
+            found = sorted(
+                p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in suffixes
+            )
             if not found:
                 problems.append(f"{item}: folder holds no radiometric files")
             files.extend(found)

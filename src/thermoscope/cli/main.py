@@ -28,7 +28,9 @@ app = typer.Typer(
 )
 console = Console()
 
-Inputs = Annotated[list[str], typer.Argument(help="Files, folders or glob patterns.", show_default=False)]
+Inputs = Annotated[
+    list[str], typer.Argument(help="Files, folders or glob patterns.", show_default=False)
+]
 FrameOption = Annotated[int, typer.Option("--frame", "-f", help="Frame of a sequence (0-based).")]
 
 
@@ -150,11 +152,10 @@ def temp(
 def render_command(
     inputs: Inputs,
     output: Annotated[Path, typer.Argument(help="OUT.png for one input, else a folder.")],
-    palette: Annotated[
-        str, typer.Option(help=f"Palette: {', '.join(PALETTES)}.")
-    ] = "iron",
+    palette: Annotated[str, typer.Option(help=f"Palette: {', '.join(PALETTES)}.")] = "iron",
     value_range: Annotated[
-        str | None, typer.Option("--range", help="Fixed range LOW:HIGH in °C (default: 1st-99th percentile).")
+        str | None,
+        typer.Option("--range", help="Fixed range LOW:HIGH in °C (default: 1st-99th percentile)."),
     ] = None,
     isotherm: Annotated[
         list[str] | None,
@@ -173,7 +174,11 @@ def render_command(
 
     def one(path: Path) -> None:
         image = render(
-            tio.load(path, frame).celsius, palette=palette, range=fixed, isotherms=bands, colorbar=colorbar
+            tio.load(path, frame).celsius,
+            palette=palette,
+            range=fixed,
+            isotherms=bands,
+            colorbar=colorbar,
         )
         target = output if single else output / f"{path.stem}.png"
         tio.registry.write_atomic(target, encode_png(image))
@@ -185,7 +190,9 @@ def render_command(
 @app.command()
 def convert(
     inputs: Inputs,
-    output: Annotated[Path, typer.Argument(help="Output file (format from its suffix) or a folder.")],
+    output: Annotated[
+        Path, typer.Argument(help="Output file (format from its suffix) or a folder.")
+    ],
     to: Annotated[str, typer.Option(help="Output suffix when OUTPUT is a folder.")] = ".npy",
 ) -> None:
     """Convert files to another format (.npy and .tif hold float32 °C; .csv, .png, .seq, .csq...)."""
@@ -221,7 +228,9 @@ def formats() -> None:
 
 @app.command()
 def demo(
-    out: Annotated[Path, typer.Option(help="Folder for the demo line's files.")] = Path("demo-output"),
+    out: Annotated[Path, typer.Option(help="Folder for the demo line's files.")] = Path(
+        "demo-output"
+    ),
     parts: Annotated[int, typer.Option(min=1, max=1000, help="Parts to produce.")] = 6,
 ) -> None:
     """Run the demo production line on the embedded defaults (files in a local folder)."""
@@ -236,7 +245,12 @@ def demo(
     for part in results:
         flag = "[red]HOT[/red]" if part.flagged else "[green]ok[/green]"
         table.add_row(
-            part.recording.stem, part.recording.name, str(part.frames), f"{part.max_c:.1f}", flag, str(part.thermogram)
+            part.recording.stem,
+            part.recording.name,
+            str(part.frames),
+            f"{part.max_c:.1f}",
+            flag,
+            str(part.thermogram),
         )
     console.print(table)
     console.print(f"Files are in {out}/ (open the PNG thermograms; try `thermoscope info {out}`).")
