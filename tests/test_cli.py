@@ -8,11 +8,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from sample_data import reference_cases, reference_for
-from synthetic_frames import planck_frame
 from typer.testing import CliRunner
 
 import thermoscope.io as tio
+from sample_data import reference_cases, reference_for
+from synthetic_frames import planck_frame
 from thermoscope.cli.main import app
 
 runner = CliRunner()
@@ -45,7 +45,9 @@ def test_convert_to_npy_works_on_every_sample(path: Path, tmp_path: Path) -> Non
     data = np.load(out)
     assert data.dtype == np.float32
     reference = np.load(reference_for(path))["celsius"]
-    assert data.shape == (reference.shape if reference.ndim == 3 and len(reference) > 1 else reference.shape[-2:])
+    assert data.shape == (
+        reference.shape if reference.ndim == 3 and len(reference) > 1 else reference.shape[-2:]
+    )
     frames = data if data.ndim == 3 else data[None]
     with tio.open_path(path) as seq:
         for i, frame in enumerate(seq):
@@ -55,7 +57,9 @@ def test_convert_to_npy_works_on_every_sample(path: Path, tmp_path: Path) -> Non
 @pytest.mark.parametrize("path", reference_cases("flir", "dji"))
 def test_render_works_on_every_sample(path: Path, tmp_path: Path) -> None:
     out = tmp_path / "out.png"
-    code, output = invoke("render", str(path), str(out), "--palette", "rainbow", "--isotherm", "30:40")
+    code, output = invoke(
+        "render", str(path), str(out), "--palette", "rainbow", "--isotherm", "30:40"
+    )
     if not _has_temperatures(path):
         assert code == 1
         return
@@ -116,7 +120,9 @@ def test_temp_outside_the_frame_is_a_clear_error(tmp_path: Path) -> None:
 def test_render_a_folder_into_a_folder(tmp_path: Path) -> None:
     for i in range(3):
         tio.save(planck_frame(seed=i), tmp_path / "in" / f"p{i}.fff")
-    code, output = invoke("render", str(tmp_path / "in"), str(tmp_path / "out"), "--range", "20:60", "--no-colorbar")
+    code, output = invoke(
+        "render", str(tmp_path / "in"), str(tmp_path / "out"), "--range", "20:60", "--no-colorbar"
+    )
     assert code == 0, output
     pngs = sorted(p.name for p in (tmp_path / "out").iterdir())
     assert pngs == ["p0.png", "p1.png", "p2.png"]

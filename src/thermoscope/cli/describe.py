@@ -1,4 +1,4 @@
-"""What ``thermoscope info`` reports about a file, as plain data (printing is done by the caller)."""
+"""What ``thermoscope info`` reports about a file, as plain data (the caller prints it)."""
 
 from __future__ import annotations
 

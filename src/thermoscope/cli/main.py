@@ -195,7 +195,7 @@ def convert(
     ],
     to: Annotated[str, typer.Option(help="Output suffix when OUTPUT is a folder.")] = ".npy",
 ) -> None:
-    """Convert files to another format (.npy and .tif hold float32 °C; .csv, .png, .seq, .csq...)."""
+    """Convert files to another format (.npy and .tif hold float32 °C; .csv, .seq, .csq...)."""
     files, problems = _files(inputs)
     suffix = to if to.startswith(".") else f".{to}"
     single = len(files) == 1 and output.suffix != "" and not output.is_dir()

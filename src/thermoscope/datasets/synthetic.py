@@ -125,4 +125,5 @@ def _board(
             1.0 - np.exp(-t / comp.tau_s)
         )
     spread = cv2.GaussianBlur(rise, (0, 0), sigmaX=max(1.0, width / 80))
-    return ambient_c + np.maximum(rise, spread * 0.9)
+    field: NDArray[np.float64] = ambient_c + np.maximum(rise, spread * 0.9)
+    return field

@@ -1,4 +1,4 @@
-"""Format registry: a reader chosen by content signature (suffix breaks ties), a writer by suffix."""
+"""Format registry: readers chosen by content signature (suffix breaks ties), writers by suffix."""
 
 from __future__ import annotations
 

@@ -1,0 +1,72 @@
+"""The user docs cannot drift: every command, option, format and palette is documented."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import click
+import pytest
+import typer.main
+
+import thermoscope.io as tio
+from thermoscope.cli.main import app
+from thermoscope.render import PALETTES
+
+ROOT = Path(__file__).resolve().parents[1]
+CLI_DOC = (ROOT / "docs" / "cli.md").read_text(encoding="utf-8")
+FORMATS_DOC = (ROOT / "docs" / "formats.md").read_text(encoding="utf-8")
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+COMMANDS = typer.main.get_command(app).commands  # type: ignore[attr-defined]
+
+
+def section(name: str) -> str:
+    """The text of ``## `thermoscope NAME` `` up to the next heading of that level."""
+    match = re.search(
+        rf"^## `thermoscope {re.escape(name)}`$(.*?)(?=^## |\Z)", CLI_DOC, re.M | re.S
+    )
+    assert match, f"docs/cli.md has no section for `thermoscope {name}`"
+    return match.group(1)
+
+
+@pytest.mark.parametrize("name", sorted(COMMANDS))
+def test_every_command_and_option_is_documented(name: str) -> None:
+    text = section(name)
+    command: click.Command = COMMANDS[name]
+    for param in command.params:
+        if isinstance(param, click.Option):
+            flags = [f for f in param.opts if f.startswith("--")]
+            assert any(f in text for f in flags), f"{name}: option {flags} undocumented"
+        else:
+            assert param.name is not None
+            assert param.name.upper().rstrip("S") in text.upper(), f"{name}: argument {param.name}"
+
+
+def test_every_palette_is_documented() -> None:
+    for name in PALETTES:
+        assert f"`{name}`" in CLI_DOC
+
+
+def test_every_format_is_documented() -> None:
+    for item in [*tio.readers(), *tio.writers()]:
+        assert f"`{item.name}`" in FORMATS_DOC, f"format {item.name} undocumented"
+        for suffix in item.suffixes:
+            assert suffix in FORMATS_DOC
+
+
+def test_readme_opens_with_the_two_commands() -> None:
+    first_block = re.search(r"```(?:\w+)?\n(.*?)```", README, re.S)
+    assert first_block
+    lines = [
+        line.split("#")[0].strip() for line in first_block.group(1).splitlines() if line.strip()
+    ]
+    assert lines == ["make demo", "make test"]
+    assert README.index("make demo") < README.index("##")  # before any section
+
+
+def test_ci_runs_exactly_the_readme_test_command() -> None:
+    script = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    commands = [
+        line for line in script.splitlines() if line and not line.startswith(("#", "set ", "cd "))
+    ]
+    assert commands == ["make test"]
