@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from thermoscope.io import dji, flir_rjpeg, flir_seq, flir_writer
 from thermoscope.io.registry import FormatReader, FormatWriter
+from thermoscope.render.writer import PNG_WRITER
 
 READERS: list[FormatReader] = [
     flir_rjpeg.READER,
@@ -14,4 +15,5 @@ WRITERS: list[FormatWriter] = [
     flir_writer.FFF_WRITER,
     flir_writer.SEQ_WRITER,
     flir_writer.CSQ_WRITER,
+    PNG_WRITER,
 ]
