@@ -109,7 +109,8 @@ class DjiParameters:
             raise CorruptDataError(f"non-finite DJI ambient temperature in {self}")
         if not (0.0 < self.emissivity <= 1.0 and 0.0 <= self.humidity_pct <= 100.0):
             raise CorruptDataError(f"implausible DJI measurement parameters {self}")
-        if self.distance_m < 0.0 or self.reflected_temp_c <= -273.15:
+        air = self.reflected_temp_c if self.ambient_temp_c is None else self.ambient_temp_c
+        if self.distance_m < 0.0 or min(self.reflected_temp_c, air) <= -273.15:
             raise CorruptDataError(f"implausible DJI measurement parameters {self}")
 
     def object_parameters(self) -> ObjectParameters:
@@ -217,6 +218,7 @@ class _Exif:
         return int(value[0]) if isinstance(value, tuple) and value else None
 
 
+@format_errors
 def _read_exif(segments: list[Segment]) -> _Exif:
     """EXIF of the first APP1 ``Exif`` segment (empty when the file has none)."""
     for seg in segments:
@@ -461,6 +463,7 @@ def temperatures(data: bytes | memoryview, image: DjiImage) -> FloatArray:
     return celsius
 
 
+@format_errors
 def parse_frame(data: bytes | memoryview, *, source: str = "<bytes>") -> ThermalFrame:
     """A DJI R-JPEG as a ``ThermalFrame`` (°C from DJI's SDK, see ``temperatures``).
 
@@ -469,7 +472,7 @@ def parse_frame(data: bytes | memoryview, *, source: str = "<bytes>") -> Thermal
         ThermoscopeFormatError: the file is not a readable DJI R-JPEG.
     """
     image = parse_raw(data)
-    celsius = format_errors(temperatures)(data, image)
+    celsius = temperatures(data, image)
     metadata = FrameMetadata(
         source=source,
         format=NAME,
