@@ -348,7 +348,9 @@ def test_sdk_binding_gives_temperatures(fake_sdk: Path, monkeypatch: pytest.Monk
 
 
 def test_sdk_errors_become_temperature_unavailable(fake_sdk: Path) -> None:
-    with pytest.raises(tio.TemperatureUnavailableError, match="create failed with status -2"):
+    with pytest.raises(
+        tio.TemperatureUnavailableError, match="dirp_create_from_rjpeg failed with status -2"
+    ):
         dji.sdk_temperatures(b"garbage", fake_sdk)
     too_small = make_rjpeg(ramp(4, 5))
     with pytest.raises(tio.TemperatureUnavailableError, match="status -3"):

@@ -164,10 +164,10 @@ _MAKE, _MODEL, _SOFTWARE, _DATETIME = 0x010F, 0x0110, 0x0131, 0x0132
 _DATETIME_ORIGINAL, _OFFSET_TIME_ORIGINAL = 0x9003, 0x9011
 _WIDTH, _HEIGHT, _SERIAL = 0xA002, 0xA003, 0xA431
 
-ExifValue = str | tuple[float, ...]
+_ExifValue = str | tuple[float, ...]
 
 
-def _tiff_value(order: str, kind: int, count: int, data: bytes) -> ExifValue:
+def _tiff_value(order: str, kind: int, count: int, data: bytes) -> _ExifValue:
     """Decode one TIFF field: ASCII as ``str``, numbers (rationals as floats) as a tuple."""
     if kind == 2:
         return data.split(b"\x00", 1)[0].decode("latin-1").strip()
@@ -180,7 +180,7 @@ def _tiff_value(order: str, kind: int, count: int, data: bytes) -> ExifValue:
     return tuple(float(v) for v in struct.unpack(f"{order}{count}{code}", data))
 
 
-def _read_ifd(tiff: bytes, order: str, offset: int) -> dict[int, ExifValue]:
+def _read_ifd(tiff: bytes, order: str, offset: int) -> dict[int, _ExifValue]:
     """Fields of the IFD at ``offset`` of a TIFF block (pointers are not followed).
 
     Raises:
@@ -191,7 +191,7 @@ def _read_ifd(tiff: bytes, order: str, offset: int) -> dict[int, ExifValue]:
     (n,) = struct.unpack_from(f"{order}H", tiff, offset)
     if n > _MAX_IFD_ENTRIES or offset + 2 + 12 * n > len(tiff):
         raise CorruptDataError(f"EXIF IFD at {offset} claims {n} entries")
-    fields: dict[int, ExifValue] = {}
+    fields: dict[int, _ExifValue] = {}
     for entry in range(offset + 2, offset + 2 + 12 * n, 12):
         tag, kind, count = struct.unpack_from(f"{order}HHI", tiff, entry)
         size = _TIFF_SIZES.get(kind, 0) * count
@@ -206,8 +206,8 @@ def _read_ifd(tiff: bytes, order: str, offset: int) -> dict[int, ExifValue]:
 class _Exif:
     """The EXIF fields this reader uses: IFD0 merged with the Exif IFD, and the GPS IFD."""
 
-    main: Mapping[int, ExifValue]
-    gps: Mapping[int, ExifValue]
+    main: Mapping[int, _ExifValue]
+    gps: Mapping[int, _ExifValue]
 
     def text(self, tag: int) -> str:
         value = self.main.get(tag, "")
@@ -228,7 +228,7 @@ def _read_exif(segments: list[Segment]) -> _Exif:
             if order is None or len(tiff) < 8:
                 raise CorruptDataError("EXIF block without a TIFF byte-order mark")
             main = _read_ifd(tiff, order, struct.unpack_from(f"{order}I", tiff, 4)[0])
-            gps: dict[int, ExifValue] = {}
+            gps: dict[int, _ExifValue] = {}
             for pointer, target in ((_EXIF_IFD, main), (_GPS_IFD, gps)):
                 value = main.get(pointer)
                 if isinstance(value, tuple) and value:
@@ -486,7 +486,7 @@ def parse_frame(data: bytes | memoryview, *, source: str = "<bytes>") -> Thermal
 
 
 def _extra(image: DjiImage) -> dict[str, Any]:
-    """Format-specific metadata: header layout, raw marker, and the DJI parameters verbatim."""
+    """Format-specific metadata: header layout, raw marker, the ambient °C as stated (or None)."""
     extra: dict[str, Any] = {"dji_layout": image.layout, "raw_marker": image.raw_marker}
     if image.parameters is not None:
         extra["dji_ambient_temp_c"] = image.parameters.ambient_temp_c
@@ -578,7 +578,9 @@ def sdk_temperatures(data: bytes | memoryview, library: str | os.PathLike[str]) 
         ) from exc
     blob = bytes(data)
     handle = ctypes.c_void_p()
-    _check(lib.dirp_create_from_rjpeg(blob, len(blob), ctypes.byref(handle)), "create")
+    _check(
+        lib.dirp_create_from_rjpeg(blob, len(blob), ctypes.byref(handle)), "dirp_create_from_rjpeg"
+    )
     try:
         return _measure(lib, handle)
     finally:
@@ -588,12 +590,12 @@ def sdk_temperatures(data: bytes | memoryview, library: str | os.PathLike[str]) 
 def _measure(lib: ctypes.CDLL, handle: ctypes.c_void_p) -> FloatArray:
     """Resolution and float temperatures of an SDK handle."""
     size = _Resolution()
-    _check(lib.dirp_get_rjpeg_resolution(handle, ctypes.byref(size)), "get_rjpeg_resolution")
+    _check(lib.dirp_get_rjpeg_resolution(handle, ctypes.byref(size)), "dirp_get_rjpeg_resolution")
     if not (0 < size.width <= MAX_SIDE and 0 < size.height <= MAX_SIDE):
         raise AbsurdSizeError(f"DJI Thermal SDK reports a {size.width}x{size.height} image")
     out = np.empty((size.height, size.width), dtype=np.float32)
     pointer = out.ctypes.data_as(ctypes.POINTER(ctypes.c_float))
-    _check(lib.dirp_measure_ex(handle, pointer, out.nbytes), "measure_ex")
+    _check(lib.dirp_measure_ex(handle, pointer, out.nbytes), "dirp_measure_ex")
     return out
 
 
