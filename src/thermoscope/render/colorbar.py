@@ -15,8 +15,12 @@ from thermoscope.render.palettes import LUT_SIZE, RGB
 _FONT = cv2.FONT_HERSHEY_SIMPLEX
 _INK: RGB = (255, 255, 255)
 _FRAME: RGB = (160, 160, 160)
-#: The widest label the bar reserves room for, so consecutive frames keep the same width.
-_LABEL_TEMPLATE = "-000.0"
+#: Layout uses nominal glyph metrics (pixels at font scale 1; generous for every OpenCV
+#: version's font), so the bar's size and strip position do not depend on how text is drawn.
+_GLYPH_H = 22.0
+_GLYPH_W = 20.0
+#: Characters of label the bar reserves room for ("-000.0"), so frames keep the same width.
+_LABEL_CHARS = 6
 #: Most tick labels on a bar, however tall.
 _MAX_TICKS = 8
 
@@ -53,9 +57,9 @@ def draw_colorbar(
     with isotherm bands painted in their colours. ``value_range`` ``None`` (nothing to scale,
     e.g. an all-NaN frame) draws the strip without labels. Text size follows ``height``.
     """
-    font_scale = min(max(height / 900.0, 0.4), 1.5)
+    font_scale = min(max(height / 750.0, 0.4), 1.5)
     thickness = 1 if font_scale < 0.8 else 2
-    (template_w, text_h), _ = cv2.getTextSize(_LABEL_TEMPLATE, _FONT, font_scale, thickness)
+    text_h = math.ceil(_GLYPH_H * font_scale)
     pad = max(3, round(text_h * 0.6))
     strip_w = max(6, round(text_h * 1.2))
     tick_len = max(2, round(text_h * 0.4))
@@ -71,9 +75,8 @@ def draw_colorbar(
     else:
         top, bottom, ticks, decimals = 0, height - 1, [], 0
     labels = [f"{t:.{decimals}f}" for t in ticks]
-    label_w = max(
-        [template_w] + [cv2.getTextSize(s, _FONT, font_scale, thickness)[0][0] for s in labels]
-    )
+    sizes = [cv2.getTextSize(s, _FONT, font_scale, thickness)[0] for s in labels]
+    label_w = max([math.ceil(_LABEL_CHARS * _GLYPH_W * font_scale)] + [w for w, _ in sizes])
 
     x0 = pad
     x1 = x0 + strip_w
@@ -95,11 +98,12 @@ def draw_colorbar(
         cv2.rectangle(bar, (x0 - 1, top - 1), (x1, bottom + 1), _FRAME, 1)
         _draw_unit(bar, x0, pad + text_h, text_h, font_scale, thickness)
         lo, hi = labelled
-        for tick, label in zip(ticks, labels, strict=True):
+        for tick, label, (_, label_h) in zip(ticks, labels, sizes, strict=True):
             y = round(bottom - (tick - lo) / (hi - lo) * (bottom - top))
             cv2.line(bar, (x1, y), (x1 + tick_len - 1, y), _INK, 1)
+            baseline = y + label_h // 2  # centre the digits on the tick
             cv2.putText(
-                bar, label, (label_x, y + half), _FONT, font_scale, _INK, thickness, cv2.LINE_AA
+                bar, label, (label_x, baseline), _FONT, font_scale, _INK, thickness, cv2.LINE_AA
             )
     return bar
 
