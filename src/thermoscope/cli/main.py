@@ -29,7 +29,8 @@ app = typer.Typer(
 console = Console()
 
 Inputs = Annotated[
-    list[str], typer.Argument(help="Files, folders or glob patterns.", show_default=False)
+    list[str],
+    typer.Argument(help="Files, folders or glob patterns.", metavar="FILES", show_default=False),
 ]
 FrameOption = Annotated[int, typer.Option("--frame", "-f", help="Frame of a sequence (0-based).")]
 
@@ -151,7 +152,9 @@ def temp(
 @app.command("render")
 def render_command(
     inputs: Inputs,
-    output: Annotated[Path, typer.Argument(help="OUT.png for one input, else a folder.")],
+    output: Annotated[
+        Path, typer.Argument(help="OUT.png for one input, else a folder.", metavar="OUT")
+    ],
     palette: Annotated[str, typer.Option(help=f"Palette: {', '.join(PALETTES)}.")] = "iron",
     value_range: Annotated[
         str | None,
@@ -191,7 +194,8 @@ def render_command(
 def convert(
     inputs: Inputs,
     output: Annotated[
-        Path, typer.Argument(help="Output file (format from its suffix) or a folder.")
+        Path,
+        typer.Argument(help="Output file (format from its suffix) or a folder.", metavar="OUTPUT"),
     ],
     to: Annotated[str, typer.Option(help="Output suffix when OUTPUT is a folder.")] = ".npy",
 ) -> None:
