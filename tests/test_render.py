@@ -201,6 +201,13 @@ def test_constant_frame_renders_mid_palette() -> None:
     assert render(celsius, colorbar=True).shape[1] > 16
 
 
+def test_nearly_flat_frame_is_treated_as_flat() -> None:
+    celsius = np.array([[20.0, 20.0005]], dtype=np.float32)
+    lo, hi = auto_range(celsius, percentiles=(0.0, 100.0)) or (math.nan, math.nan)
+    assert lo == pytest.approx(19.50025, abs=1e-5)
+    assert hi == pytest.approx(20.50025, abs=1e-5)
+
+
 def test_all_nan_frame() -> None:
     celsius = np.full((10, 10), np.nan, dtype=np.float32)
     assert auto_range(celsius) is None
@@ -223,7 +230,7 @@ def test_nan_pixels_get_the_nan_colour() -> None:
     custom = render(celsius, nan_color=(1, 2, 3))
     assert np.all(custom[nan] == (1, 2, 3))
     with pytest.raises(RenderError, match="nan_color"):
-        render(celsius, nan_color=(0, 0, 256))
+        render(np.zeros((2, 2)), nan_color=(0, 0, 256))  # checked even without NaN pixels
 
 
 def test_infinite_and_huge_values_take_the_end_colours() -> None:
@@ -233,7 +240,9 @@ def test_infinite_and_huge_values_take_the_end_colours() -> None:
     np.testing.assert_array_equal(out[0], lut[[255, 0, 255, 0, 255]])
 
 
-@pytest.mark.parametrize("bad", [(5.0, 5.0), (10.0, 0.0), (math.nan, 1.0), (0.0, math.inf)])
+@pytest.mark.parametrize(
+    "bad", [(5.0, 5.0), (10.0, 0.0), (math.nan, 1.0), (0.0, math.inf), (0.0, 1e-300), (0.0, 1e39)]
+)
 def test_invalid_range(bad: tuple[float, float]) -> None:
     with pytest.raises(RenderError, match="range"):
         render(scene(), range=bad)
@@ -390,6 +399,7 @@ def test_nice_ticks(
 def test_nice_ticks_degenerate() -> None:
     assert nice_ticks(0.0, 1.0, max_count=1) == ([], 0)
     assert nice_ticks(1.0, 1.0, max_count=5) == ([], 0)
+    assert nice_ticks(0.0, 5e-324, max_count=5) == ([], 0)
 
 
 # --- inputs stay untouched --------------------------------------------------------------------

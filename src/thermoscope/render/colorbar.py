@@ -30,7 +30,7 @@ def nice_ticks(lo: float, hi: float, *, max_count: int) -> tuple[list[float], in
 
     Steps are 1, 2, 2.5 or 5 times a power of ten; fewer than ``max_count`` ticks may result.
     """
-    if max_count < 2 or not hi > lo:
+    if max_count < 2 or not (hi - lo) / (max_count - 1) > 0:
         return [], 0
     raw = (hi - lo) / (max_count - 1)
     exponent = math.floor(math.log10(raw))

@@ -21,7 +21,9 @@ STATS_PIXELS = 1 << 17
 #: so that the tick labels fit; the output is then that factor larger.
 MIN_BAR_HEIGHT = 256
 MAX_UPSCALE = 8
-#: Half the span (°C) given to a frame whose percentiles coincide, e.g. a constant frame.
+#: Narrowest range (°C) rendered with contrast: 1 mK, far below any camera's resolution.
+MIN_SPAN_C = 1e-3
+#: Half the span (°C) given to a frame flatter than ``MIN_SPAN_C``, e.g. a constant frame.
 FLAT_HALF_SPAN_C = 0.5
 #: Largest magnitude a range end may have (°C): the largest float32, the type of temperatures.
 _LIMIT_C = float(np.finfo(np.float32).max)
@@ -63,6 +65,7 @@ def render(
     """
     temps = _as_temperatures(celsius)
     pal = get_palette(palette)
+    nan_rgb = pal.nan_color if nan_color is None else checked_rgb(nan_color, "nan_color")
     for iso in isotherms:
         if not isinstance(iso, Isotherm):
             raise RenderError(f"isotherms must be Isotherm objects, got {type(iso).__name__}")
@@ -78,9 +81,7 @@ def render(
     rgb = np.asarray(cv2.applyColorMap(index, pal.lut.reshape(LUT_SIZE, 1, 3)), dtype=np.uint8)
     nan = np.isnan(temps)
     if nan.any():
-        _paint(
-            rgb, nan, pal.nan_color if nan_color is None else checked_rgb(nan_color, "nan_color")
-        )
+        _paint(rgb, nan, nan_rgb)
     for iso in isotherms:
         _paint(rgb, (temps >= iso.lo_c) & (temps <= iso.hi_c), iso.color)
     if not colorbar:
@@ -105,8 +106,8 @@ def auto_range(
     Frames larger than ``STATS_PIXELS`` are sampled on an even grid (every k-th row and
     column): the cost stays flat, and on real 640x512 scenes the ends move by at most about 2 %
     of the span (a few of the palette's 256 steps). When both percentiles coincide (a constant
-    frame), the range is widened by ``FLAT_HALF_SPAN_C`` either side. ``None`` when no pixel is
-    finite.
+    frame, or one flatter than ``MIN_SPAN_C``), the range is ``FLAT_HALF_SPAN_C`` either side
+    of their mean. ``None`` when no pixel is finite.
 
     Raises:
         RenderError: percentiles outside 0..100 or not increasing; input not a 2-D array.
@@ -123,9 +124,10 @@ def auto_range(
     if finite.size == 0:
         return None
     lo, hi = (float(v) for v in np.percentile(finite.astype(np.float64), (p_lo, p_hi)))
-    if not hi > lo:
-        half = max(FLAT_HALF_SPAN_C, abs(lo) * 1e-6)  # stays a real span for huge values too
-        return max(lo - half, -_LIMIT_C), min(hi + half, _LIMIT_C)
+    if hi - lo < MIN_SPAN_C:
+        centre = (lo + hi) / 2.0
+        half = max(FLAT_HALF_SPAN_C, abs(centre) * 1e-6)  # a real span for huge values too
+        return max(centre - half, -_LIMIT_C), min(centre + half, _LIMIT_C)
     return lo, hi
 
 
@@ -142,9 +144,10 @@ def _paint(rgb: NDArray[np.uint8], mask: NDArray[np.bool_], color: RGB) -> None:
 
 def _checked_range(value_range: tuple[float, float]) -> tuple[float, float]:
     lo, hi = (float(v) for v in value_range)
-    if not -_LIMIT_C <= lo < hi <= _LIMIT_C:
+    if not (lo >= -_LIMIT_C and hi <= _LIMIT_C and hi - lo >= MIN_SPAN_C):
         raise RenderError(
-            f"range must be (low, high) °C with low < high, both finite float32, got {value_range}"
+            f"range must be finite (low, high) °C with high - low >= {MIN_SPAN_C}, "
+            f"got {value_range}"
         )
     return lo, hi
 
