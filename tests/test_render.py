@@ -41,7 +41,7 @@ def luma(rgb: NDArray[np.uint8]) -> NDArray[np.float64]:
 
 
 def scene(height: int = 64, width: int = 80) -> NDArray[np.float32]:
-    """A deterministic test scene in °C: 20..40 left-to-right gradient, a 95 °C blob, 3 NaNs."""
+    """A deterministic scene in °C: 20..40 gradient left to right, a 95 °C blob, a NaN corner."""
     yy, xx = np.mgrid[0:height, 0:width].astype(np.float64)
     celsius = 20.0 + 20.0 * xx / (width - 1)
     celsius += 55.0 * np.exp(-((xx - 0.65 * width) ** 2 + (yy - 0.4 * height) ** 2) / 60.0)

@@ -42,7 +42,8 @@ class Palette:
         description: one line for users.
         stops: control points, positions strictly increasing from 0.0 to 1.0; colours in between
             are interpolated linearly in sRGB.
-        nan_color: colour for pixels without a temperature; neutral and absent from the palette.
+        nan_color: colour for pixels without a temperature, far from every palette colour
+            (neutral grey for the colour palettes, muted magenta for the grey ones).
         lut: the (256, 3) uint8 RGB lookup table, index 0 = coldest; read-only.
     """
 
@@ -54,7 +55,6 @@ class Palette:
 
     def __post_init__(self) -> None:
         positions = np.array([p for p, _ in self.stops], dtype=np.float64)
-        colors = np.array([c for _, c in self.stops], dtype=np.float64)
         if (
             len(self.stops) < 2
             or positions[0] != 0.0
@@ -62,8 +62,10 @@ class Palette:
             or not np.all(np.diff(positions) > 0)
         ):
             raise RenderError(f"palette {self.name!r}: stops must rise strictly from 0.0 to 1.0")
-        if colors.shape[1] != 3 or colors.min() < 0 or colors.max() > 255:
-            raise RenderError(f"palette {self.name!r}: colours must be RGB triples in 0..255")
+        colors = np.array(
+            [checked_rgb(c, f"palette {self.name!r} colour") for _, c in self.stops],
+            dtype=np.float64,
+        )
         x = np.linspace(0.0, 1.0, LUT_SIZE)
         lut = np.stack([np.interp(x, positions, colors[:, ch]) for ch in range(3)], axis=1)
         table = np.rint(lut).astype(np.uint8)
