@@ -174,3 +174,16 @@ def test_demo_runs_the_demo_line(tmp_path: Path) -> None:
     assert len(list((tmp_path / "demo").glob("*.png"))) == 4
     with tio.open_path(tmp_path / "demo" / "part_000.csq") as seq:
         assert len(seq) == 20
+
+
+def test_info_shows_what_a_dji_file_has_without_the_sdk(
+    samples: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("THERMOSCOPE_DJI_SDK", raising=False)
+    code, output = invoke("info", "--json", str(samples / "dji" / "M3T_DJI_0001_R.JPG"))
+    assert code == 0
+    row = json.loads(output)
+    assert (row["camera"], row["width"], row["height"]) == ("DJI M3T", 640, 512)
+    assert row["parameters"]["emissivity"] == pytest.approx(0.95)
+    assert "Thermal SDK" in row["temperatures"]
+    assert "min_c" not in row

@@ -8,7 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from thermoscope.core import PlanckCalibration, ThermalFrame, ThermalSequence
+from thermoscope.core import FrameMetadata, PlanckCalibration, ThermalFrame, ThermalSequence
+from thermoscope.io import TemperatureUnavailableError
 
 
 def frame_stats(frame: ThermalFrame) -> dict[str, float | None]:
@@ -26,16 +27,34 @@ def frame_stats(frame: ThermalFrame) -> dict[str, float | None]:
 def describe(path: Path, seq: ThermalSequence) -> dict[str, Any]:
     """A JSON-ready summary: camera, size, frame count, parameters and °C statistics of frame 0."""
     frame = seq[0]
-    meta = frame.metadata
+    info = _summary(path, frame.metadata, frame.shape, len(seq))
+    info.update(frame_stats(frame))
+    if seq.issues:
+        info["issues"] = list(seq.issues)
+    return _present(info)
+
+
+def describe_without_temperatures(path: Path, error: TemperatureUnavailableError) -> dict[str, Any]:
+    """The summary of a file whose counts and metadata read but whose °C cannot be computed."""
+    if error.metadata is None or error.raw is None:
+        raise error
+    info = _summary(path, error.metadata, error.raw.shape, 1)
+    info["temperatures"] = f"unavailable: {error.reason}"
+    return _present(info)
+
+
+def _summary(
+    path: Path, meta: FrameMetadata, shape: tuple[int, ...], frames: int
+) -> dict[str, Any]:
     info: dict[str, Any] = {
         "file": str(path),
         "format": meta.format,
         "camera": _camera_name(meta.camera.make, meta.camera.model),
         "serial": meta.camera.serial or None,
         "lens": meta.camera.lens or None,
-        "width": frame.width,
-        "height": frame.height,
-        "frames": len(seq),
+        "width": shape[1],
+        "height": shape[0],
+        "frames": frames,
         "captured": meta.capture_time.isoformat() if meta.capture_time else None,
     }
     if meta.parameters is not None:
@@ -45,9 +64,11 @@ def describe(path: Path, seq: ThermalSequence) -> dict[str, Any]:
         info["planck"] = {"R1": p.r1, "B": p.b, "F": p.f, "O": p.o, "R2": p.r2}
     if meta.gps is not None:
         info["gps"] = {"latitude": meta.gps.latitude, "longitude": meta.gps.longitude}
-    info.update(frame_stats(frame))
-    if seq.issues:
-        info["issues"] = list(seq.issues)
+    return info
+
+
+def _present(info: dict[str, Any]) -> dict[str, Any]:
+    """Drop unknown values."""
     return {k: v for k, v in info.items() if v is not None and v != {} and not _is_nan(v)}
 
 

@@ -14,7 +14,7 @@ from rich.table import Table
 import thermoscope.io as tio
 from thermoscope import __version__
 from thermoscope.cli.batch import err_console, run_batch
-from thermoscope.cli.describe import describe
+from thermoscope.cli.describe import describe, describe_without_temperatures
 from thermoscope.cli.inputs import expand_inputs
 from thermoscope.core import ThermoscopeError
 from thermoscope.render import PALETTES, Isotherm, encode_png, render
@@ -99,8 +99,11 @@ def info(
     rows: list[dict[str, object]] = []
 
     def one(path: Path) -> None:
-        with tio.open_path(path) as seq:
-            rows.append(describe(path, seq))
+        try:
+            with tio.open_path(path) as seq:
+                rows.append(describe(path, seq))
+        except tio.TemperatureUnavailableError as exc:
+            rows.append(describe_without_temperatures(path, exc))
 
     failures = run_batch(files, one, verb="Reading")
     if as_json:

@@ -472,7 +472,6 @@ def parse_frame(data: bytes | memoryview, *, source: str = "<bytes>") -> Thermal
         ThermoscopeFormatError: the file is not a readable DJI R-JPEG.
     """
     image = parse_raw(data)
-    celsius = temperatures(data, image)
     metadata = FrameMetadata(
         source=source,
         format=NAME,
@@ -482,6 +481,11 @@ def parse_frame(data: bytes | memoryview, *, source: str = "<bytes>") -> Thermal
         gps=image.gps,
         extra=_extra(image),
     )
+    try:
+        celsius = temperatures(data, image)
+    except TemperatureUnavailableError as exc:
+        exc.raw, exc.metadata = image.raw, metadata
+        raise
     return ThermalFrame(celsius, image.raw, metadata)
 
 

@@ -7,7 +7,11 @@ import struct
 from collections.abc import Callable
 from typing import ParamSpec, TypeVar
 
+import numpy as np
+from numpy.typing import NDArray
+
 from thermoscope.core.errors import ThermoscopeError
+from thermoscope.core.frame import FrameMetadata
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -29,6 +33,8 @@ class ThermoscopeFormatError(ThermoscopeError, ValueError):
     def with_source(self, source: str) -> ThermoscopeFormatError:
         """The same error (same class) naming ``source``; used by the file wrappers."""
         err = type(self)(self.reason, source)
+        extras = {k: v for k, v in vars(self).items() if k not in ("source", "reason")}
+        vars(err).update(extras)
         err.__cause__ = self.__cause__
         return err
 
@@ -54,7 +60,15 @@ class CorruptDataError(ThermoscopeFormatError):
 
 
 class TemperatureUnavailableError(ThermoscopeFormatError):
-    """Raw counts were read but no conversion to °C is available (names what is missing)."""
+    """Raw counts were read but no conversion to °C is available (names what is missing).
+
+    Attributes:
+        raw: the counts that were read (uint16, H x W), when the reader got that far.
+        metadata: the frame's metadata (camera, parameters...), when the reader got that far.
+    """
+
+    raw: NDArray[np.uint16] | None = None
+    metadata: FrameMetadata | None = None
 
 
 _LOW_LEVEL_ERRORS = (
