@@ -1,6 +1,7 @@
 """Core data types: frames, sequences, radiometric parameters and calibration."""
 
 from thermoscope.core.errors import RadiometryError, ThermoscopeError
+from thermoscope.core.findings import Finding, Inspection, Verdict
 from thermoscope.core.frame import (
     CameraInfo,
     FrameError,
@@ -10,21 +11,30 @@ from thermoscope.core.frame import (
 )
 from thermoscope.core.parameters import AtmosphereConstants, ObjectParameters, PlanckConstants
 from thermoscope.core.radiometry import Calibration, PlanckCalibration, atmospheric_transmission
+from thermoscope.core.regions import Box, MaskRegion, Polygon, Region, RegionError
 from thermoscope.core.sequence import ThermalSequence
 
 __all__ = [
     "AtmosphereConstants",
+    "Box",
     "Calibration",
     "CameraInfo",
+    "Finding",
     "FrameError",
     "FrameMetadata",
     "GpsPosition",
+    "Inspection",
+    "MaskRegion",
     "ObjectParameters",
     "PlanckCalibration",
     "PlanckConstants",
+    "Polygon",
     "RadiometryError",
+    "Region",
+    "RegionError",
     "ThermalFrame",
     "ThermalSequence",
     "ThermoscopeError",
+    "Verdict",
     "atmospheric_transmission",
 ]
