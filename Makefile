@@ -18,10 +18,10 @@ setup: $(STAMP)
 demo: setup
 	$(BIN)/thermoscope demo --out demo-output
 
-# System packages the tests need (none beyond Python yet); installed only where apt-get exists.
-SYSTEM_PACKAGES :=
+# System packages the tests need (Chromium drives the browser tests); installed where apt-get exists.
+SYSTEM_PACKAGES := chromium fonts-liberation
 system-packages:
-	@if [ -n "$(SYSTEM_PACKAGES)" ] && command -v apt-get >/dev/null; then \
+	@if command -v apt-get >/dev/null && ! dpkg -s $(SYSTEM_PACKAGES) >/dev/null 2>&1; then \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq $(SYSTEM_PACKAGES); \
 	fi
