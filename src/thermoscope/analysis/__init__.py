@@ -1,0 +1,1 @@
+"""Stateless analysis functions on temperature arrays (no I/O, no configuration objects)."""
