@@ -205,7 +205,8 @@ class _Frames:
     def close(self) -> None:
         if not self._rows:
             return
-        frame = np.vstack(self._rows).astype(np.float32)
+        with np.errstate(over="ignore"):
+            frame = np.vstack(self._rows).astype(np.float32)
         if np.isinf(frame).any():
             raise CorruptDataError(
                 f"frame starting on line {self._width_line} has values beyond the float32 range"

@@ -80,7 +80,7 @@ _COMPRESSION_NONE = 1
 # A compressed page may decode to at most this many times its stored size, plus a fixed
 # allowance; a few bytes claiming gigabytes of pixels are refused before anything is allocated.
 _MAX_EXPANSION = 1100
-_EXPANSION_ALLOWANCE = 64 * 1024 * 1024
+_EXPANSION_ALLOWANCE = 16 * 1024 * 1024
 _MAX_TILE_BYTES = 256 * 1024 * 1024
 _SUBFILE_REDUCED_OR_MASK = 0b101
 _KELVIN = 273.15
@@ -114,7 +114,7 @@ def _sniff(head: bytes, suffix: str) -> bool:
 
 def _own_metadata(description: str) -> Mapping[str, Any] | None:
     """The ``thermoscope`` object of a JSON ImageDescription, ``None`` for any other text."""
-    if not description.lstrip().startswith("{"):
+    if not isinstance(description, str) or not description.lstrip().startswith("{"):
         return None
     try:
         doc = json.loads(description)
@@ -457,7 +457,10 @@ def _decode(tif: tifffile.TiffFile, info: _Page, metadata: FrameMetadata) -> The
     if values.shape != page.shape:
         raise CorruptDataError(f"decoded {values.shape} pixels, header says {page.shape}")
     with np.errstate(over="ignore", invalid="ignore"):
-        celsius = (values.astype(np.float64) * info.scale + info.offset).astype(np.float32)
+        if info.scale == 1.0 and info.offset == 0.0:
+            celsius = values.astype(np.float32)
+        else:
+            celsius = (values.astype(np.float64) * info.scale + info.offset).astype(np.float32)
     if info.nodata is not None:
         celsius[values == info.nodata] = np.nan
     infinite = int(np.isinf(celsius).sum())
