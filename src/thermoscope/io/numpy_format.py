@@ -84,7 +84,7 @@ def _literal(text: str) -> dict[str, Any]:
 
 
 @format_errors
-def read_header(fh: BinaryIO, size: int) -> _Header:
+def _read_header(fh: BinaryIO, size: int) -> _Header:
     """Read and check the header at the start of ``fh`` (``size`` bytes in all).
 
     Raises:
@@ -193,9 +193,14 @@ def parse(data: bytes) -> ThermalSequence:
     """A sequence over ``.npy`` content in memory (each frame copied out and checked on access).
 
     Raises:
-        ThermoscopeFormatError: see `read_header`.
+        UnknownFormatError: no ``.npy`` magic.
+        TemperatureUnavailableError: an integer array (counts, not °C).
+        AbsurdSizeError: a side is longer than a frame may be.
+        TruncatedFileError: the data is shorter than the header announces.
+        CorruptDataError: anything else that makes it no float temperature array, or (on
+            access) ±inf values.
     """
-    header = read_header(io.BytesIO(data), len(data))
+    header = _read_header(io.BytesIO(data), len(data))
     count = math.prod(header.shape)
     array = np.frombuffer(data, dtype=header.dtype, count=count, offset=header.offset)
     shaped = _as_frames(
@@ -212,7 +217,7 @@ def open_file(path: str | os.PathLike[str]) -> ThermalSequence:
     p = Path(path)
     try:
         with p.open("rb") as fh:
-            header = read_header(fh, os.fstat(fh.fileno()).st_size)
+            header = _read_header(fh, os.fstat(fh.fileno()).st_size)
         mapped = np.memmap(
             p,
             dtype=header.dtype,
