@@ -1,0 +1,942 @@
+"""A product's QC recipe: regions, tolerance bands and rules, validated on load.
+
+A recipe is YAML or JSON. Every object refuses unknown keys; every number is bounded; errors are
+raised as one :class:`RecipeError` naming the file and the field path
+(``rules[3].limits: min 80 > max 70``). Paths to files (masks, reference frames, golden curves)
+are relative to the recipe file's folder.
+
+Example::
+
+    name: pcb-a1
+    version: "1.2"
+    product: Controller board A1
+    frame: {width: 640, height: 512}
+    camera: {emissivity: 0.95, pixel_pitch_mm: 0.25}
+    ambient: {region: background}            # or {value_c: 23.5}
+    regions:
+      - {name: U3, box: {x: 300, y: 200, width: 40, height: 30}}
+      - {name: U4, box: {x: 360, y: 200, width: 40, height: 30}, pair: U3}
+      - {name: C1, polygon: [[100, 100], [140, 100], [120, 140]], emissivity: 0.9}
+      - {name: seal, mask: masks/seal.png}
+      - {name: background, box: {x: 0, y: 0, width: 40, height: 40}}
+    rules:
+      - {type: max, region: U3, limits: {max: 70, warn_max: 65}}
+      - {type: delta_t, region: U3, reference: ambient, limits: {max: 45}}
+      - {type: hot_spot_area, region: seal, above_median_c: 5, limits: {max: 20}}
+      - {type: asymmetry, region: U3, limits: {min: -3, max: 3}}
+      - {type: heating_rate, region: U3, window_s: [0.5, 3.0], limits: {min: 2.0, max: 6.0}}
+
+Top level (:class:`Recipe`):
+
+- ``name`` (text), ``version`` (text; numbers are accepted and kept as text), ``product``,
+  ``description``.
+- ``frame``: ``width``, ``height`` in pixels: the frame size the recipe expects.
+- ``camera``: ``emissivity``, ``reflected_temp_c``, ``atmospheric_temp_c``,
+  ``relative_humidity_pct``, ``object_distance_m`` (each optional; when one is set the frame's
+  temperatures are recomputed from its calibration before inspection), and ``pixel_pitch_mm``
+  (size of one pixel on the part, for areas in mm² and gradients in °C/mm).
+- ``ambient``: ``region`` (a region whose ``statistic``, default median, is the ambient) or
+  ``value_c`` (a fixed reading); a reading passed to ``inspect`` overrides both.
+- ``alignment``: ``reference`` (a frame of a well-placed part: ``.npy``, ``.npz`` with a
+  ``celsius`` array, or a single-channel TIFF/PNG), ``fiducials`` (regions used as templates; none
+  = whole-frame phase correlation), ``motion`` (``translation`` or ``rigid`` = translation and a
+  small rotation), ``max_shift_px``, ``max_rotation_deg``. Parts are registered onto the reference
+  before the regions apply.
+- ``sequence``: ``frame_rate_hz`` (used when frames carry no timestamps) and ``frame`` (index of
+  the frame that the single-frame rules inspect in a sequence; default -1, the last).
+- ``regions``: a list of named regions, each exactly one of ``box`` (``x``, ``y``, ``width``,
+  ``height``), ``polygon`` (at least three ``[x, y]`` points) or ``mask`` (an image or ``.npy``
+  file of the frame's size, nonzero = inside); optional ``emissivity`` (recomputes that region
+  with its own emissivity) and ``pair`` (the mirror-image partner for asymmetry rules).
+- ``rules``: a list; each has ``type``, ``region``, ``limits`` and an optional ``name`` (default
+  ``"<region> <type>"``). Types and their extra fields:
+
+  ============== =============================================================== =========
+  type           measures                                                        unit
+  ============== =============================================================== =========
+  max, min, mean the region's maximum, minimum or mean temperature               °C
+  percentile     the ``percentile`` (0..100) of the region's temperatures        °C
+  delta_t        ``statistic`` of the region minus that of ``reference`` (a      °C
+                 region, or ``ambient``; ``reference_statistic`` defaults to the
+                 same statistic)
+  hot_spot_area  largest connected area hotter than ``threshold_c`` or than the  px / mm²
+                 region median + ``above_median_c``; ``unit`` px or mm2
+  cold_spot_area largest connected area colder than ``threshold_c`` or than the  px / mm²
+                 region median - ``below_median_c``; ``unit`` px or mm2
+  asymmetry      ``statistic`` of the region minus that of its ``pair``; with    °C
+                 ``mirror`` (horizontal/vertical) the largest pixel-wise
+                 difference against the mirrored partner
+  gradient       largest temperature gradient magnitude; ``unit`` px or mm       °C/px,
+                                                                                 °C/mm
+  heating_rate   robust (Theil-Sen) slope of the region ``statistic`` over       °C/s
+                 ``window_s`` [t0, t1] (default: the whole sequence)
+  cooling_rate   the same, as a positive cooling speed (minus the slope)         °C/s
+  time_to_reach  first time the ``statistic`` crosses ``temperature_c``          s
+                 (``direction`` rising or falling), interpolated
+  curve_shape    deviation of the ``statistic`` curve from a golden curve        °C
+                 (``golden``: [[t_s, °C], ...] or ``golden_file``: a CSV of two
+                 columns): the signed deviation with the largest magnitude, so
+                 ``limits`` is the tolerance envelope
+  ============== =============================================================== =========
+
+  ``statistic`` is one of max, min, mean, median (default max for delta_t, mean otherwise).
+
+Limits (:class:`Limits`): ``min``/``max`` are the NG limits, ``warn_min``/``warn_max`` the warning
+limits inside them; each is optional but at least one NG limit is required. A value beyond an NG
+limit is NG, beyond a warning limit WARN, else OK; the limits themselves are inside tolerance.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import cv2
+import numpy as np
+import yaml
+from numpy.typing import NDArray
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from thermoscope.core.errors import ThermoscopeError
+from thermoscope.core.frame import MAX_SIDE
+from thermoscope.core.regions import Box, MaskRegion, Polygon, Region, RegionError
+
+#: Name a rule's ``reference`` takes to mean the recipe's ambient; no region may use it.
+AMBIENT = "ambient"
+
+#: The rule types that need a sequence of frames.
+SEQUENCE_RULES = frozenset({"heating_rate", "cooling_rate", "time_to_reach", "curve_shape"})
+
+#: Widest temperature any limit or reading may name, °C.
+_T_LO, _T_HI = -273.15, 10000.0
+_NAME_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$"
+
+Statistic = Literal["max", "min", "mean", "median"]
+
+
+class RecipeError(ThermoscopeError, ValueError):
+    """A recipe cannot be read or is invalid.
+
+    Attributes:
+        problems: ``(field path, message)`` pairs, the path like ``rules[3].limits``
+            (``""`` for the whole document).
+        file: the recipe file, when it came from one.
+    """
+
+    def __init__(self, problems: list[tuple[str, str]], file: Path | None = None) -> None:
+        self.problems = problems
+        self.file = file
+        lines = [f"{path}: {msg}" if path else msg for path, msg in problems]
+        where = f"{file}: " if file is not None else ""
+        head = f"{where}invalid recipe" if len(lines) > 1 else f"{where}{lines[0]}"
+        super().__init__(head if len(lines) == 1 else head + "\n  " + "\n  ".join(lines))
+
+    @property
+    def path(self) -> str:
+        """The field path of the first problem."""
+        return self.problems[0][0]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+def _problem(path: str, message: str) -> PydanticCustomError:
+    return PydanticCustomError("recipe", "{path}: {message}", {"path": path, "message": message})
+
+
+def _resolve(value: Path, info: ValidationInfo) -> Path:
+    base = (info.context or {}).get("base_dir")
+    path = value if value.is_absolute() or base is None else Path(base) / value
+    try:
+        exists = path.is_file()
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"cannot use file {str(value)!r}: {exc}") from None
+    if not exists:
+        raise ValueError(f"file not found: {path}")
+    return path
+
+
+FilePath = Annotated[Path, Field(description="file path, relative to the recipe file's folder")]
+Name = Annotated[
+    str,
+    Field(min_length=1, max_length=64, pattern=_NAME_PATTERN, description="a region's name"),
+]
+Temperature = Annotated[float, Field(ge=_T_LO, le=_T_HI, description="temperature in °C")]
+
+
+# --------------------------------------------------------------------------- settings
+
+
+class FrameSize(_Strict):
+    """The frame size a recipe is drawn for."""
+
+    width: int = Field(ge=1, le=MAX_SIDE, description="frame width in pixels")
+    height: int = Field(ge=1, le=MAX_SIDE, description="frame height in pixels")
+
+
+class CameraSettings(_Strict):
+    """Measurement settings applied to every frame before inspection (all optional)."""
+
+    emissivity: float | None = Field(
+        default=None,
+        gt=0.0,
+        le=1.0,
+        description="object emissivity for the whole frame, 0 < e <= 1",
+    )
+    reflected_temp_c: Temperature | None = Field(
+        default=None, description="reflected apparent temperature, °C"
+    )
+    atmospheric_temp_c: Temperature | None = Field(
+        default=None, description="air temperature between camera and part, °C"
+    )
+    relative_humidity_pct: float | None = Field(
+        default=None, ge=0.0, le=100.0, description="relative humidity in percent (0..100)"
+    )
+    object_distance_m: float | None = Field(
+        default=None, ge=0.0, le=10000.0, description="camera-to-part distance, metres"
+    )
+    pixel_pitch_mm: float | None = Field(
+        default=None, gt=0.0, le=1000.0, description="size of one pixel on the part, millimetres"
+    )
+
+    def object_parameters(self) -> dict[str, float]:
+        """The object-parameter changes this recipe asks for (only the fields that are set)."""
+        names = (
+            "emissivity",
+            "reflected_temp_c",
+            "atmospheric_temp_c",
+            "relative_humidity_pct",
+            "object_distance_m",
+        )
+        return {n: float(v) for n in names if (v := getattr(self, n)) is not None}
+
+
+class AmbientSpec(_Strict):
+    """Where the ambient temperature for ``delta_t`` rules comes from: a region or a reading."""
+
+    region: Name | None = Field(default=None, description="region whose statistic is the ambient")
+    value_c: Temperature | None = Field(default=None, description="a fixed ambient reading, °C")
+    statistic: Statistic = Field(default="median", description="statistic of the ambient region")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> AmbientSpec:
+        if (self.region is None) == (self.value_c is None):
+            raise ValueError("give exactly one of region or value_c")
+        return self
+
+
+class AlignmentSpec(_Strict):
+    """Registration of each part onto a reference frame before regions are applied."""
+
+    reference: FilePath = Field(
+        description="frame of a well-placed part: .npy, .npz (array 'celsius') or TIFF/PNG"
+    )
+    fiducials: list[Name] = Field(
+        default_factory=list,
+        max_length=16,
+        description="regions used as templates (none: phase correlation of the whole frame)",
+    )
+    motion: Literal["translation", "rigid"] = Field(
+        default="translation", description="translation only, or translation and a small rotation"
+    )
+    max_shift_px: float = Field(
+        default=20.0, ge=0.0, le=1000.0, description="largest shift accepted, pixels"
+    )
+    max_rotation_deg: float = Field(
+        default=5.0,
+        ge=0.0,
+        le=45.0,
+        description="largest rotation accepted (rigid motion), degrees",
+    )
+
+    @field_validator("reference")
+    @classmethod
+    def _exists(cls, value: Path, info: ValidationInfo) -> Path:
+        return _resolve(value, info)
+
+
+class SequenceSettings(_Strict):
+    """How sequences are timed and which frame the single-frame rules inspect."""
+
+    frame_rate_hz: float | None = Field(
+        default=None,
+        gt=0.0,
+        le=100000.0,
+        description="frame rate used when frames have no timestamps",
+    )
+    frame: int = Field(
+        default=-1,
+        ge=-100000,
+        le=100000,
+        description="index of the frame single-frame rules inspect (negative: from the end)",
+    )
+
+
+# --------------------------------------------------------------------------- regions
+
+
+class BoxSpec(_Strict):
+    """An axis-aligned box: top-left corner and size, pixels."""
+
+    x: int = Field(ge=0, le=MAX_SIDE, description="left column, pixels")
+    y: int = Field(ge=0, le=MAX_SIDE, description="top row, pixels")
+    width: int = Field(ge=1, le=MAX_SIDE, description="width, pixels")
+    height: int = Field(ge=1, le=MAX_SIDE, description="height, pixels")
+
+
+Point = tuple[
+    Annotated[float, Field(ge=-MAX_SIDE, le=2 * MAX_SIDE)],
+    Annotated[float, Field(ge=-MAX_SIDE, le=2 * MAX_SIDE)],
+]
+
+
+class RegionSpec(_Strict):
+    """A named region: exactly one of box, polygon or mask file."""
+
+    name: Name = Field(description="unique name, used by rules and in explanations")
+    box: BoxSpec | None = Field(default=None, description="axis-aligned box")
+    polygon: list[Point] | None = Field(
+        default=None,
+        min_length=3,
+        max_length=10000,
+        description="closed polygon, [x, y] pixel points",
+    )
+    mask: FilePath | None = Field(
+        default=None, description="mask image or .npy of the frame's size, nonzero = inside"
+    )
+    emissivity: float | None = Field(
+        default=None, gt=0.0, le=1.0, description="this region's own emissivity, 0 < e <= 1"
+    )
+    pair: Name | None = Field(default=None, description="mirror-image partner region (asymmetry)")
+    description: str = Field(default="", max_length=1000, description="free text")
+
+    @field_validator("mask")
+    @classmethod
+    def _exists(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        return None if value is None else _resolve(value, info)
+
+    @model_validator(mode="after")
+    def _one_shape(self) -> RegionSpec:
+        given = [k for k in ("box", "polygon", "mask") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError(
+                "give exactly one of box, polygon or mask"
+                + (f" (got {', '.join(given)})" if given else "")
+            )
+        if self.name == AMBIENT:
+            raise ValueError(f"{AMBIENT!r} is reserved for the recipe's ambient")
+        if self.pair == self.name:
+            raise ValueError("a region cannot be its own pair")
+        return self
+
+    def to_region(self) -> Region:
+        """The core region this spec describes (a mask file is read here)."""
+        if self.box is not None:
+            b = self.box
+            return Box(b.x, b.y, b.width, b.height)
+        if self.polygon is not None:
+            return Polygon(tuple(self.polygon))
+        assert self.mask is not None
+        return MaskRegion(read_mask(self.mask))
+
+
+def read_mask(path: Path) -> NDArray[np.bool_]:
+    """A boolean mask from ``.npy`` or a single-channel image (nonzero = inside).
+
+    Raises:
+        RegionError: the file cannot be read or is not a 2-D mask.
+    """
+    arr: Any
+    if path.suffix.lower() == ".npy":
+        try:
+            arr = np.load(path, allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise RegionError(f"cannot read mask {path}: {exc}") from None
+    else:
+        arr = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+        if arr is None:
+            raise RegionError(f"cannot read mask {path}: not an image OpenCV reads")
+    arr = np.asarray(arr)
+    if arr.ndim == 3 and arr.shape[2] == 1:
+        arr = arr[:, :, 0]
+    if arr.ndim != 2:
+        raise RegionError(f"mask {path} must be single-channel 2-D, got shape {arr.shape}")
+    return np.asarray(arr != 0)
+
+
+# --------------------------------------------------------------------------- limits
+
+
+def _fmt(value: float) -> str:
+    return f"{value:g}"
+
+
+class Limits(_Strict):
+    """A tolerance band: NG outside ``[min, max]``, WARN outside ``[warn_min, warn_max]``.
+
+    All bounds are in the rule's unit and inclusive (a value equal to a limit is inside it).
+    """
+
+    min: float | None = Field(
+        default=None, ge=-1e9, le=1e9, description="lowest value that is not NG"
+    )
+    max: float | None = Field(
+        default=None, ge=-1e9, le=1e9, description="highest value that is not NG"
+    )
+    warn_min: float | None = Field(
+        default=None, ge=-1e9, le=1e9, description="values below it (but not NG) are WARN"
+    )
+    warn_max: float | None = Field(
+        default=None, ge=-1e9, le=1e9, description="values above it (but not NG) are WARN"
+    )
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Limits:
+        lo, hi, wlo, whi = self.min, self.max, self.warn_min, self.warn_max
+        if lo is None and hi is None:
+            raise ValueError("give at least one NG limit (min or max)")
+        if lo is not None and hi is not None and lo > hi:
+            raise ValueError(f"inverted range: min {_fmt(lo)} > max {_fmt(hi)}")
+        if wlo is not None and whi is not None and wlo > whi:
+            raise ValueError(f"inverted range: warn_min {_fmt(wlo)} > warn_max {_fmt(whi)}")
+        for name, warn in (("warn_min", wlo), ("warn_max", whi)):
+            if warn is None:
+                continue
+            if lo is not None and warn < lo:
+                raise ValueError(f"{name} {_fmt(warn)} is below min {_fmt(lo)}")
+            if hi is not None and warn > hi:
+                raise ValueError(f"{name} {_fmt(warn)} is above max {_fmt(hi)}")
+        return self
+
+
+# --------------------------------------------------------------------------- rules
+
+
+class _Rule(_Strict):
+    type: str = Field(description="rule type")
+    name: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=100,
+        description='rule name (default "<region> <type>")',
+    )
+    region: Name = Field(description="the region the rule measures")
+    limits: Limits = Field(description="tolerance band, in the rule's unit")
+    description: str = Field(default="", max_length=1000, description="free text")
+
+    @property
+    def label(self) -> str:
+        """The rule's name, or the default ``"<region> <type>"``."""
+        return self.name if self.name is not None else f"{self.region} {self.type}"
+
+
+class MaxRule(_Rule):
+    """Highest temperature in the region, °C."""
+
+    type: Literal["max"] = Field(description="rule type")
+
+
+class MinRule(_Rule):
+    """Lowest temperature in the region, °C."""
+
+    type: Literal["min"] = Field(description="rule type")
+
+
+class MeanRule(_Rule):
+    """Mean temperature of the region, °C."""
+
+    type: Literal["mean"] = Field(description="rule type")
+
+
+class PercentileRule(_Rule):
+    """A percentile of the region's temperatures, °C (linear interpolation)."""
+
+    type: Literal["percentile"] = Field(description="rule type")
+    percentile: float = Field(ge=0.0, le=100.0, description="the percentile, 0..100")
+
+
+class DeltaTRule(_Rule):
+    """Temperature difference: region statistic minus reference statistic, °C."""
+
+    type: Literal["delta_t"] = Field(description="rule type")
+    reference: Name = Field(description=f"another region, or {AMBIENT!r}")
+    statistic: Statistic = Field(default="max", description="statistic of the region")
+    reference_statistic: Statistic | None = Field(
+        default=None, description="statistic of the reference region (default: the same)"
+    )
+
+
+class HotSpotAreaRule(_Rule):
+    """Area of the largest connected blob hotter than a threshold (px or mm²)."""
+
+    type: Literal["hot_spot_area"] = Field(description="rule type")
+    threshold_c: Temperature | None = Field(default=None, description="absolute threshold, °C")
+    above_median_c: float | None = Field(
+        default=None,
+        ge=0.0,
+        le=1000.0,
+        description="threshold relative to the region median, °C above",
+    )
+    unit: Literal["px", "mm2"] = Field(default="px", description="area in pixels or mm²")
+
+    @model_validator(mode="after")
+    def _one_threshold(self) -> HotSpotAreaRule:
+        if (self.threshold_c is None) == (self.above_median_c is None):
+            raise ValueError("give exactly one of threshold_c or above_median_c")
+        return self
+
+
+class ColdSpotAreaRule(_Rule):
+    """Area of the largest connected blob colder than a threshold (px or mm²)."""
+
+    type: Literal["cold_spot_area"] = Field(description="rule type")
+    threshold_c: Temperature | None = Field(default=None, description="absolute threshold, °C")
+    below_median_c: float | None = Field(
+        default=None,
+        ge=0.0,
+        le=1000.0,
+        description="threshold relative to the region median, °C below",
+    )
+    unit: Literal["px", "mm2"] = Field(default="px", description="area in pixels or mm²")
+
+    @model_validator(mode="after")
+    def _one_threshold(self) -> ColdSpotAreaRule:
+        if (self.threshold_c is None) == (self.below_median_c is None):
+            raise ValueError("give exactly one of threshold_c or below_median_c")
+        return self
+
+
+class AsymmetryRule(_Rule):
+    """Difference between a region and its mirror-image partner, °C."""
+
+    type: Literal["asymmetry"] = Field(description="rule type")
+    pair: Name | None = Field(
+        default=None, description="the partner region (default: the region's pair)"
+    )
+    statistic: Statistic = Field(default="mean", description="statistic compared (without mirror)")
+    mirror: Literal["none", "horizontal", "vertical"] = Field(
+        default="none",
+        description="compare pixel by pixel against the partner flipped left-right or upside-down",
+    )
+
+
+class GradientRule(_Rule):
+    """Largest temperature gradient magnitude in the region, °C/px or °C/mm."""
+
+    type: Literal["gradient"] = Field(description="rule type")
+    unit: Literal["px", "mm"] = Field(default="px", description="per pixel or per millimetre")
+
+
+class _CurveRule(_Rule):
+    statistic: Statistic = Field(default="mean", description="statistic of the region per frame")
+
+
+Window = tuple[
+    Annotated[float, Field(ge=0.0, le=1e6)],
+    Annotated[float, Field(ge=0.0, le=1e6)],
+]
+
+
+class _RateRule(_CurveRule):
+    window_s: Window | None = Field(
+        default=None, description="[t0, t1] seconds from the first frame (default: all frames)"
+    )
+
+    @field_validator("window_s")
+    @classmethod
+    def _ordered(cls, value: tuple[float, float] | None) -> tuple[float, float] | None:
+        if value is not None and value[0] >= value[1]:
+            raise ValueError(f"inverted window: {_fmt(value[0])} >= {_fmt(value[1])}")
+        return value
+
+
+class HeatingRateRule(_RateRule):
+    """Robust slope of the region's temperature over a time window, °C/s."""
+
+    type: Literal["heating_rate"] = Field(description="rule type")
+
+
+class CoolingRateRule(_RateRule):
+    """Robust cooling speed (minus the slope) over a time window, °C/s."""
+
+    type: Literal["cooling_rate"] = Field(description="rule type")
+
+
+class TimeToReachRule(_CurveRule):
+    """Seconds until the region's statistic first crosses a temperature (interpolated)."""
+
+    type: Literal["time_to_reach"] = Field(description="rule type")
+    temperature_c: Temperature = Field(description="the temperature to reach, °C")
+    direction: Literal["rising", "falling"] = Field(
+        default="rising", description="cross upwards (heating) or downwards (cooling)"
+    )
+
+
+GoldenPoint = tuple[
+    Annotated[float, Field(ge=0.0, le=1e6)],
+    Annotated[float, Field(ge=_T_LO, le=_T_HI)],
+]
+
+
+def _check_golden(points: list[tuple[float, float]]) -> None:
+    if len(points) < 2:
+        raise ValueError(f"a golden curve needs at least 2 points, got {len(points)}")
+    times = [t for t, _ in points]
+    for i in range(1, len(times)):
+        if times[i] <= times[i - 1]:
+            raise ValueError(f"golden curve times must increase: point {i} at t = {times[i]:g} s")
+
+
+def read_golden_csv(path: Path) -> list[tuple[float, float]]:
+    """``(t_s, °C)`` points from a CSV of two columns (a header line is allowed)."""
+    points: list[tuple[float, float]] = []
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"cannot read golden curve {path}: {exc}") from None
+    for number, line in enumerate(text.splitlines(), start=1):
+        cells = [c.strip() for c in re.split(r"[,;\t]", line)]
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        try:
+            t, c = (float(v) for v in cells)
+        except ValueError:
+            if not points and number == 1:
+                continue  # header
+            raise ValueError(
+                f"{path} line {number}: expected 't_s, celsius', got {line!r}"
+            ) from None
+        if not (math.isfinite(t) and math.isfinite(c)):
+            raise ValueError(f"{path} line {number}: values must be finite")
+        points.append((t, c))
+    _check_golden(points)
+    return points
+
+
+class CurveShapeRule(_CurveRule):
+    """Signed deviation (largest magnitude) of the region's curve from a golden curve, °C."""
+
+    type: Literal["curve_shape"] = Field(description="rule type")
+    golden: list[GoldenPoint] | None = Field(
+        default=None, max_length=100000, description="golden curve, [[t_s, °C], ...]"
+    )
+    golden_file: FilePath | None = Field(default=None, description="CSV with columns t_s, °C")
+    _points: tuple[tuple[float, float], ...] = PrivateAttr(())
+
+    @field_validator("golden_file")
+    @classmethod
+    def _exists(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        return None if value is None else _resolve(value, info)
+
+    @model_validator(mode="after")
+    def _one_curve(self) -> CurveShapeRule:
+        if (self.golden is None) == (self.golden_file is None):
+            raise ValueError("give exactly one of golden or golden_file")
+        if self.golden is not None:
+            _check_golden(self.golden)
+            self._points = tuple(self.golden)
+        else:
+            assert self.golden_file is not None
+            self._points = tuple(read_golden_csv(self.golden_file))
+        return self
+
+    @property
+    def golden_points(self) -> tuple[tuple[float, float], ...]:
+        """The golden curve as ``(t_s, °C)`` points, from the recipe or its file."""
+        return self._points
+
+
+Rule = Annotated[
+    MaxRule
+    | MinRule
+    | MeanRule
+    | PercentileRule
+    | DeltaTRule
+    | HotSpotAreaRule
+    | ColdSpotAreaRule
+    | AsymmetryRule
+    | GradientRule
+    | HeatingRateRule
+    | CoolingRateRule
+    | TimeToReachRule
+    | CurveShapeRule,
+    Field(discriminator="type"),
+]
+
+#: Every rule type and its model.
+RULE_TYPES: dict[str, type[_Rule]] = {
+    "max": MaxRule,
+    "min": MinRule,
+    "mean": MeanRule,
+    "percentile": PercentileRule,
+    "delta_t": DeltaTRule,
+    "hot_spot_area": HotSpotAreaRule,
+    "cold_spot_area": ColdSpotAreaRule,
+    "asymmetry": AsymmetryRule,
+    "gradient": GradientRule,
+    "heating_rate": HeatingRateRule,
+    "cooling_rate": CoolingRateRule,
+    "time_to_reach": TimeToReachRule,
+    "curve_shape": CurveShapeRule,
+}
+
+
+# --------------------------------------------------------------------------- recipe
+
+
+class Recipe(_Strict):
+    """A product's QC recipe (see the module docstring for the format)."""
+
+    name: str = Field(min_length=1, max_length=100, description="recipe name")
+    version: str = Field(default="1", min_length=1, max_length=40, description="recipe version")
+    product: str = Field(default="", max_length=200, description="product the recipe inspects")
+    description: str = Field(default="", max_length=5000, description="free text")
+    frame: FrameSize = Field(description="frame size the recipe expects")
+    camera: CameraSettings = Field(default=CameraSettings(), description="measurement settings")
+    ambient: AmbientSpec | None = Field(default=None, description="ambient temperature source")
+    alignment: AlignmentSpec | None = Field(default=None, description="registration of each part")
+    sequence: SequenceSettings = Field(
+        default=SequenceSettings(), description="timing of sequences"
+    )
+    regions: list[RegionSpec] = Field(
+        min_length=1, max_length=1000, description="named regions of the part"
+    )
+    rules: list[Rule] = Field(min_length=1, max_length=1000, description="the checks")
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _version_text(cls, value: Any) -> Any:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return str(value)
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Recipe:
+        shape = (self.frame.height, self.frame.width)
+        names: dict[str, int] = {}
+        for i, region in enumerate(self.regions):
+            if region.name in names:
+                raise _problem(
+                    f"regions[{i}].name",
+                    f"duplicate region name {region.name!r} (also regions[{names[region.name]}])",
+                )
+            names[region.name] = i
+            try:
+                region.to_region().mask(shape)
+            except RegionError as exc:
+                raise _problem(f"regions[{i}]", f"region {region.name!r}: {exc}") from None
+        known = ", ".join(names)
+
+        def need(path: str, name: str | None) -> None:
+            if name is not None and name not in names:
+                raise _problem(path, f"unknown region {name!r} (known: {known})")
+
+        pairs: dict[str, str] = {}
+        for i, region in enumerate(self.regions):
+            need(f"regions[{i}].pair", region.pair)
+            if region.pair is not None:
+                for a, b in ((region.name, region.pair), (region.pair, region.name)):
+                    if pairs.setdefault(a, b) != b:
+                        raise _problem(
+                            f"regions[{i}].pair",
+                            f"region {a!r} is paired with both {pairs[a]!r} and {b!r}",
+                        )
+        if self.ambient is not None:
+            need("ambient.region", self.ambient.region)
+        if self.alignment is not None:
+            for j, fid in enumerate(self.alignment.fiducials):
+                need(f"alignment.fiducials[{j}]", fid)
+        rule_names: dict[str, int] = {}
+        pitch = self.camera.pixel_pitch_mm
+        for i, rule in enumerate(self.rules):
+            path = f"rules[{i}]"
+            if rule.label in rule_names:
+                raise _problem(
+                    f"{path}.name",
+                    f"duplicate rule name {rule.label!r} (also rules[{rule_names[rule.label]}])",
+                )
+            rule_names[rule.label] = i
+            need(f"{path}.region", rule.region)
+            if isinstance(rule, DeltaTRule):
+                if rule.reference == AMBIENT:
+                    if self.ambient is None:
+                        raise _problem(f"{path}.reference", "the recipe has no ambient section")
+                else:
+                    need(f"{path}.reference", rule.reference)
+            if isinstance(rule, AsymmetryRule):
+                if rule.pair is None and rule.region not in pairs:
+                    raise _problem(
+                        f"{path}.pair", f"region {rule.region!r} has no pair; name one here"
+                    )
+                need(f"{path}.pair", rule.pair)
+                partner = rule.pair or pairs[rule.region]
+                if partner == rule.region:
+                    raise _problem(f"{path}.pair", "a region cannot be compared with itself")
+            unit = getattr(rule, "unit", "px")
+            if unit != "px" and pitch is None:
+                raise _problem(f"{path}.unit", f"unit {unit} needs camera.pixel_pitch_mm")
+        return self
+
+    def region(self, name: str) -> RegionSpec:
+        """The region called ``name``."""
+        for region in self.regions:
+            if region.name == name:
+                return region
+        raise KeyError(name)
+
+    def pair_of(self, name: str) -> str | None:
+        """The declared pair of region ``name`` (declared on either side), or ``None``."""
+        for region in self.regions:
+            if region.name == name and region.pair is not None:
+                return region.pair
+            if region.pair == name:
+                return region.name
+        return None
+
+    @property
+    def has_sequence_rules(self) -> bool:
+        """Whether any rule needs a sequence."""
+        return any(r.type in SEQUENCE_RULES for r in self.rules)
+
+
+# --------------------------------------------------------------------------- loading
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A safe YAML loader that refuses a key given twice in one mapping."""
+
+
+def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+    loader.flatten_mapping(node)
+    seen: dict[Any, Any] = {}
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        try:
+            duplicate = key in seen
+        except TypeError:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"unhashable key {key!r}", key_node.start_mark
+            ) from None
+        if duplicate:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"key {key!r} given twice", key_node.start_mark
+            )
+        seen[key] = loader.construct_object(value_node, deep=True)
+    return seen
+
+
+_UniqueKeyLoader.add_constructor(
+    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
+    _construct_mapping,
+)
+
+
+def _loc_path(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    skip_tag = False
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+            skip_tag = out.startswith("rules") and out.count("[") == 1
+            continue
+        if skip_tag and part in RULE_TYPES:
+            skip_tag = False
+            continue  # the discriminator pydantic puts into the path
+        skip_tag = False
+        out += f".{part}" if out else str(part)
+    return out
+
+
+def _problems(exc: ValidationError) -> list[tuple[str, str]]:
+    problems = []
+    for err in exc.errors(include_url=False):
+        ctx = err.get("ctx") or {}
+        path = _loc_path(tuple(err["loc"]))
+        if err["type"] == "recipe":
+            path, msg = str(ctx["path"]), str(ctx["message"])
+        elif err["type"] == "union_tag_invalid":
+            path, msg = (
+                f"{path}.type",
+                f"unknown rule type {ctx['tag']!r} (one of {', '.join(RULE_TYPES)})",
+            )
+        elif err["type"] == "union_tag_not_found":
+            path, msg = f"{path}.type", f"missing rule type (one of {', '.join(RULE_TYPES)})"
+        elif err["type"] == "extra_forbidden":
+            msg = f"unknown key {str(err['loc'][-1])!r}"
+        else:
+            msg = err["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
+        problems.append((path, msg))
+    return problems
+
+
+def parse_recipe(
+    source: str | bytes | Mapping[str, Any],
+    *,
+    base_dir: str | Path | None = None,
+    file: Path | None = None,
+) -> Recipe:
+    """Validate a recipe given as YAML/JSON text or as an already-parsed mapping.
+
+    Args:
+        source: YAML or JSON text (JSON is YAML), or a mapping.
+        base_dir: folder that relative file paths in the recipe are resolved against (default:
+            the current directory).
+        file: the file the text came from, named in errors.
+
+    Raises:
+        RecipeError: the text is not YAML, or the recipe is invalid; the message names the field.
+    """
+    data: Any = source
+    if isinstance(source, (str, bytes)):
+        try:
+            data = yaml.load(source, Loader=_UniqueKeyLoader)
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+            problem = getattr(exc, "problem", None) or str(exc)
+            raise RecipeError([("", f"not valid YAML/JSON{where}: {problem}")], file) from None
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise RecipeError([("", f"not valid YAML/JSON: {exc}")], file) from None
+    if not isinstance(data, Mapping):
+        got = "nothing" if data is None else type(data).__name__
+        raise RecipeError([("", f"a recipe must be a mapping of keys to values, got {got}")], file)
+    context = {"base_dir": Path(base_dir) if base_dir is not None else None}
+    try:
+        return Recipe.model_validate(data, context=context)
+    except ValidationError as exc:
+        raise RecipeError(_problems(exc), file) from None
+    except RecursionError:
+        raise RecipeError([("", "the recipe is nested too deeply")], file) from None
+
+
+def load_recipe(path: str | Path) -> Recipe:
+    """Read and validate a recipe file (YAML or JSON); file paths inside are relative to it.
+
+    Raises:
+        RecipeError: the file cannot be read or the recipe is invalid.
+    """
+    path = Path(path)
+    try:
+        text = path.read_bytes()
+    except OSError as exc:
+        raise RecipeError([("", f"cannot read the recipe: {exc.strerror or exc}")], path) from None
+    return parse_recipe(text, base_dir=path.parent, file=path)
+
+
+def recipe_json_schema() -> dict[str, Any]:
+    """The JSON Schema of a recipe (for editors and other tools)."""
+    return Recipe.model_json_schema()
