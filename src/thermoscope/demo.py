@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 import thermoscope.io as tio
-from thermoscope.datasets.synthetic import pcb_heating_sequence
+from thermoscope.datasets.synthetic import ProductLine
 from thermoscope.render import Isotherm, encode_png, render
 
 #: Components hotter than this at the end of the sequence are flagged in the demo (°C).
@@ -32,19 +32,19 @@ class DemoPart:
 
 
 def run_demo(out: Path, *, parts: int = 6, seed: int = 0) -> list[DemoPart]:
-    """Record ``parts`` PCBs (part 3 has a hot spot), read them back, measure and render them.
+    """Record ``parts`` PCBs (part 3 has a hot spot on U1), read them back, measure, render.
 
     Files land in ``out``: one ``.seq`` recording per part, a ``.csq`` (compressed) copy of the
     first, the last frame of each part as ``.tif`` (float32 °C), and a PNG thermogram per part
     with an isotherm at ``DEMO_LIMIT_C``.
     """
-    rng = np.random.default_rng(seed)
+    line = ProductLine("pcb", rng=np.random.default_rng(seed))
     out.mkdir(parents=True, exist_ok=True)
     results = []
     for k in range(parts):
-        frames = pcb_heating_sequence(
-            rng=rng, hot_spot="Q1" if k == 3 else None, source=f"part-{k:03d}"
-        )
+        defect = "hot_spot" if k == 3 else None
+        part = line.part(k, defect=defect, where="U1", sequence=True)
+        frames = list(part.frames)
         recording = tio.save(frames, out / f"part_{k:03d}.seq")
         if k == 0:
             tio.save(frames, out / f"part_{k:03d}.csq")
