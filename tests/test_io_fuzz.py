@@ -7,6 +7,7 @@ sample data.
 
 from __future__ import annotations
 
+import os
 import struct
 from collections.abc import Callable
 
@@ -52,7 +53,11 @@ def decode_all(data: bytes) -> None:
         pass
 
 
-FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FUZZ = settings(
+    max_examples=int(os.environ.get("THERMOSCOPE_FUZZ_EXAMPLES", "150")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 
 
 @pytest.mark.parametrize("kind", sorted(SEEDS))
