@@ -202,8 +202,9 @@ def _calibration(
         if dtype.kind in "iu":
             raise TemperatureUnavailableError(
                 f"{dtype} counts without a scale: the conversion to °C is unknown (no "
-                "thermoscope JSON description and no GDAL scale/offset metadata); pass "
-                "scale= and offset= (°C = counts * scale + offset) to read it"
+                "thermoscope JSON description and no GDAL scale/offset metadata); read it "
+                "with thermoscope.io.tiff_format.open_file(path, scale=..., offset=...), "
+                "°C = counts * scale + offset"
             )
         scale = 1.0
     if scale == 0.0:
@@ -254,7 +255,8 @@ def _check_layout(page: tifffile.TiffPage, size: int) -> tuple[np.dtype[Any], in
     if samples != 1 or depth != 1 or len(shape) != 2:
         raise TemperatureUnavailableError(
             f"image of shape {tuple(shape)} with {samples} samples per pixel is not a "
-            "single-channel temperature image"
+            "single-channel temperature image (frames stacked as colour planes? tifffile "
+            "writes 3 or 4 frames that way unless given photometric='minisblack')"
         )
     height, width = shape
     if not (0 < height <= MAX_SIDE and 0 < width <= MAX_SIDE):
