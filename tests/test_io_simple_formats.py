@@ -220,13 +220,17 @@ def test_gdal_nodata_becomes_nan_and_units_convert() -> None:
     assert frame.raw is None  # only uint16 counts are kept as raw
 
 
-def test_counts_without_scale_are_refused_not_guessed() -> None:
+def test_counts_without_scale_are_refused_not_guessed(tmp_path: Path) -> None:
     counts = np.full((4, 5), 30000, dtype=np.uint16)
-    data = tiff_bytes(counts)
-    with pytest.raises(tio.TemperatureUnavailableError, match="scale"):
-        tiff_format.parse(data)
-    (frame,) = read_all(lambda d: tiff_format.parse(d, scale=0.01, offset=-273.15), data)
-    np.testing.assert_allclose(frame.celsius, 26.85, atol=1e-4)
+    path = tmp_path / "DJI_0001_R.tif"
+    path.write_bytes(tiff_bytes(counts))
+    with pytest.raises(tio.TemperatureUnavailableError, match="scale") as caught:
+        tio.load(path)
+    assert caught.value.source == str(path)
+    with tiff_format.open_file(path, scale=0.01, offset=-273.15) as seq:
+        np.testing.assert_allclose(seq[0].celsius, 26.85, atol=1e-4)
+    with pytest.raises(ValueError, match="scale"):
+        tiff_format.parse(path.read_bytes(), scale=0.0)
 
 
 def test_unit_that_is_no_temperature_is_refused() -> None:
