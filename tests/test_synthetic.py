@@ -134,7 +134,7 @@ def test_layout_fits_the_frame_and_scales(product: str) -> None:
     frame = line(product, scale=2).part(0).frame
     assert frame.shape == (240, 320)
     assert set(small) == set(large)
-    assert "ambient" in small
+    assert "conveyor" in small
     for name, region in large.items():
         assert region.mask(frame.shape).any(), name
         x0, y0, x1, y1 = small[name].bounds()
@@ -143,7 +143,7 @@ def test_layout_fits_the_frame_and_scales(product: str) -> None:
 
 def test_ambient_reference_reads_the_ambient_over_the_shift() -> None:
     made = line("pcb")
-    ref = made.layout["ambient"]
+    ref = made.layout["conveyor"]
     first, late = made.part(0), made.part(900)
     assert late.ambient_c > first.ambient_c + 2.0
     for part in (first, late):

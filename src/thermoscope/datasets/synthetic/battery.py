@@ -47,7 +47,7 @@ class Battery(Product):
     frames: ClassVar[int] = 31
 
     def build(self, rng: np.random.Generator) -> None:
-        """Housing, cells, busbars and the ambient reference strip."""
+        """Housing, cells, busbars and bare ``conveyor`` (ambient)."""
         shape, s = self.shape, self.scale
         housing = self.box(10, 12, 140, 96)
         self.regions["module"] = housing
@@ -73,7 +73,7 @@ class Battery(Product):
                 busbars, package_map(shape, bar, dome=0.0, spread_px=1.0 * s, spread_share=0.5)
             )
         self._maps["busbar"] = busbars
-        self.regions["ambient"] = self.box(10, 1, 140, 5)
+        self.regions["conveyor"] = self.box(10, 1, 140, 5)
         self.drift_targets = ("cooling", "busbar")
 
     def nominal(self, rng: np.random.Generator) -> list[Source]:

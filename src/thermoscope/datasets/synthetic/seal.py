@@ -49,7 +49,7 @@ class Seal(Product):
     start_s: ClassVar[float] = 0.5
 
     def build(self, rng: np.random.Generator) -> None:
-        """Tray, seam sides, product and the ambient reference strip; the jaw profile."""
+        """Tray, seam sides, product and bare ``conveyor`` (ambient); the jaw profile."""
         shape, s = self.shape, self.scale
         tray = self.box(16, 14, 128, 92)
         self.regions["tray"] = tray
@@ -59,7 +59,7 @@ class Seal(Product):
         self.regions["seam_right"] = self.box(132, 26, 12, 68)
         product = self.box(30, 28, 100, 64)
         self.regions["product"] = product
-        self.regions["ambient"] = self.box(2, 10, 8, 100)
+        self.regions["conveyor"] = self.box(2, 10, 8, 100)
         self.emissivity[box_mask(shape, tray)] = 0.93  # PET lid film
 
         inner = self.box(28, 26, 104, 68)
