@@ -6,6 +6,16 @@ on (layout in ``thermoscope.annotations.item``). Coordinates are px with x = col
 origin at the frame's top-left corner; temperatures °C.
 """
 
+from thermoscope.annotations.agreement import (
+    DetectionScores,
+    Match,
+    Matching,
+    VerdictAgreement,
+    detection_scores,
+    iou,
+    match,
+    verdict_agreement,
+)
 from thermoscope.annotations.errors import AnnotationError
 from thermoscope.annotations.item import AnnotatedItem
 from thermoscope.annotations.model import (
@@ -16,6 +26,12 @@ from thermoscope.annotations.model import (
     ToleranceLabel,
     VerdictLabel,
     new_id,
+)
+from thermoscope.annotations.preannotate import (
+    PreAnnotation,
+    from_inspection,
+    inspection_label,
+    region_shape,
 )
 from thermoscope.annotations.schema import (
     AttributeSpec,
@@ -46,13 +62,17 @@ __all__ = [
     "AttributeValue",
     "Box",
     "CurvePoint",
+    "DetectionScores",
     "Keyframe",
     "LabelSchema",
     "LabelSpec",
     "Mask",
+    "Match",
+    "Matching",
     "Point",
     "Polygon",
     "Polyline",
+    "PreAnnotation",
     "Provenance",
     "Review",
     "ReviewState",
@@ -61,9 +81,17 @@ __all__ = [
     "TemperatureStats",
     "ToleranceLabel",
     "Track",
+    "VerdictAgreement",
     "VerdictLabel",
+    "detection_scores",
+    "from_inspection",
+    "inspection_label",
     "interpolate",
+    "iou",
+    "match",
     "new_id",
+    "region_shape",
     "shape_from_dict",
     "shape_temperatures",
+    "verdict_agreement",
 ]

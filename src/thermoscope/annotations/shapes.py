@@ -77,6 +77,15 @@ def _points(points: Sequence[Sequence[float]], minimum: int, what: str) -> tuple
 Point2 = tuple[float, float]
 
 
+def _collinear(points: Sequence[Point2]) -> bool:
+    """Whether all points lie on one line (or coincide), to 1e-12 relative."""
+    d = np.asarray(points, dtype=np.float64) - points[0]
+    lengths = np.hypot(d[:, 0], d[:, 1])
+    a = d[int(np.argmax(lengths))]
+    cross = np.abs(a[0] * d[:, 1] - a[1] * d[:, 0])
+    return bool(cross.max() <= 1e-12 * float(lengths.max()) ** 2)
+
+
 def polygon_area(points: Sequence[Point2]) -> float:
     """Area in px² of the closed polygon through ``points`` (shoelace formula, absolute)."""
     arr = np.asarray(points, dtype=np.float64)
@@ -239,14 +248,14 @@ class RotatedBox:
 
 @dataclass(frozen=True, slots=True)
 class Polygon:
-    """A closed polygon through ``points`` ((x, y) px, at least 3, positive area)."""
+    """A closed polygon through ``points`` ((x, y) px, at least 3, not all on one line)."""
 
     kind: ClassVar[str] = "polygon"
     points: tuple[Point2, ...]
 
     def __post_init__(self) -> None:
         pts = _points(self.points, 3, "polygon")
-        if polygon_area(pts) <= 0:
+        if _collinear(pts):
             raise AnnotationError("polygon has zero area (its points are collinear)")
         object.__setattr__(self, "points", pts)
 

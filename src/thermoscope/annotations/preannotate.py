@@ -1,0 +1,183 @@
+"""Pre-annotation: turn an ``Inspection`` into draft annotations a person accepts, edits or rejects.
+
+Works from the core ``Inspection`` / ``Finding`` types only, so any producer of inspections
+(the recipe engine, a model adapter) can feed it. Each NG or WARN finding becomes one draft
+annotation marked machine-made:
+
+- label: the rule's kind (``finding.extra["kind"]`` when the producer gives it, else the rule's
+  name);
+- shape: the geometry of the finding's region, looked up by name in ``regions`` (core ``Box``
+  → ``Box``, ``Polygon`` → ``Polygon``, ``MaskRegion`` → ``Mask``, any other ``Region`` → its
+  mask when ``frame_shape`` is given, else its bounding box); a finding whose region is not in
+  ``regions`` is placed at its extreme pixel ``(x, y)`` as a ``Point`` at the pixel's centre,
+  or, with neither, over the whole frame when ``frame_shape`` is given; otherwise it is
+  returned in ``unplaced``;
+- attributes (see ``inspection_label``): ``value`` and ``limit`` in the finding's ``unit``,
+  ``unit``, ``rule``, ``region`` and ``severity`` (``"NG"`` or ``"WARN"``);
+- provenance: ``Provenance.machine(model_name, version, score=finding.extra["score"])``
+  (``None`` unless the producer gives a score in [0, 1]).
+
+The inspection's verdict becomes a draft ``VerdictLabel``: NG when the inspection is NG (reason:
+the NG findings' explanations), OK otherwise (WARN findings are listed in the reason).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+from thermoscope.annotations.errors import AnnotationError
+from thermoscope.annotations.model import Annotation, Provenance, VerdictLabel
+from thermoscope.annotations.schema import AttributeSpec, AttributeType, AttributeValue, LabelSpec
+from thermoscope.annotations.shapes import Box, Mask, Point, Polygon, Shape
+from thermoscope.core import regions as core_regions
+from thermoscope.core.findings import Finding, Inspection, Verdict
+
+
+@dataclass(frozen=True, slots=True)
+class PreAnnotation:
+    """Draft records made from one inspection.
+
+    Attributes:
+        annotations: one per NG / WARN finding that could be placed.
+        verdict: the draft OK / NG verdict (frame = the inspection's frame).
+        unplaced: NG / WARN findings with no geometry (their region unknown and no pixel).
+    """
+
+    annotations: tuple[Annotation, ...]
+    verdict: VerdictLabel
+    unplaced: tuple[Finding, ...]
+
+
+def inspection_label(kind: str, *, description: str = "") -> LabelSpec:
+    """The label spec of pre-annotations of rule kind ``kind``, for a project's schema."""
+    return LabelSpec(
+        name=kind,
+        description=description,
+        attributes=(
+            AttributeSpec("value", AttributeType.NUMBER, description="measured value, in unit"),
+            AttributeSpec("limit", AttributeType.NUMBER, description="limit crossed, in unit"),
+            AttributeSpec("unit", AttributeType.TEXT, description="unit of value and limit"),
+            AttributeSpec("rule", AttributeType.TEXT, description="the rule's name"),
+            AttributeSpec("region", AttributeType.TEXT, description="the region's name"),
+            AttributeSpec("severity", AttributeType.ENUM, values=("NG", "WARN")),
+        ),
+    )
+
+
+def from_inspection(
+    inspection: Inspection,
+    regions: Mapping[str, core_regions.Region],
+    *,
+    model_name: str,
+    version: str,
+    frame_shape: tuple[int, int] | None = None,
+    created: datetime | None = None,
+) -> PreAnnotation:
+    """Draft annotations and a draft verdict from ``inspection`` (see the module docstring).
+
+    Args:
+        inspection: the inspection of one frame (``inspection.frame``; ``None`` counts as 0
+            for the annotations and as the whole item for the verdict).
+        regions: the recipe's regions by name, px.
+        model_name, version: what made the inspection (recipe engine and recipe version, or a
+            model and its version).
+        frame_shape: (height, width) px of the frame; enables whole-frame and generic regions.
+        created: time stamp of the drafts (now when ``None``).
+    """
+    frame = inspection.frame if inspection.frame is not None else 0
+    annotations: list[Annotation] = []
+    unplaced: list[Finding] = []
+    flagged = [f for f in inspection.findings if f.verdict is not Verdict.OK]
+    for finding in flagged:
+        shape = _shape_of(finding, regions, frame_shape)
+        if shape is None:
+            unplaced.append(finding)
+            continue
+        annotations.append(
+            Annotation(
+                label=_kind(finding),
+                shape=shape,
+                frame=frame,
+                attributes=_attributes(finding),
+                provenance=Provenance.machine(
+                    model_name, version, score=_score(finding), created=created
+                ),
+            )
+        )
+    ng = [f for f in flagged if f.verdict is Verdict.NG]
+    if inspection.verdict is Verdict.NG:
+        reason = "; ".join(_describe(f) for f in ng) or "inspection verdict NG"
+        verdict = Verdict.NG
+    else:
+        reason = "; ".join(_describe(f) for f in flagged)
+        verdict = Verdict.OK
+    label = VerdictLabel(
+        verdict=verdict,
+        reason=reason,
+        frame=inspection.frame,
+        provenance=Provenance.machine(model_name, version, created=created),
+    )
+    return PreAnnotation(tuple(annotations), label, tuple(unplaced))
+
+
+def _kind(finding: Finding) -> str:
+    kind = finding.extra.get("kind")
+    return kind if isinstance(kind, str) and kind else finding.rule
+
+
+def _score(finding: Finding) -> float | None:
+    score = finding.extra.get("score")
+    if isinstance(score, int | float) and not isinstance(score, bool) and 0 <= score <= 1:
+        return float(score)
+    return None
+
+
+def _describe(finding: Finding) -> str:
+    return f"{finding.rule}: {finding.explanation}" if finding.explanation else finding.rule
+
+
+def _attributes(finding: Finding) -> dict[str, AttributeValue]:
+    out: dict[str, AttributeValue] = {
+        "unit": finding.unit,
+        "rule": finding.rule,
+        "region": finding.region,
+        "severity": finding.verdict.value,
+    }
+    for name, value in (("value", finding.value), ("limit", finding.limit)):
+        if value is not None and math.isfinite(value):
+            out[name] = float(value)
+    return out
+
+
+def _shape_of(
+    finding: Finding,
+    regions: Mapping[str, core_regions.Region],
+    frame_shape: tuple[int, int] | None,
+) -> Shape | None:
+    region = regions.get(finding.region)
+    if region is not None:
+        return region_shape(region, frame_shape)
+    if finding.x is not None and finding.y is not None:
+        return Point(finding.x + 0.5, finding.y + 0.5)
+    if frame_shape is not None:
+        return Box(0.0, 0.0, float(frame_shape[1]), float(frame_shape[0]))
+    return None
+
+
+def region_shape(region: core_regions.Region, frame_shape: tuple[int, int] | None = None) -> Shape:
+    """The annotation shape of a core region (px; see the module docstring for the mapping)."""
+    if isinstance(region, core_regions.Box):
+        return Box(region.x, region.y, region.width, region.height)
+    if isinstance(region, core_regions.Polygon):
+        return Polygon(region.points)
+    if isinstance(region, core_regions.MaskRegion):
+        return Mask.from_array(region.pixels)
+    if frame_shape is not None:
+        return Mask.from_array(region.mask(frame_shape))
+    x0, y0, x1, y1 = region.bounds()
+    if x1 <= x0 or y1 <= y0:
+        raise AnnotationError(f"region {region!r} has empty bounds")
+    return Box(x0, y0, x1 - x0, y1 - y0)
