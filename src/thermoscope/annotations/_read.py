@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from typing import Any
+from enum import StrEnum
+from typing import Any, TypeVar
 
 from thermoscope.annotations.errors import AnnotationError
+
+E = TypeVar("E", bound=StrEnum)
 
 
 def mapping(value: Any, path: str) -> Mapping[str, Any]:
@@ -74,3 +77,13 @@ def array(value: Any, path: str) -> list[Any]:
     if not isinstance(value, list | tuple):
         raise AnnotationError(f"{path}: expected a list, got {type(value).__name__}")
     return list(value)
+
+
+def choice(value: Any, enum: type[E], path: str) -> E:
+    """A member of the string enum ``enum`` by its value."""
+    text = string(value, path)
+    try:
+        return enum(text)
+    except ValueError:
+        allowed = ", ".join(str(m.value) for m in enum)
+        raise AnnotationError(f"{path}: unknown value {text!r}; one of {allowed}") from None

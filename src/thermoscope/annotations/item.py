@@ -121,13 +121,6 @@ class AnnotatedItem:
             self.validate(schema)
 
     def _check_records(self, what: str) -> None:
-        seen: dict[str, str] = {}
-        for where, record in self._records():
-            if record.id in seen:
-                raise AnnotationError(
-                    f"{what}: {where}: id {record.id!r} also used by {seen[record.id]}"
-                )
-            seen[record.id] = where
         types = (
             ("annotations", Annotation),
             ("tracks", Track),
@@ -137,7 +130,16 @@ class AnnotatedItem:
         for name, cls in types:
             for i, record in enumerate(getattr(self, name)):
                 if not isinstance(record, cls):
-                    raise AnnotationError(f"{what}: {name}[{i}] is not a {cls.__name__}")
+                    raise AnnotationError(
+                        f"{what}: {name}[{i}] is a {type(record).__name__}, not a {cls.__name__}"
+                    )
+        seen: dict[str, str] = {}
+        for where, record in self._records():
+            if record.id in seen:
+                raise AnnotationError(
+                    f"{what}: {where}: id {record.id!r} also used by {seen[record.id]}"
+                )
+            seen[record.id] = where
         for i, a in enumerate(self.annotations):
             where = f"{what}: annotations[{i}] (id {a.id!r})"
             self._check_frame(a.frame, where)

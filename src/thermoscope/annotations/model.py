@@ -232,11 +232,11 @@ class Review:
         d = _read.mapping(data, path)
         _read.keys(d, ("state",), ("reviewer", "comment", "updated"), path)
         updated = d.get("updated")
-        state = _read.string(d["state"], f"{path}.state")
+        state = _read.choice(d["state"], ReviewState, f"{path}.state")
         return _wrap(
             path,
             lambda: cls(
-                state=ReviewState(state),
+                state=state,
                 reviewer=_read.string(d.get("reviewer", ""), f"{path}.reviewer"),
                 comment=_read.string(d.get("comment", ""), f"{path}.comment"),
                 updated=None if updated is None else _read_time(updated, f"{path}.updated"),
@@ -424,12 +424,12 @@ class VerdictLabel(Reviewable):
         """The verdict of a dict written by ``to_dict``."""
         d = _read.mapping(data, path)
         _read.keys(d, ("id", "verdict", "provenance"), ("frame", "reason", "review"), path)
-        verdict = _read.string(d["verdict"], f"{path}.verdict")
+        verdict = _read.choice(d["verdict"], Verdict, f"{path}.verdict")
         return _wrap(
             path,
             lambda: cls(
                 id=_read.string(d["id"], f"{path}.id"),
-                verdict=Verdict(verdict),
+                verdict=verdict,
                 reason=_read.string(d.get("reason", ""), f"{path}.reason"),
                 frame=_read.optional_integer(d.get("frame"), f"{path}.frame"),
                 provenance=Provenance.from_dict(d["provenance"], f"{path}.provenance"),

@@ -140,7 +140,7 @@ class AttributeSpec:
         try:
             return cls(
                 name=_read.string(d["name"], f"{path}.name"),
-                type=AttributeType(_read.string(d["type"], f"{path}.type")),
+                type=_read.choice(d["type"], AttributeType, f"{path}.type"),
                 values=tuple(
                     _read.string(v, f"{path}.values")
                     for v in _read.array(d.get("values", []), f"{path}.values")
