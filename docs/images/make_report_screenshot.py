@@ -114,7 +114,8 @@ def build_report(html: Path) -> None:
         q1, q2 = (f for f in findings if f.region in ("Q1", "Q2"))
         findings.append(asymmetry_finding(q1, q2))
         asymmetry.append(q1.value - q2.value)
-        inspection = Inspection.of(f"{part.serial}.seq", part.index, findings)
+        # as if read from the part's power-on recording, inspected at its last frame
+        inspection = Inspection.of(f"{part.serial}.seq", 19, findings)
         parts.append(ReportPart(inspection, celsius=frame, regions=shown))
 
     baseline = estimate_baseline(asymmetry, parts=25)

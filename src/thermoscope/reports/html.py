@@ -155,8 +155,8 @@ def build_html_report(
         palette: palette of rendered thumbnails (a name from ``thermoscope.render.PALETTES``).
         range: (low, high) °C of rendered thumbnails, the same for every part so that colours
             compare across parts; ``None``: each part's own automatic range.
-        thumbnail_width: width of rendered thumbnails in pixels (given PNGs are shown at most
-            this wide, and at full size when clicked).
+        thumbnail_width: width of rendered thumbnails in pixels; given PNGs are shown at most
+            this wide, and at their full size when clicked.
         ok_thumbnails: how many OK parts get a thumbnail, spread evenly over the run.
         max_thumbnails: how many NG and WARN parts get a thumbnail at most (NG first).
         ok_findings: list the OK findings of each part too (folded away under the others).
@@ -407,7 +407,7 @@ def _parts_section(
     )
     return (
         '<section id="parts"><h2>Parts <span class="hint">NG first, then WARN, then OK; '
-        "click a column to sort, a thumbnail to enlarge it</span></h2>"
+        "click a heading to sort, a reduced overlay to see it in full</span></h2>"
         f'{toolbar}<table class="parts">{head}<tbody>{"".join(rows)}</tbody></table></section>'
     )
 
@@ -421,8 +421,9 @@ def _part_row(part: ReportPart, index: int, png: bytes | None, width: int, ok: b
         data = base64.b64encode(png).decode("ascii")
         shown_w = min(w, width)
         shown_h = max(1, round(h * shown_w / w))
+        zoom = " zoomable" if w > shown_w else ""
         image = (
-            f'<img class="overlay" src="data:image/png;base64,{data}" width="{shown_w}" '
+            f'<img class="overlay{zoom}" src="data:image/png;base64,{data}" width="{shown_w}" '
             f'height="{shown_h}" alt="overlay of {escape(part.source)}" decoding="async">'
         )
     else:
@@ -556,10 +557,11 @@ tr.part>td:first-child{box-shadow:inset 4px 0 0 #c3ccd6}
 tr.part.ng>td:first-child{box-shadow:inset 4px 0 0 var(--ng)}
 tr.part.warn>td:first-child{box-shadow:inset 4px 0 0 var(--warn)}
 tr.part.ng{background:#fff8f7}
-td.source{font-weight:600;overflow-wrap:anywhere;min-width:140px;max-width:260px}
+td.source{font-weight:600;overflow-wrap:anywhere;min-width:170px;max-width:280px}
 td.frame{color:var(--muted)}
 td.thumb{width:1%}
-img.overlay{display:block;border-radius:4px;cursor:zoom-in;background:#000;height:auto}
+img.overlay{display:block;border-radius:4px;background:#000;height:auto}
+img.zoomable{cursor:zoom-in}
 img.overlay.zoomed{max-width:none!important;width:auto!important;cursor:zoom-out}
 .no-image{color:var(--muted)}
 table.findings{border-collapse:collapse;width:100%;font-size:13px}
@@ -597,7 +599,7 @@ if(k==='source'){c=x.localeCompare(y,undefined,{numeric:true});}
 else{c=(x===''?-1:Number(x))-(y===''?-1:Number(y));}
 return d*c||Number(a.dataset.order)-Number(b.dataset.order);});
 rows.forEach(function(r){body.appendChild(r);});};});
-document.querySelectorAll('img.overlay').forEach(function(img){img.onclick=function(){
+document.querySelectorAll('img.zoomable').forEach(function(img){img.onclick=function(){
 img.classList.toggle('zoomed');};});
 })();
 """
