@@ -31,8 +31,8 @@ class Motion:
         dx, dy: shift in pixels (x = columns, y = rows).
         angle_deg: rotation in degrees.
         centre: (x, y) the rotation is about, pixels.
-        score: how well the images matched (0..1; phase-correlation response or mean
-            template correlation).
+        score: how well the images matched, higher is better (ECC correlation or mean template
+            correlation, 0..1; the phase-correlation peak height).
     """
 
     dx: float
@@ -70,20 +70,44 @@ def _finite(image: FloatImage) -> NDArray[np.float32]:
     return out
 
 
-def estimate_translation(reference: FloatImage, image: FloatImage) -> Motion:
-    """Shift of ``image`` against ``reference`` by phase correlation (sub-pixel).
+def estimate_translation(
+    reference: FloatImage, image: FloatImage, *, max_shift_px: float | None = None
+) -> Motion:
+    """Shift of ``image`` against ``reference`` by phase correlation, sub-pixel.
 
-    Both are 2-D of one shape; NaN pixels are replaced by the image mean.
+    Both are 2-D of one shape; NaN pixels are replaced by the image mean. The cross-power
+    spectrum is normalised with a floor (so smooth thermal scenes, whose high frequencies are
+    mostly noise, still correlate), and the peak is searched within ``max_shift_px`` when given.
     """
     ref, img = _finite(reference), _finite(image)
     if ref.shape != img.shape:
         raise AnalysisError(f"shapes differ: {ref.shape} and {img.shape}")
-    window = cv2.createHanningWindow((ref.shape[1], ref.shape[0]), cv2.CV_32F)
-    (dx, dy), response = cv2.phaseCorrelate(ref, img, window)
-    return Motion(float(dx), float(dy), score=float(response))
+    h, w = ref.shape
+    window = cv2.createHanningWindow((w, h), cv2.CV_32F)
+    fa = np.fft.rfft2((ref - ref.mean()) * window)
+    fb = np.fft.rfft2((img - img.mean()) * window)
+    cross = fb * np.conj(fa)
+    magnitude = np.abs(cross)
+    cross /= magnitude + 1e-3 * float(magnitude.max()) + 1e-30
+    surface = np.fft.fftshift(np.fft.irfft2(cross, s=(h, w)))
+    cy, cx = h // 2, w // 2
+    if max_shift_px is not None:
+        yy, xx = np.ogrid[0:h, 0:w]
+        reach = (yy - cy) ** 2 + (xx - cx) ** 2 > (max_shift_px + 1.0) ** 2
+        surface = np.where(reach, -np.inf, surface)
+    iy, ix = np.unravel_index(int(surface.argmax()), surface.shape)
+    fx = ix + _peak_offset(surface[iy, ix - 1 : ix + 2]) if 0 < ix < w - 1 else ix
+    fy = iy + _peak_offset(surface[iy - 1 : iy + 2, ix]) if 0 < iy < h - 1 else iy
+    return Motion(float(fx - cx), float(fy - cy), score=float(surface[iy, ix]))
 
 
-def estimate_rigid(reference: FloatImage, image: FloatImage, *, iterations: int = 100) -> Motion:
+def estimate_rigid(
+    reference: FloatImage,
+    image: FloatImage,
+    *,
+    max_shift_px: float | None = None,
+    iterations: int = 100,
+) -> Motion:
     """Shift and rotation of ``image`` against ``reference`` (ECC maximisation, started from
     the phase-correlation shift), rotation about the image centre.
 
@@ -91,7 +115,7 @@ def estimate_rigid(reference: FloatImage, image: FloatImage, *, iterations: int 
         AnalysisError: the optimisation did not converge.
     """
     ref, img = _finite(reference), _finite(image)
-    start = estimate_translation(ref, img)
+    start = estimate_translation(ref, img, max_shift_px=max_shift_px)
     warp = np.array([[1, 0, start.dx], [0, 1, start.dy]], dtype=np.float32)
     criteria = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, iterations, 1e-5)
     try:
@@ -144,6 +168,17 @@ def locate_template(
     fx = ix + _parabola(scores[iy, ix - 1 : ix + 2]) if 0 < ix < scores.shape[1] - 1 else ix
     fy = iy + _parabola(scores[iy - 1 : iy + 2, ix]) if 0 < iy < scores.shape[0] - 1 else iy
     return float(x0 + fx), float(y0 + fy), float(scores[iy, ix])
+
+
+def _peak_offset(three: NDArray[Any]) -> float:
+    """Sub-pixel offset of a sharp peak: a Gaussian through three samples (else a parabola)."""
+    a, b, c = (float(v) for v in three)
+    if min(a, b, c) > 0.0:
+        la, lb, lc = math.log(a), math.log(b), math.log(c)
+        denominator = la - 2.0 * lb + lc
+        if denominator < 0.0:
+            return 0.5 * (la - lc) / denominator
+    return _parabola(three)
 
 
 def _parabola(three: NDArray[Any]) -> float:

@@ -287,9 +287,7 @@ def _threshold(
     sign: float,
 ) -> float:
     if (absolute is None) == (relative is None):
-        raise AnalysisError(
-            "give exactly one of an absolute threshold or one relative to the median"
-        )
+        raise AnalysisError("give exactly one threshold: absolute or relative to the median")
     if absolute is not None:
         return float(absolute)
     assert relative is not None

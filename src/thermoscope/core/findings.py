@@ -7,6 +7,7 @@ The JSON form (``Inspection.to_json``) is read by other tools; its keys are fixe
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -98,4 +99,7 @@ class Inspection:
 
 
 def _round(value: float | None) -> float | None:
-    return None if value is None else round(float(value), 4)
+    """Four decimals; ``None`` for a missing or non-finite value (JSON has no NaN)."""
+    if value is None or not math.isfinite(value):
+        return None
+    return round(float(value), 4)

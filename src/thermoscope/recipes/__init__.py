@@ -1,5 +1,12 @@
 """QC recipes: the validated schema of a product's checks and the inspection engine."""
 
+from thermoscope.recipes.engine import (
+    InspectionError,
+    InspectionPlan,
+    compile_recipe,
+    inspect,
+    read_reference_frame,
+)
 from thermoscope.recipes.schema import (
     Limits,
     Recipe,
@@ -11,11 +18,16 @@ from thermoscope.recipes.schema import (
 )
 
 __all__ = [
+    "InspectionError",
+    "InspectionPlan",
     "Limits",
     "Recipe",
     "RecipeError",
     "RegionSpec",
+    "compile_recipe",
+    "inspect",
     "load_recipe",
     "parse_recipe",
+    "read_reference_frame",
     "recipe_json_schema",
 ]

@@ -692,8 +692,12 @@ def _alignment_failure(
 def _estimate(a: CompiledAlignment, celsius: FloatImage) -> registration.Motion:
     if not a.fiducials:
         if a.rigid:
-            return registration.estimate_rigid(a.reference, celsius)
-        return registration.estimate_translation(a.reference, celsius)
+            return registration.estimate_rigid(
+                a.reference, celsius, max_shift_px=a.max_shift_px + 1.0
+            )
+        return registration.estimate_translation(
+            a.reference, celsius, max_shift_px=a.max_shift_px + 1.0
+        )
     found, scores = [], []
     for fid in a.fiducials:
         x, y, score = registration.locate_template(
