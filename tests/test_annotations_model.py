@@ -103,8 +103,9 @@ def test_schema_errors_name_the_item_and_field(
 ) -> None:
     with pytest.raises(AnnotationError, match=message):
         SCHEMA.validate(label, attributes)
-    bad = Annotation(id="a7", label=label, shape=Box(1, 1, 2, 2), attributes=attributes,
-                     provenance=ANNA)  # fmt: skip
+    bad = Annotation(
+        id="a7", label=label, shape=Box(1, 1, 2, 2), attributes=attributes, provenance=ANNA
+    )
     with pytest.raises(AnnotationError, match=r"annotations\[0\] \(id 'a7'\)") as info:
         item(bad, schema=SCHEMA)
     assert message.split(":")[0] in str(info.value)
@@ -270,27 +271,76 @@ def test_tolerance_label_and_recipe_rules() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"annotations": (hot(severity="low").edit(shape=Box(30, 1, 4, 4)),)},
-         r"annotations\[0\] \(id 'a1'\): box spans x 30..34, y 1..5: outside the 32x24 frame"),
-        ({"annotations": (hot(severity="low").edit(frame=1),)},
-         r"annotations\[0\] \(id 'a1'\): frame 1 out of range 0..0"),
-        ({"annotations": (hot(), hot())},
-         r"annotations\[1\]: id 'a1' also used by annotations\[0\]"),
-        ({"tracks": (Track(id="a1", label="x", keyframes=(Keyframe(0, Point(1, 1)),),
-                           provenance=ANNA),), "annotations": (hot(),)},
-         r"tracks\[0\]: id 'a1' also used"),
-        ({"tracks": (Track(id="t", label="x", keyframes=(Keyframe(3, Point(1, 1)),),
-                           provenance=ANNA),)}, r"tracks\[0\] \(id 't'\) keyframe 0: frame 3"),
-        ({"tracks": (Track(id="t", label="x", keyframes=(Keyframe(0, Point(40, 1)),),
-                           provenance=ANNA),)}, "point spans x 40..40"),
-        ({"verdicts": (VerdictLabel(id="v1", verdict=Verdict.OK, provenance=ANNA),
-                       VerdictLabel(id="v2", verdict=Verdict.OK, provenance=ANNA))},
-         r"verdicts\[1\] \(id 'v2'\): a second verdict on the whole item"),
-        ({"verdicts": (VerdictLabel(verdict=Verdict.OK, frame=2, provenance=ANNA),)},
-         "frame 2 out of range"),
-        ({"tolerances": (ToleranceLabel(id="t", name="U", high_c=1, provenance=ANNA,
-                                        shape=Mask.from_array(np.eye(4, dtype=bool))),)},
-         r"tolerances\[0\] \(id 't'\): mask"),
+        (
+            {"annotations": (hot(severity="low").edit(shape=Box(30, 1, 4, 4)),)},
+            r"annotations\[0\] \(id 'a1'\): box spans x 30..34, y 1..5: outside the 32x24 frame",
+        ),
+        (
+            {"annotations": (hot(severity="low").edit(frame=1),)},
+            r"annotations\[0\] \(id 'a1'\): frame 1 out of range 0..0",
+        ),
+        (
+            {"annotations": (hot(), hot())},
+            r"annotations\[1\]: id 'a1' also used by annotations\[0\]",
+        ),
+        (
+            {
+                "tracks": (
+                    Track(
+                        id="a1", label="x", keyframes=(Keyframe(0, Point(1, 1)),), provenance=ANNA
+                    ),
+                ),
+                "annotations": (hot(),),
+            },
+            r"tracks\[0\]: id 'a1' also used",
+        ),
+        (
+            {
+                "tracks": (
+                    Track(
+                        id="t", label="x", keyframes=(Keyframe(3, Point(1, 1)),), provenance=ANNA
+                    ),
+                )
+            },
+            r"tracks\[0\] \(id 't'\) keyframe 0: frame 3",
+        ),
+        (
+            {
+                "tracks": (
+                    Track(
+                        id="t", label="x", keyframes=(Keyframe(0, Point(40, 1)),), provenance=ANNA
+                    ),
+                )
+            },
+            "point spans x 40..40",
+        ),
+        (
+            {
+                "verdicts": (
+                    VerdictLabel(id="v1", verdict=Verdict.OK, provenance=ANNA),
+                    VerdictLabel(id="v2", verdict=Verdict.OK, provenance=ANNA),
+                )
+            },
+            r"verdicts\[1\] \(id 'v2'\): a second verdict on the whole item",
+        ),
+        (
+            {"verdicts": (VerdictLabel(verdict=Verdict.OK, frame=2, provenance=ANNA),)},
+            "frame 2 out of range",
+        ),
+        (
+            {
+                "tolerances": (
+                    ToleranceLabel(
+                        id="t",
+                        name="U",
+                        high_c=1,
+                        provenance=ANNA,
+                        shape=Mask.from_array(np.eye(4, dtype=bool)),
+                    ),
+                )
+            },
+            r"tolerances\[0\] \(id 't'\): mask",
+        ),
         ({"annotations": ("not a record",)}, r"annotations\[0\] is a str, not a Annotation"),
         ({"width": 0}, "width must be a positive integer"),
         ({"height": 20000}, "height 20000 exceeds"),
@@ -298,7 +348,7 @@ def test_tolerance_label_and_recipe_rules() -> None:
         ({"item_id": "a b"}, "item_id must be"),
         ({"metadata": {"x": math.nan}}, "metadata must be JSON-ready"),
     ],
-)  # fmt: skip
+)
 def test_item_validation(kwargs: dict[str, Any], message: str) -> None:
     base: dict[str, Any] = {"item_id": "sha256-0f", "width": 32, "height": 24}
     with pytest.raises(AnnotationError, match=message):
@@ -308,12 +358,22 @@ def test_item_validation(kwargs: dict[str, Any], message: str) -> None:
 def test_item_accessors() -> None:
     whole = VerdictLabel(id="v", verdict=Verdict.NG, reason="U1 hot", provenance=ANNA)
     on0 = VerdictLabel(id="v0", verdict=Verdict.OK, frame=0, provenance=ANNA)
-    track = Track(id="t", label="component",
-                  keyframes=(Keyframe(1, Box(0, 0, 4, 4)), Keyframe(3, Box(4, 4, 4, 4))),
-                  provenance=ANNA)  # fmt: skip
+    track = Track(
+        id="t",
+        label="component",
+        keyframes=(Keyframe(1, Box(0, 0, 4, 4)), Keyframe(3, Box(4, 4, 4, 4))),
+        provenance=ANNA,
+    )
     a = hot(severity="low").edit(frame=2)
-    it = AnnotatedItem(item_id="x", width=32, height=24, frame_count=5, annotations=(a,),
-                       tracks=(track,), verdicts=(on0, whole))  # fmt: skip
+    it = AnnotatedItem(
+        item_id="x",
+        width=32,
+        height=24,
+        frame_count=5,
+        annotations=(a,),
+        tracks=(track,),
+        verdicts=(on0, whole),
+    )
     assert it.verdict == whole
     assert it.annotations_at(2) == (a,)
     assert it.annotations_at(0) == ()
@@ -357,8 +417,14 @@ def test_item_from_dict_errors_name_the_path() -> None:
 
 def test_dict_layout_is_stable() -> None:
     """The documented layout, key by key: other layers build on it."""
-    a = Annotation(id="a1", label="hot_spot", shape=Box(1, 1, 4, 4), frame=0,
-                   attributes={"severity": "low"}, provenance=ANNA)  # fmt: skip
+    a = Annotation(
+        id="a1",
+        label="hot_spot",
+        shape=Box(1, 1, 4, 4),
+        frame=0,
+        attributes={"severity": "low"},
+        provenance=ANNA,
+    )
     it = item(a, metadata={"serial": "PCB-000001"})
     assert it.to_dict() == {
         "format": "thermoscope.annotated-item",
@@ -402,26 +468,34 @@ sizes = st.floats(0.01, 10, allow_nan=False)
 
 @st.composite
 def shapes(draw: st.DrawFn, area_only: bool = False) -> Shape:
-    kind = draw(st.sampled_from(["box", "rotated_box", "polygon", "mask"]
-                                + ([] if area_only else ["polyline", "point"])))  # fmt: skip
+    kind = draw(
+        st.sampled_from(
+            ["box", "rotated_box", "polygon", "mask"] + ([] if area_only else ["polyline", "point"])
+        )
+    )
     if kind == "box":
         x, y = draw(st.floats(0, W - 10)), draw(st.floats(0, H - 10))
         return Box(x, y, draw(sizes), draw(sizes))
     if kind == "rotated_box":
         w, h = draw(sizes), draw(sizes)
-        return RotatedBox(draw(st.floats(8, W - 8)), draw(st.floats(8, H - 8)), w, h,
-                          draw(st.floats(-720, 720)))  # fmt: skip
+        return RotatedBox(
+            draw(st.floats(8, W - 8)), draw(st.floats(8, H - 8)), w, h, draw(st.floats(-720, 720))
+        )
     if kind == "point":
         return Point(draw(coord_x), draw(coord_y))
     if kind == "mask":
-        pixels = draw(st.lists(st.tuples(st.integers(0, H - 1), st.integers(0, W - 1)),
-                               min_size=1, max_size=20))  # fmt: skip
+        pixels = draw(
+            st.lists(
+                st.tuples(st.integers(0, H - 1), st.integers(0, W - 1)), min_size=1, max_size=20
+            )
+        )
         arr = np.zeros((H, W), dtype=bool)
         for r, c in pixels:
             arr[r, c] = True
         return Mask.from_array(arr)
-    pts = draw(st.lists(st.tuples(coord_x, coord_y), min_size=3 if kind == "polygon" else 2,
-                        max_size=8))  # fmt: skip
+    pts = draw(
+        st.lists(st.tuples(coord_x, coord_y), min_size=3 if kind == "polygon" else 2, max_size=8)
+    )
     try:
         return Polygon(tuple(pts)) if kind == "polygon" else Polyline(tuple(pts))
     except AnnotationError:
@@ -429,9 +503,10 @@ def shapes(draw: st.DrawFn, area_only: bool = False) -> Shape:
 
 
 times = st.datetimes(
-    min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1),
+    min_value=datetime(2000, 1, 1),
+    max_value=datetime(2100, 1, 1),
     timezones=st.sampled_from([UTC, timezone(timedelta(hours=2)), timezone(timedelta(hours=-5))]),
-)  # fmt: skip
+)
 text = st.text(max_size=8)
 
 
@@ -439,16 +514,21 @@ text = st.text(max_size=8)
 def provenances(draw: st.DrawFn) -> Provenance:
     if draw(st.booleans()):
         return Provenance(author=draw(text.filter(bool)), created=draw(times))
-    return Provenance(model=draw(text.filter(bool)), model_version=draw(text),
-                      score=draw(st.none() | st.floats(0, 1)), created=draw(times))  # fmt: skip
+    return Provenance(
+        model=draw(text.filter(bool)),
+        model_version=draw(text),
+        score=draw(st.none() | st.floats(0, 1)),
+        created=draw(times),
+    )
 
 
 @st.composite
 def reviews(draw: st.DrawFn) -> Review:
     state = draw(st.sampled_from(list(ReviewState)))
     comment = draw(text.filter(str.strip)) if state is ReviewState.REJECTED else draw(text)
-    return Review(state=state, reviewer=draw(text), comment=comment,
-                  updated=draw(st.none() | times))  # fmt: skip
+    return Review(
+        state=state, reviewer=draw(text), comment=comment, updated=draw(st.none() | times)
+    )
 
 
 attribute_values = st.one_of(
@@ -474,11 +554,18 @@ def items(draw: st.DrawFn) -> AnnotatedItem:
     record_ids = iter(f"{prefix}.{k}" for k in range(40))
     frames = st.integers(0, frame_count - 1)
     annotations = tuple(
-        Annotation(id=next(record_ids), label=draw(text.filter(bool)), shape=draw(shapes()),
-                   frame=draw(frames), attributes=draw(attributes), metadata=draw(metadata),
-                   provenance=draw(provenances()), review=draw(reviews()))
+        Annotation(
+            id=next(record_ids),
+            label=draw(text.filter(bool)),
+            shape=draw(shapes()),
+            frame=draw(frames),
+            attributes=draw(attributes),
+            metadata=draw(metadata),
+            provenance=draw(provenances()),
+            review=draw(reviews()),
+        )
         for _ in range(draw(st.integers(0, 5)))
-    )  # fmt: skip
+    )
     tracks = []
     for _ in range(draw(st.integers(0, 3))):
         kind = draw(shapes())
@@ -488,28 +575,56 @@ def items(draw: st.DrawFn) -> AnnotatedItem:
             shape = draw(shapes())
             shape = shape if shape.kind == kind.kind else kind
             keyframes.append(Keyframe(f, shape, draw(st.booleans())))
-        tracks.append(Track(id=next(record_ids), label=draw(text.filter(bool)),
-                            keyframes=tuple(keyframes), attributes=draw(attributes),
-                            metadata=draw(metadata), provenance=draw(provenances()),
-                            review=draw(reviews())))  # fmt: skip
+        tracks.append(
+            Track(
+                id=next(record_ids),
+                label=draw(text.filter(bool)),
+                keyframes=tuple(keyframes),
+                attributes=draw(attributes),
+                metadata=draw(metadata),
+                provenance=draw(provenances()),
+                review=draw(reviews()),
+            )
+        )
     verdict_frames = draw(st.lists(st.none() | frames, max_size=3, unique=True))
     verdicts = tuple(
-        VerdictLabel(id=next(record_ids), verdict=draw(st.sampled_from([Verdict.OK, Verdict.NG])),
-                     reason=draw(text.filter(str.strip)), frame=f, provenance=draw(provenances()),
-                     review=draw(reviews()))
+        VerdictLabel(
+            id=next(record_ids),
+            verdict=draw(st.sampled_from([Verdict.OK, Verdict.NG])),
+            reason=draw(text.filter(str.strip)),
+            frame=f,
+            provenance=draw(provenances()),
+            review=draw(reviews()),
+        )
         for f in verdict_frames
-    )  # fmt: skip
+    )
     tolerances = []
     for _ in range(draw(st.integers(0, 2))):
         low = draw(st.none() | st.floats(-50, 50))
         high = draw(st.floats(60, 200)) if low is None or draw(st.booleans()) else None
-        tolerances.append(ToleranceLabel(id=next(record_ids), name=draw(text.filter(str.strip)),
-                                         shape=draw(shapes(area_only=True)), low_c=low, high_c=high,
-                                         description=draw(text), provenance=draw(provenances()),
-                                         review=draw(reviews())))  # fmt: skip
-    return AnnotatedItem(item_id=draw(ids), width=W, height=H, frame_count=frame_count,
-                         annotations=annotations, tracks=tuple(tracks), verdicts=verdicts,
-                         tolerances=tuple(tolerances), metadata=draw(metadata))  # fmt: skip
+        tolerances.append(
+            ToleranceLabel(
+                id=next(record_ids),
+                name=draw(text.filter(str.strip)),
+                shape=draw(shapes(area_only=True)),
+                low_c=low,
+                high_c=high,
+                description=draw(text),
+                provenance=draw(provenances()),
+                review=draw(reviews()),
+            )
+        )
+    return AnnotatedItem(
+        item_id=draw(ids),
+        width=W,
+        height=H,
+        frame_count=frame_count,
+        annotations=annotations,
+        tracks=tuple(tracks),
+        verdicts=verdicts,
+        tolerances=tuple(tolerances),
+        metadata=draw(metadata),
+    )
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])

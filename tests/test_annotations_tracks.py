@@ -183,8 +183,13 @@ def test_temperature_curve_matches_numpy_on_the_interpolated_mask(
         ),
         provenance=ANNA,
     )
-    AnnotatedItem(item_id="seq", width=width, height=height, frame_count=len(heating),
-                  tracks=(moving, growing))  # fmt: skip
+    AnnotatedItem(
+        item_id="seq",
+        width=width,
+        height=height,
+        frame_count=len(heating),
+        tracks=(moving, growing),
+    )
     for t in (moving, growing):
         curve = t.temperature_curve(heating)
         assert [p.frame for p in curve] == t.visible_frames(len(heating))
