@@ -26,10 +26,11 @@ temperature hashes alike; a frame without contrast has no perceptual hash (``Non
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -123,6 +124,13 @@ def sequence_id(frame_ids: list[str]) -> str:
     for fid in frame_ids:
         digest.update(fid.encode("ascii") + b"\n")
     return digest.hexdigest()
+
+
+def content_id(frames: Sequence[ThermalFrame]) -> str:
+    """The content id of one frame (its frame id) or of a sequence of frames (``sequence_id``
+    of their frame ids): what ``AnnotatedItem.item_id`` holds."""
+    ids = [frame_id(f) for f in frames]
+    return ids[0] if len(ids) == 1 else sequence_id(ids)
 
 
 def _npy_frames(path: Path) -> NDArray[Any] | None:
@@ -232,3 +240,48 @@ def perceptual_hash(celsius: NDArray[Any]) -> str | None:
 def hamming(a: str, b: str) -> int:
     """Differing bits between two perceptual hashes (hex strings)."""
     return (int(a, 16) ^ int(b, 16)).bit_count()
+
+
+_POPCOUNT8 = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint8)
+
+
+def _popcount(values: NDArray[np.uint64]) -> NDArray[np.uint8]:
+    """Set bits of each uint64."""
+    if hasattr(np, "bitwise_count"):  # NumPy >= 2.0
+        counts: NDArray[np.uint8] = np.bitwise_count(values)
+        return counts
+    as_bytes = values.reshape(-1, 1).view(np.uint8)
+    total: NDArray[np.uint8] = _POPCOUNT8[as_bytes].sum(axis=1, dtype=np.uint8)
+    return total.reshape(values.shape)
+
+
+def near_pairs(hashes: NDArray[np.uint64], max_distance: int) -> NDArray[np.intp]:
+    """Index pairs ``(i, j)``, ``i < j``, of 63-bit hashes at most ``max_distance`` bits apart.
+
+    Multi-index hashing: the bits are cut into ``max_distance + 1`` bands, and two hashes that
+    close agree exactly on at least one band (pigeonhole), so only hashes sharing a band value
+    are compared; for near-random hashes the work grows about linearly with their number.
+
+    Returns:
+        an array of shape (k, 2), each pair once, sorted.
+    """
+    n = len(hashes)
+    if n < 2 or max_distance < 0:
+        return np.empty((0, 2), dtype=np.intp)
+    bands = min(max_distance + 1, 63)
+    edges = np.linspace(0, 63, bands + 1).round().astype(int)
+    found: list[NDArray[np.intp]] = []
+    for lo, hi in itertools.pairwise(edges.tolist()):
+        keys = (hashes >> np.uint64(lo)) & np.uint64((1 << (hi - lo)) - 1)
+        order = np.argsort(keys, kind="stable")
+        ranked = keys[order]
+        for offset in range(1, n):
+            same = np.flatnonzero(ranked[:-offset] == ranked[offset:])
+            if same.size == 0:
+                break
+            a, b = order[same], order[same + offset]
+            close = _popcount(hashes[a] ^ hashes[b]) <= max_distance
+            found.append(np.stack([np.minimum(a, b), np.maximum(a, b)], axis=1)[close])
+    if not found:
+        return np.empty((0, 2), dtype=np.intp)
+    return np.unique(np.concatenate(found).astype(np.intp), axis=0)
