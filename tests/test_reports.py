@@ -268,6 +268,20 @@ def test_rule_histograms_draw_their_limits() -> None:
     assert 'class="bar ok"' in hot
 
 
+def test_limit_lines_tell_ng_limits_from_warning_limits() -> None:
+    # margin is the distance to the NG limit (38): a limit that far away is the NG limit
+    findings = [
+        Finding("rise", "Q1", 36.0, 35.0, Verdict.WARN, "over 35 warning", margin=2.0),
+        Finding("rise", "Q1", 39.0, 38.0, Verdict.NG, "over 38", margin=-1.0),
+        Finding("rise", "Q1", 30.0, 38.0, Verdict.OK, "inside", margin=8.0),
+    ]
+    parts = [ReportPart(Inspection.of(f"p{i}", None, [f])) for i, f in enumerate(findings)]
+    document = build_html_report(parts, title="Batch")
+    assert re.search(r'<line class="limit warn"[^>]*><title>limit 35 °C</title>', document)
+    assert re.search(r'<line class="limit ng"[^>]*><title>limit 38 °C</title>', document)
+    assert 'data-sort="frame"' not in document  # no part has a frame index
+
+
 def test_rule_series_replace_the_parts_values() -> None:
     series = {"hot max": np.linspace(60.0, 85.0, 500), "cycle time": [1.0, 2.0, 2.0]}
     document = build_html_report(sample_batch(4), title="Batch", rule_series=series)

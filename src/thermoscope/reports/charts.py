@@ -55,7 +55,11 @@ class _Frame:
 
 @dataclass(frozen=True, slots=True)
 class LimitLine:
-    """A vertical limit drawn on a histogram: its value and its verdict (the line's colour)."""
+    """A vertical limit drawn on a histogram, in the histogram's unit.
+
+    ``verdict`` is its kind and colour: NG for an NG limit, WARN for a warning limit, OK for a
+    limit of unknown kind (drawn grey).
+    """
 
     value: float
     verdict: Verdict

@@ -117,7 +117,7 @@ class _RuleStats:
             limit = round(float(finding.limit), 6)
             self.limits[limit] += 1
             seen = self.limit_verdicts.get(limit, Verdict.OK)
-            self.limit_verdicts[limit] = Verdict.worst([seen, finding.verdict])
+            self.limit_verdicts[limit] = Verdict.worst([seen, _limit_kind(finding)])
 
     def count(self, verdict: Verdict) -> int:
         return sum(v is verdict for v in self.verdicts)
@@ -125,6 +125,20 @@ class _RuleStats:
     def limit_lines(self) -> list[LimitLine]:
         common = self.limits.most_common(_MAX_LIMIT_LINES)
         return [LimitLine(value, self.limit_verdicts[value]) for value, _ in common]
+
+
+def _limit_kind(finding: Finding) -> Verdict:
+    """Which limit ``finding.limit`` is: NG (the NG limit), WARN (a warning limit), or OK
+    (unknown: the nearest limit of an OK finding without a margin).
+
+    With a margin (the distance to the NG limit) the limit is the NG limit when it lies that
+    far from the value; without one, the finding's verdict says which limit it crossed.
+    """
+    if finding.margin is not None and finding.limit is not None:
+        gap = abs(finding.value - finding.limit)
+        is_ng = math.isclose(gap, abs(finding.margin), rel_tol=1e-6, abs_tol=1e-4)
+        return Verdict.NG if is_ng else Verdict.WARN
+    return finding.verdict
 
 
 def build_html_report(
@@ -352,7 +366,7 @@ def _rules_section(parts: Sequence[ReportPart], rule_series: Mapping[str, ArrayL
         )
     return (
         '<section id="rules"><h2>Rules <span class="hint">distribution of each rule\'s value '
-        "over the parts; dashed lines are its limits, red where NG parts crossed them</span></h2>"
+        "over the parts; dashed lines: NG limits red, warning limits amber</span></h2>"
         f'<div class="rules">{"".join(cards)}</div></section>'
     )
 
@@ -387,6 +401,7 @@ def _parts_section(
         f'<button type="button" data-filter="{v.value}">{v.value} {counts[v]}</button>'
         for v in (Verdict.NG, Verdict.WARN, Verdict.OK)
     ]
+    frames = any(p.frame_index is not None for p in parts)  # else no Frame column
     rows = []
     for i in order:
         part = parts[i]
@@ -395,15 +410,16 @@ def _parts_section(
             if i in with_thumbnail
             else None
         )
-        rows.append(_part_row(part, i, png, width, ok_findings))
+        rows.append(_part_row(part, i, png, width=width, frames=frames, ok_findings=ok_findings))
     toolbar = (
         f'<div class="toolbar"><div class="filters">{"".join(buttons)}</div>'
         '<input type="search" id="part-search" placeholder="Filter by part name…" '
         'aria-label="Filter by part name"></div>'
     )
+    frame_head = '<th data-sort="frame">Frame</th>' if frames else ""
     head = (
         '<thead><tr><th data-sort="severity">Verdict</th><th data-sort="source">Part</th>'
-        '<th data-sort="frame">Frame</th><th>Overlay</th><th>Findings</th></tr></thead>'
+        f"{frame_head}<th>Overlay</th><th>Findings</th></tr></thead>"
     )
     return (
         '<section id="parts"><h2>Parts <span class="hint">NG first, then WARN, then OK; '
@@ -412,10 +428,20 @@ def _parts_section(
     )
 
 
-def _part_row(part: ReportPart, index: int, png: bytes | None, width: int, ok: bool) -> str:
+def _part_row(
+    part: ReportPart,
+    index: int,
+    png: bytes | None,
+    *,
+    width: int,
+    frames: bool,
+    ok_findings: bool,
+) -> str:
+    """One row of the parts table (``index``: the part's place in the run)."""
     verdict = part.inspection.verdict
     css = verdict.value.lower()
     frame = "" if part.frame_index is None else str(part.frame_index)
+    frame_cell = f'<td class="frame">{escape(frame)}</td>' if frames else ""
     if png is not None:
         w, h = _png_size(png)
         data = base64.b64encode(png).decode("ascii")
@@ -432,9 +458,10 @@ def _part_row(part: ReportPart, index: int, png: bytes | None, width: int, ok: b
         f'<tr class="part {css}" data-verdict="{verdict.value}" data-severity="{verdict.severity}" '
         f'data-source="{escape(part.source)}" data-frame="{escape(frame)}" data-order="{index}">'
         f'<td><span class="badge {css}">{verdict.value}</span></td>'
-        f'<td class="source">{escape(part.source)}</td><td class="frame">{escape(frame)}</td>'
+        f'<td class="source">{escape(part.source)}</td>'
+        f"{frame_cell}"
         f'<td class="thumb">{image}</td>'
-        f"<td>{_findings_table(part.inspection.findings, ok)}</td></tr>"
+        f"<td>{_findings_table(part.inspection.findings, ok_findings)}</td></tr>"
     )
 
 
@@ -474,7 +501,7 @@ def _finding_row(finding: Finding) -> str:
         f'<td class="num">{escape(format_value(finding.value, finding.unit))}</td>'
         f'<td class="num">{escape(limit)}</td>'
         f'<td><span class="badge small {css}">{finding.verdict.value}</span></td>'
-        f"<td>{escape(finding.explanation)}</td></tr>"
+        f'<td class="why">{escape(finding.explanation)}</td></tr>'
     )
 
 
@@ -569,7 +596,8 @@ table.findings th{text-align:left;font-weight:600;color:var(--muted);font-size:1
 text-transform:uppercase;letter-spacing:.04em;padding:2px 8px 4px 0;
 border-bottom:1px solid var(--line)}
 table.findings td{padding:3px 8px 3px 0;border-bottom:1px solid #f0f2f5;vertical-align:top}
-table.findings td.num{text-align:right;white-space:nowrap;font-variant-numeric:tabular-nums}
+table.findings td{white-space:nowrap}table.findings td.why{white-space:normal}
+table.findings td.num{text-align:right;font-variant-numeric:tabular-nums}
 table.findings tr.ng td:last-child{color:#8a1c15}
 details{margin-top:4px}summary{cursor:pointer;color:var(--muted);font-size:12px}
 .all-ok{color:var(--muted);font-size:12px}
