@@ -3,6 +3,7 @@ shipped example recipes finding its defective parts."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import cv2
@@ -13,12 +14,14 @@ import thermoscope.io as tio
 from thermoscope.analysis import registration
 from thermoscope.core import Box, Verdict
 from thermoscope.datasets.synthetic import (
+    GROUND_TRUTH,
     PRODUCTS,
     VISIBLE_C,
     Drift,
     ProductLine,
     SyntheticPart,
     product_layout,
+    save_run,
     simulate_run,
 )
 from thermoscope.recipes import load_recipe
@@ -132,6 +135,24 @@ def test_frames_round_trip_through_flir_files(tmp_path: Path, suffix: str, seque
             np.testing.assert_allclose(back.celsius, original.celsius, atol=0.01)
             assert back.metadata.parameters is not None
             assert back.metadata.parameters.emissivity == pytest.approx(0.95)
+
+
+def test_a_saved_run_reads_back_with_its_ground_truth(tmp_path: Path) -> None:
+    parts = list(simulate_run("seal", parts=5, defect_rate=0.4, rng=np.random.default_rng(3)))
+    manifest = save_run(parts, tmp_path / "run", suffix=".csq")
+    assert manifest == tmp_path / "run" / GROUND_TRUTH
+    records = [json.loads(line) for line in manifest.read_text(encoding="utf-8").splitlines()]
+    assert [r["serial"] for r in records] == [p.serial for p in parts]
+    for part, record in zip(parts, records, strict=True):
+        assert record["defective"] == part.is_defective
+        assert np.array_equal(tio.load(tmp_path / "run" / record["file"]).raw, part.frame.raw)
+        for defect, saved in zip(part.defects, record["defects"], strict=True):
+            mask = cv2.imread(str(tmp_path / "run" / saved["mask"]), cv2.IMREAD_UNCHANGED)
+            assert np.array_equal(mask > 0, defect.mask)
+            x0, y0, x1, y1 = saved["bbox"]
+            assert defect.mask[y0:y1, x0:x1].sum() == defect.mask.sum()
+            assert saved["kind"] == "seal_gap"
+    assert sum(r["defective"] for r in records) == 2
 
 
 @pytest.mark.parametrize("product", sorted(PRODUCTS))

@@ -13,7 +13,8 @@ The camera turns true temperatures and emissivities into 16-bit counts through a
 Planck calibration, with fixed-pattern non-uniformity and NETD noise, so every frame carries
 counts, °C and parameters like a real camera's and can be written as FLIR SEQ/FFF. Every
 defect comes with its ground truth (class, mask, frame range, part index and serial).
-Everything is deterministic for a given ``rng``.
+Everything is deterministic for a given ``rng``. ``save_run`` writes a run to a folder: one
+recording per part, defect masks, and ``ground_truth.jsonl``.
 
 Example:
     >>> import numpy as np
@@ -24,6 +25,7 @@ Example:
 """
 
 from thermoscope.datasets.synthetic.camera import CALIBRATION, CameraModel, Sensor
+from thermoscope.datasets.synthetic.files import GROUND_TRUTH, save_run
 from thermoscope.datasets.synthetic.line import (
     PRODUCTS,
     VISIBLE_C,
@@ -39,6 +41,7 @@ from thermoscope.datasets.synthetic.line import (
 
 __all__ = [
     "CALIBRATION",
+    "GROUND_TRUTH",
     "PRODUCTS",
     "VISIBLE_C",
     "Ambient",
@@ -50,5 +53,6 @@ __all__ = [
     "Sensor",
     "SyntheticPart",
     "product_layout",
+    "save_run",
     "simulate_run",
 ]
