@@ -239,22 +239,54 @@ def test_verdict_label() -> None:
 
 def test_tolerance_label_and_recipe_rules() -> None:
     tol = ToleranceLabel(
-        id="t1", name="U1", shape=Box(2, 3, 10, 8), low_c=20, high_c=85, provenance=ANNA
-    )
-    only_max = ToleranceLabel(
-        id="t2", name="Q1", shape=Polygon(((0, 0), (5, 0), (0, 5))), high_c=60, provenance=ANNA
+        id="t1",
+        name="U1",
+        shape=Box(2, 3, 10, 8),
+        low_c=20,
+        high_c=85,
+        provenance=ANNA,
+        description="processor",
     )
     assert tol.to_recipe_rules() == {
-        "region": {"name": "U1", "shape": Box(2, 3, 10, 8).to_dict()},
+        "region": {
+            "name": "U1",
+            "description": "processor",
+            "box": {"x": 2, "y": 3, "width": 10, "height": 8},
+        },
         "rules": [
-            {"name": "U1-max", "kind": "max_temperature", "region": "U1", "max_c": 85.0},
-            {"name": "U1-min", "kind": "min_temperature", "region": "U1", "min_c": 20.0},
+            {"name": "U1 max", "type": "max", "region": "U1", "limits": {"max": 85.0}},
+            {"name": "U1 min", "type": "min", "region": "U1", "limits": {"min": 20.0}},
         ],
     }
-    rules = item(tolerances=(tol, only_max)).recipe_rules()
-    assert [r["name"] for r in rules["regions"]] == ["U1", "Q1"]
-    assert [r["name"] for r in rules["rules"]] == ["U1-max", "U1-min", "Q1-max"]
-    json.dumps(rules)
+    tri = ToleranceLabel(
+        id="t2", name="Q1", shape=Polygon(((0, 0), (5, 0), (0, 5))), high_c=60, provenance=ANNA
+    )
+    assert tri.to_recipe_rules()["region"] == {"name": "Q1", "polygon": [[0, 0], [5, 0], [0, 5]]}
+    turned = tol.edit(shape=RotatedBox(10, 10, 4, 2, 90))
+    corners = np.array(turned.to_recipe_rules()["region"]["polygon"])
+    assert corners == pytest.approx(np.array([[11, 8], [11, 12], [9, 12], [9, 8]]))
+    fractional = tol.edit(shape=Box(2.5, 3, 10, 8))
+    assert fractional.to_recipe_rules()["region"]["polygon"] == [
+        [2.5, 3],
+        [12.5, 3],
+        [12.5, 11],
+        [2.5, 11],
+    ]
+    masked = ToleranceLabel(
+        id="t3",
+        name="R7",
+        shape=Mask.from_array(np.eye(24, 32, dtype=bool)),
+        low_c=-5,
+        provenance=ANNA,
+    )
+    with pytest.raises(AnnotationError, match="needs mask_path"):
+        masked.to_recipe_rules()
+    assert masked.to_recipe_rules(mask_path="masks/R7.npy")["region"]["mask"] == "masks/R7.npy"
+    fragment = item(tolerances=(tol, tri, masked)).recipe_rules(mask_paths={"R7": "r7.npy"})
+    assert fragment["frame"] == {"width": 32, "height": 24}
+    assert [r["name"] for r in fragment["regions"]] == ["U1", "Q1", "R7"]
+    assert [r["name"] for r in fragment["rules"]] == ["U1 max", "U1 min", "Q1 max", "R7 min"]
+    json.dumps(fragment)
     with pytest.raises(AnnotationError, match="below high_c"):
         ToleranceLabel(name="U1", shape=Box(0, 0, 1, 1), low_c=90, high_c=85, provenance=ANNA)
     with pytest.raises(AnnotationError, match="low_c, high_c or both"):
@@ -263,6 +295,30 @@ def test_tolerance_label_and_recipe_rules() -> None:
         ToleranceLabel(name="U1", shape=Point(1, 1), high_c=1, provenance=ANNA)
     with pytest.raises(AnnotationError, match="finite"):
         ToleranceLabel(name="U1", shape=Box(0, 0, 1, 1), high_c=math.inf, provenance=ANNA)
+
+
+def test_recipe_fragment_loads_as_a_recipe(tmp_path: Any) -> None:
+    schema = pytest.importorskip("thermoscope.recipes.schema")
+    arr = np.zeros((24, 32), dtype=bool)
+    arr[5:9, 20:30] = True
+    np.save(tmp_path / "r7.npy", arr)
+    tolerances = (
+        ToleranceLabel(name="U1", shape=Box(2, 3, 10, 8), low_c=20, high_c=85, provenance=ANNA),
+        ToleranceLabel(name="Q1", shape=RotatedBox(16, 12, 6, 4, 30), high_c=60, provenance=ANNA),
+        ToleranceLabel(name="R7", shape=Mask.from_array(arr), low_c=-5, provenance=ANNA),
+    )
+    fragment = item(tolerances=tolerances).recipe_rules(mask_paths={"R7": "r7.npy"})
+    recipe = schema.parse_recipe({"name": "from-labels", **fragment}, base_dir=tmp_path)
+    assert [r.name for r in recipe.regions] == ["U1", "Q1", "R7"]
+    assert [(r.type, r.region) for r in recipe.rules] == [
+        ("max", "U1"),
+        ("min", "U1"),
+        ("max", "Q1"),
+        ("min", "R7"),
+    ]
+    regions = {r.name: r.to_region() for r in recipe.regions}
+    assert np.array_equal(regions["U1"].mask((24, 32)), Box(2, 3, 10, 8).to_mask((24, 32)))
+    assert np.array_equal(regions["R7"].mask((24, 32)), arr)
 
 
 # --- items --------------------------------------------------------------------------------

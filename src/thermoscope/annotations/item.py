@@ -210,16 +210,26 @@ class AnnotatedItem:
                 out.append((track, shape))
         return out
 
-    def recipe_rules(self) -> dict[str, list[dict[str, Any]]]:
-        """``{"regions": [...], "rules": [...]}`` from every tolerance label (see
-        ``ToleranceLabel.to_recipe_rules``); plain dicts for the recipes layer to load."""
+    def recipe_rules(self, *, mask_paths: Mapping[str, str] | None = None) -> dict[str, Any]:
+        """A recipe fragment from the tolerance labels, in the recipe file's form::
+
+            {"frame": {"width": w, "height": h}, "regions": [...], "rules": [...]}
+
+        (see ``ToleranceLabel.to_recipe_rules``); add a ``name`` and it is a recipe the recipes
+        layer loads. ``mask_paths`` gives, by region name, the file of each mask region.
+        """
         regions: list[dict[str, Any]] = []
         rules: list[dict[str, Any]] = []
+        paths = mask_paths or {}
         for tolerance in self.tolerances:
-            part = tolerance.to_recipe_rules()
+            part = tolerance.to_recipe_rules(mask_path=paths.get(tolerance.name))
             regions.append(part["region"])
             rules.extend(part["rules"])
-        return {"regions": regions, "rules": rules}
+        return {
+            "frame": {"width": self.width, "height": self.height},
+            "regions": regions,
+            "rules": rules,
+        }
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON-ready dict (layout in the module docstring)."""

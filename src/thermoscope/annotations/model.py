@@ -36,7 +36,16 @@ from typing import Any, Self, TypeVar, cast
 from thermoscope.annotations import _read
 from thermoscope.annotations.errors import AnnotationError
 from thermoscope.annotations.schema import AttributeValue
-from thermoscope.annotations.shapes import Point, Polyline, Shape, shape_from_dict
+from thermoscope.annotations.shapes import (
+    Box,
+    Mask,
+    Point,
+    Polygon,
+    Polyline,
+    RotatedBox,
+    Shape,
+    shape_from_dict,
+)
 from thermoscope.core.findings import Verdict
 
 T = TypeVar("T")
@@ -483,37 +492,61 @@ class ToleranceLabel(Reviewable):
                 f"{what}: low_c {self.low_c} °C must be below high_c {self.high_c} °C"
             )
 
-    def to_recipe_rules(self) -> dict[str, Any]:
-        """The range as plain recipe material (no dependency on ``thermoscope.recipes``)::
+    def to_recipe_rules(self, *, mask_path: str | None = None) -> dict[str, Any]:
+        """The range as plain dicts in the recipe file's form (no dependency on
+        ``thermoscope.recipes``; see ``thermoscope.recipes.schema``)::
 
-            {"region": {"name": name, "shape": {shape dict}},
-             "rules": [{"name": "<name>-max", "kind": "max_temperature", "region": name,
-                        "max_c": high_c},
-                       {"name": "<name>-min", "kind": "min_temperature", "region": name,
-                        "min_c": low_c}]}
+            {"region": {"name": name, "description": ..., "box": {"x", "y", "width", "height"}
+                                                      | "polygon": [[x, y], ...]
+                                                      | "mask": mask_path},
+             "rules": [{"name": "<name> max", "type": "max", "region": name,
+                        "limits": {"max": high_c}},
+                       {"name": "<name> min", "type": "min", "region": name,
+                        "limits": {"min": low_c}}]}
 
-        with a rule only for each limit that is set; temperatures in °C, geometry in px.
+        A rule for each limit that is set (°C): the region's hottest pixel must not exceed
+        ``high_c`` and its coldest must not fall below ``low_c``. A box with whole-pixel
+        coordinates stays a box (same pixels); other boxes, rotated boxes and polygons become
+        polygons (px; the recipe's polygon rasterisation may differ from ``to_mask`` on edge
+        pixels). A recipe reads masks from files: write ``shape.to_mask(...)`` to a ``.npy``
+        and pass its path (relative to the recipe) as ``mask_path``.
         """
+        region: dict[str, Any] = {"name": self.name}
+        if self.description:
+            region["description"] = self.description
+        shape = self.shape
+        if isinstance(shape, Mask):
+            if mask_path is None:
+                raise AnnotationError(
+                    f"tolerance {self.id!r} ({self.name}): a mask region needs mask_path, the "
+                    "file the recipe reads it from"
+                )
+            region["mask"] = mask_path
+        elif isinstance(shape, Box) and all(
+            float(v).is_integer() for v in (shape.x, shape.y, shape.width, shape.height)
+        ):
+            region["box"] = {
+                "x": int(shape.x),
+                "y": int(shape.y),
+                "width": int(shape.width),
+                "height": int(shape.height),
+            }
+        elif isinstance(shape, Box | RotatedBox):
+            region["polygon"] = [[x, y] for x, y in shape.corners()]
+        elif isinstance(shape, Polygon):
+            region["polygon"] = [[x, y] for x, y in shape.points]
         rules: list[dict[str, Any]] = []
-        if self.high_c is not None:
-            rules.append(
-                {
-                    "name": f"{self.name}-max",
-                    "kind": "max_temperature",
-                    "region": self.name,
-                    "max_c": self.high_c,
-                }
-            )
-        if self.low_c is not None:
-            rules.append(
-                {
-                    "name": f"{self.name}-min",
-                    "kind": "min_temperature",
-                    "region": self.name,
-                    "min_c": self.low_c,
-                }
-            )
-        return {"region": {"name": self.name, "shape": self.shape.to_dict()}, "rules": rules}
+        for kind, limit in (("max", self.high_c), ("min", self.low_c)):
+            if limit is not None:
+                rules.append(
+                    {
+                        "name": f"{self.name} {kind}",
+                        "type": kind,
+                        "region": self.name,
+                        "limits": {kind: limit},
+                    }
+                )
+        return {"region": region, "rules": rules}
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON-ready dict form (see the module docstring)."""
