@@ -311,11 +311,26 @@ def test_control_charts_show_values_statistic_limits_and_alarms() -> None:
     assert 'href="#charts"' in document
 
 
+def test_control_chart_of_a_history_with_part_numbers() -> None:
+    # a drift watch's history: the last parts of a run, one skipped (an NG part), and an alarm
+    # older than what is shown
+    parts = np.r_[100:110, 111:121]
+    values = np.linspace(0.0, 2.0, parts.size)
+    chart = ControlChart(
+        "Q1 rise", values=values, statistic=values, upper=1.0, alarms=[42, 115], parts=parts
+    )
+    document = build_html_report([], title="Run", control_charts=[chart])
+    svg = re.search(r'<svg class="control-chart".*?</svg>', document, re.S).group(0)
+    assert "1 alarm, first at part 115" in svg
+    assert ">alarm at part 115: " in svg
+    assert ">100<" in svg  # the x axis counts parts from the first one shown
+
+
 def test_control_chart_input_is_checked() -> None:
     with pytest.raises(ReportError, match="statistic"):
         ControlChart("c", values=[1.0, 2.0], statistic=[1.0])
-    with pytest.raises(ReportError, match="alarm"):
-        ControlChart("c", values=[1.0, 2.0], alarms=[2])
+    with pytest.raises(ReportError, match="parts must increase"):
+        ControlChart("c", values=[1.0, 2.0], parts=[5, 5])
     chart = ControlChart("c", values=[1.0, math.nan, 3.0], upper=2.5)
     assert np.array_equal(np.asarray(chart.upper), [2.5, 2.5, 2.5])
 

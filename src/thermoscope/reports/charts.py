@@ -67,17 +67,23 @@ class LimitLine:
 
 @dataclass(frozen=True, slots=True, eq=False)
 class ControlChart:
-    """A rule's control chart over a production run, as plain data (one value per part).
+    """A rule's control chart over a production run, as plain data (one entry per part).
+
+    The drift watch's history of a series maps onto it directly: ``values`` (as charted, e.g.
+    ambient-compensated), ``statistic`` the EWMA, ``lower``/``upper`` its limits, ``alarms`` the
+    alarms' part numbers, ``parts`` the entries' part numbers. NaN leaves a gap in a line.
 
     Attributes:
         title: heading, e.g. the rule's name.
-        values: the rule's value per part, in part order, in ``unit``.
-        statistic: the chart statistic per part (e.g. the EWMA), same unit; ``None`` for none.
-        lower, upper: control limits, one per part or one for all (``None``: no such limit).
-        alarms: indices of the parts where the chart raised an alarm.
+        values: the rule's value per entry, in run order, in ``unit``.
+        statistic: the chart statistic per entry (e.g. the EWMA), same unit; ``None`` for none.
+        lower, upper: control limits, one per entry or one for all (``None``: no such limit).
+        alarms: part numbers where the chart raised an alarm; those not in ``parts`` are not
+            drawn (e.g. alarms older than the history shown).
         center: the centre line, in ``unit``; ``None`` for none.
         unit: unit of every value ("°C", "°C/s" ...).
         statistic_name: legend label of ``statistic``.
+        parts: the part number of each entry (the x axis), increasing; default 0, 1, 2 ...
     """
 
     title: str
@@ -89,6 +95,7 @@ class ControlChart:
     center: float | None = None
     unit: str = "°C"
     statistic_name: str = "EWMA"
+    parts: ArrayLike | None = None
 
     def __post_init__(self) -> None:
         values = _series(self.values, "values", None)
@@ -97,10 +104,11 @@ class ControlChart:
         object.__setattr__(self, "statistic", _optional_series(self.statistic, "statistic", count))
         object.__setattr__(self, "lower", _optional_series(self.lower, "lower", count))
         object.__setattr__(self, "upper", _optional_series(self.upper, "upper", count))
-        alarms = tuple(int(i) for i in self.alarms)
-        if any(not 0 <= i < count for i in alarms):
-            raise ReportError(f"control chart {self.title!r}: alarm index outside 0..{count - 1}")
-        object.__setattr__(self, "alarms", alarms)
+        parts = _series(np.arange(count) if self.parts is None else self.parts, "parts", count)
+        if not (np.isfinite(parts).all() and (np.diff(parts) > 0).all()):
+            raise ReportError(f"control chart {self.title!r}: parts must increase")
+        object.__setattr__(self, "parts", parts)
+        object.__setattr__(self, "alarms", tuple(int(i) for i in self.alarms))
 
 
 def _series(data: ArrayLike, name: str, count: int | None) -> _FloatArray:
@@ -198,17 +206,11 @@ def control_chart_svg(chart: ControlChart, *, width: int = 960, height: int = 26
     ys = [float(v) for s in series for v in s[np.isfinite(s)]]
     if chart.center is not None:
         ys.append(chart.center)
+    index = np.asarray(chart.parts, dtype=np.float64)
+    x_ends = [float(index[0]), float(index[-1])] if count else [0.0, 1.0]
     frame = _Frame(
-        width,
-        height,
-        56,
-        16,
-        30,
-        34,
-        _padded_range([0.0, max(count - 1, 1)], pad=0.01),
-        _padded_range(ys),
+        width, height, 56, 16, 30, 34, _padded_range(x_ends, pad=0.01), _padded_range(ys)
     )
-    index = np.arange(count, dtype=np.float64)
     parts = [_svg_open(width, height, "control-chart")]
     parts.append(_axes(frame, chart.unit, y_integer=False, x_label="part"))
     if chart.center is not None:
@@ -231,19 +233,32 @@ def control_chart_svg(chart: ControlChart, *, width: int = 960, height: int = 26
     if statistic is not None:
         parts.append(_polyline(frame, index, statistic, "statistic"))
     marked = statistic if statistic is not None else values
-    for i in chart.alarms:
-        if math.isfinite(marked[i]):
-            parts.append(
-                f'<circle class="alarm" cx="{frame.x(float(i)):.1f}" '
-                f'cy="{frame.y(float(marked[i])):.1f}" r="3.5"><title>alarm at part {i}: '
-                f"{escape(_fmt(float(marked[i])))} {escape(chart.unit)}</title></circle>"
-            )
-    parts.append(_legend(chart, frame))
+    alarms = _drawn_alarms(chart, index, marked)
+    for part, y in alarms:
+        parts.append(
+            f'<circle class="alarm" cx="{frame.x(part):.1f}" cy="{frame.y(y):.1f}" r="3.5">'
+            f"<title>alarm at part {part:g}: {escape(_fmt(y))} {escape(chart.unit)}</title>"
+            "</circle>"
+        )
+    parts.append(_legend(chart, frame, [part for part, _ in alarms]))
     parts.append("</svg>")
     return "".join(parts)
 
 
-def _legend(chart: ControlChart, frame: _Frame) -> str:
+def _drawn_alarms(
+    chart: ControlChart, index: _FloatArray, marked: _FloatArray
+) -> list[tuple[float, float]]:
+    """(part, y) of each alarm whose part is charted with a finite ``marked`` value."""
+    position = {float(p): i for i, p in enumerate(index)}
+    out = []
+    for part in chart.alarms:
+        i = position.get(float(part))
+        if i is not None and math.isfinite(marked[i]):
+            out.append((float(part), float(marked[i])))
+    return out
+
+
+def _legend(chart: ControlChart, frame: _Frame, alarms: list[float]) -> str:
     entries = [("values", "value")]
     if chart.statistic is not None:
         entries.append(("statistic", chart.statistic_name))
@@ -259,12 +274,12 @@ def _legend(chart: ControlChart, frame: _Frame) -> str:
             f'<text class="legend" x="{x + 23:.1f}" y="16">{escape(label)}</text>'
         )
         x += 44 + 7.0 * len(label)
-    if chart.alarms:
-        first = chart.alarms[0]
+    if alarms:
+        count = f"{len(alarms)} alarm{'s' if len(alarms) != 1 else ''}"
         out.append(
             f'<circle class="alarm" cx="{x + 4:.1f}" cy="12" r="3.5"/>'
-            f'<text class="legend" x="{x + 12:.1f}" y="16">{len(chart.alarms)} alarms, '
-            f"first at part {first}</text>"
+            f'<text class="legend" x="{x + 12:.1f}" y="16">{count}, '
+            f"first at part {min(alarms):g}</text>"
         )
     return "".join(out)
 

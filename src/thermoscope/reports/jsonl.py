@@ -2,8 +2,8 @@
 
 Each line is ``{"source", "frame", "verdict": "OK"|"WARN"|"NG", "findings": [{"rule", "region",
 "value", "limit", "verdict", "x", "y", "explanation"}]}`` with values in °C (rates in °C/s),
-UTF-8, no ASCII escaping ("°C" stays readable). A value that is not a finite number (NaN, ±inf,
-which JSON cannot hold) is written as ``null`` and read back as NaN.
+UTF-8, no ASCII escaping ("°C" stays readable). A value that is not a finite number (NaN, ±inf:
+JSON has none) is ``null`` in ``Inspection.to_json()`` and is read back as NaN.
 """
 
 from __future__ import annotations
@@ -24,16 +24,16 @@ _INSPECTION_KEYS = ("source", "frame", "verdict", "findings")
 
 def inspection_to_jsonl(inspection: Inspection) -> str:
     """The part's JSON-lines record: one line of JSON, without the trailing newline."""
-    return json.dumps(
-        _finite(inspection.to_json()), ensure_ascii=False, allow_nan=False, separators=(",", ":")
-    )
+    record = inspection.to_json()
+    return json.dumps(record, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
 
 
 def inspection_from_json(record: Any) -> Inspection:
     """An ``Inspection`` from a decoded JSON-lines record (the inverse of ``to_json``).
 
     Only what the record holds comes back: each finding's ``margin`` is ``None``, its
-    ``unit`` "°C" and its ``extra`` empty. ``null`` values become NaN.
+    ``unit`` "°C" and its ``extra`` empty. A ``null`` value becomes NaN, a ``null`` limit
+    ``None``.
 
     Raises:
         ReportError: a key is missing or unknown, or a value has the wrong type.
@@ -90,17 +90,6 @@ def iter_jsonl(path: str | Path) -> Iterator[Inspection]:
 def read_jsonl(path: str | Path) -> list[Inspection]:
     """Every inspection of a JSON-lines file (see ``iter_jsonl``)."""
     return list(iter_jsonl(path))
-
-
-def _finite(obj: Any) -> Any:
-    """``obj`` with every non-finite float replaced by ``None``."""
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    if isinstance(obj, dict):
-        return {k: _finite(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_finite(v) for v in obj]
-    return obj
 
 
 def _last_byte(path: str | Path, size: int) -> bytes:
