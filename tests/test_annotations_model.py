@@ -232,6 +232,10 @@ def test_verdict_label() -> None:
         VerdictLabel(verdict=Verdict.NG, provenance=ANNA)
     with pytest.raises(AnnotationError, match="not WARN"):
         VerdictLabel(verdict=Verdict.WARN, reason="x", provenance=ANNA)
+    with pytest.raises(AnnotationError, match="reason must be a string"):
+        VerdictLabel(verdict=Verdict.NG, reason=3, provenance=ANNA)  # type: ignore[arg-type]
+    with pytest.raises(AnnotationError, match="provenance: author must be a string"):
+        Provenance(author=None, model="m")  # type: ignore[arg-type]
     with pytest.raises(AnnotationError, match="unknown verdict"):
         VerdictLabel(verdict="MAYBE", provenance=ANNA)  # type: ignore[arg-type]
     assert VerdictLabel(verdict="OK", provenance=ANNA).verdict is Verdict.OK  # type: ignore[arg-type]

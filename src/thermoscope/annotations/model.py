@@ -109,6 +109,7 @@ class Provenance:
     created: datetime = field(default_factory=_now)
 
     def __post_init__(self) -> None:
+        _check_text(self, ("author", "model", "model_version"), "provenance")
         if not self.author and not self.model:
             raise AnnotationError("provenance needs an author or a model")
         if self.score is not None:
@@ -205,6 +206,7 @@ class Review:
     updated: datetime | None = None
 
     def __post_init__(self) -> None:
+        _check_text(self, ("reviewer", "comment"), "review")
         try:
             object.__setattr__(self, "state", ReviewState(self.state))
         except ValueError:
@@ -301,6 +303,12 @@ def _frozen_attributes(value: Mapping[str, AttributeValue], what: str) -> Mappin
                 f"{what}: attribute {name!r} must be text, a finite number or a bool"
             )
     return MappingProxyType(dict(sorted(value.items())))
+
+
+def _check_text(record: object, names: tuple[str, ...], what: str) -> None:
+    for name in names:
+        if not isinstance(getattr(record, name), str):
+            raise AnnotationError(f"{what}: {name} must be a string")
 
 
 def _check_id(value: str, what: str) -> None:
@@ -403,6 +411,7 @@ class VerdictLabel(Reviewable):
     def __post_init__(self) -> None:
         _check_id(self.id, "verdict")
         what = f"verdict {self.id!r}"
+        _check_text(self, ("reason",), what)
         try:
             verdict = Verdict(self.verdict)
         except ValueError:
@@ -473,6 +482,7 @@ class ToleranceLabel(Reviewable):
     def __post_init__(self) -> None:
         _check_id(self.id, "tolerance")
         what = f"tolerance {self.id!r}"
+        _check_text(self, ("name", "description"), what)
         if not isinstance(self.name, str) or not self.name.strip():
             raise AnnotationError(f"{what}: name must not be empty")
         if isinstance(self.shape, Point | Polyline):

@@ -299,14 +299,14 @@ def _params(points: FloatArray, closed: bool) -> tuple[FloatArray, FloatArray]:
 
 
 def _sample(points: FloatArray, closed: bool, s: FloatArray) -> FloatArray:
-    """Points at normalised arc-length positions ``s`` along the outline."""
+    """Points (shape ``s.shape + (2,)``) at normalised arc-length positions ``s``."""
     path = np.vstack([points, points[:1]]) if closed else points
     _, cum = _params(points, closed)
     target = np.asarray(s) * cum[-1]
     seg = np.clip(np.searchsorted(cum, target, side="right") - 1, 0, len(path) - 2)
     length = cum[seg + 1] - cum[seg]
     frac = np.where(length > 0, (target - cum[seg]) / np.where(length > 0, length, 1.0), 0.0)
-    out: FloatArray = path[seg] + frac[:, None] * (path[seg + 1] - path[seg])
+    out: FloatArray = path[seg] + frac[..., None] * (path[seg + 1] - path[seg])
     return out
 
 
@@ -320,18 +320,22 @@ def resample_pair(
     """
     pa = np.asarray(a, dtype=np.float64)
     pb = np.asarray(b, dtype=np.float64)
-    probe = np.linspace(0.0, 1.0, max(len(pa), len(pb), 16) * 2, endpoint=not closed)
+    m = len(pb)
+    probe = np.linspace(0.0, 1.0, min(max(len(pa), m, 16) * 2, 64), endpoint=not closed)
     sa = _sample(pa, closed, probe)
-    best: tuple[float, FloatArray] | None = None
-    for candidate in (pb, pb[::-1]):
-        shifts = range(len(candidate)) if closed else range(1)
-        for k in shifts:
-            rolled = np.roll(candidate, -k, axis=0)
-            cost = float(((sa - _sample(rolled, closed, probe)) ** 2).sum())
-            if best is None or cost < best[0]:
-                best = (cost, rolled)
-    assert best is not None
-    pb = best[1]
+    # candidate parametrisations of b: from each vertex (closed only), forward and backward
+    starts = _params(pb, closed)[0] if closed else np.zeros(1)
+    forward = (starts[:, None] + probe[None, :]) % 1.0 if closed else probe[None, :]
+    backward = (starts[:, None] - probe[None, :]) % 1.0 if closed else 1.0 - probe[None, :]
+    costs = [
+        (((_sample(pb, closed, grid) - sa) ** 2).sum(axis=(1, 2))) for grid in (forward, backward)
+    ]
+    direction = int(np.argmin([c.min() for c in costs]))
+    k = int(np.argmin(costs[direction]))
+    if direction == 0:
+        pb = np.roll(pb, -k, axis=0)
+    else:
+        pb = np.roll(pb[::-1], -(m - 1 - k) if closed else 0, axis=0)
     s = np.union1d(_params(pa, closed)[0], _params(pb, closed)[0])
     s = s[np.concatenate(([True], np.diff(s) > 1e-12))]
     return _sample(pa, closed, s), _sample(pb, closed, s)
