@@ -340,7 +340,7 @@ def test_a_thousand_parts_make_a_report_of_a_few_megabytes(tmp_path: Path) -> No
     out = write_html_report(tmp_path / "run.html", parts, title="Run", ok_thumbnails=10)
     document = out.read_text(encoding="utf-8")
     flagged = sum(p.inspection.verdict is not Verdict.OK for p in parts)
-    assert document.count('<img class="overlay"') == min(flagged, 200) + 10
+    assert document.count('<img class="overlay"') == min(flagged, 100) + 10
     assert len(row_verdicts(document)) == 1000
     assert out.stat().st_size < 12_000_000
 

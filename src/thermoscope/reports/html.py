@@ -7,8 +7,9 @@ with their limits); and control charts when given. A few lines of plain JavaScri
 by verdict or name and sort it; without JavaScript everything is still shown, NG first.
 
 Only NG and WARN parts (at most ``max_thumbnails``) and an even sample of ``ok_thumbnails`` OK
-parts get a thumbnail, so a run of a thousand parts stays a file of a few megabytes. Thumbnails
-are rendered when the report is built, from the part's frame and regions, unless the part
+parts get a thumbnail, so the file grows by a few kilobytes per part plus some 50 kB per
+thumbnail: a 1,000-part run of the synthetic PCB (9 rules, 5 % defective) makes 6 MB.
+Thumbnails are rendered when the report is built, from the part's frame and regions, unless the part
 brings its own PNG. All text from the inputs is HTML-escaped.
 """
 
@@ -152,7 +153,7 @@ def build_html_report(
     range: tuple[float, float] | None = None,
     thumbnail_width: int = THUMBNAIL_WIDTH,
     ok_thumbnails: int = 12,
-    max_thumbnails: int = 200,
+    max_thumbnails: int = 100,
     ok_findings: bool = True,
 ) -> str:
     """The report as one HTML document (see the module docstring for its content).
@@ -226,7 +227,7 @@ def write_html_report(
     range: tuple[float, float] | None = None,
     thumbnail_width: int = THUMBNAIL_WIDTH,
     ok_thumbnails: int = 12,
-    max_thumbnails: int = 200,
+    max_thumbnails: int = 100,
     ok_findings: bool = True,
 ) -> Path:
     """Write ``build_html_report(...)`` to ``path`` (UTF-8) and return the path.
