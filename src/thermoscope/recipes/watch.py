@@ -18,7 +18,6 @@ limits and alarms as arrays for plotting. The computations are those of
 from __future__ import annotations
 
 import math
-from collections import deque
 from dataclasses import dataclass
 from typing import Literal
 
@@ -38,7 +37,6 @@ from thermoscope.analysis.control_charts import (
     BaselineMethod,
     compensate_ambient,
     estimate_baseline,
-    ewma_limit_factor,
     fit_ambient,
 )
 from thermoscope.core.errors import ThermoscopeError
@@ -233,8 +231,12 @@ class ChartHistory:
 # Columns of the history buffer.
 _PART, _VALUE, _AMBIENT, _COMPENSATED, _BASELINE, _CHARTED = range(6)
 _EWMA, _EWMA_LOWER, _EWMA_UPPER, _CUSUM_UPPER, _CUSUM_LOWER = range(6, 11)
-_NELSON = 11
-_COLUMNS = _NELSON + 8
+_NELSON = 11  # Nelson rules 1-8 as bits, rule r in bit r - 1
+_COLUMNS = 12
+_WINDOW_MASK = (1 << MIXTURE_RUN) - 1  # the last 8 points, the longest zone window
+_COUNT_5, _WINDOW_5, _ZONE_5 = TWO_OF_THREE
+_COUNT_6, _WINDOW_6, _ZONE_6 = FOUR_OF_FIVE
+_LAST_5, _LAST_6 = (1 << _WINDOW_5) - 1, (1 << _WINDOW_6) - 1
 
 
 class _Rows:
@@ -297,7 +299,7 @@ class _Series:
         self.previous_step = 0.0
         self.run_above = self.run_below = self.run_rising = self.run_falling = 0
         self.run_alternating = self.run_within = 0
-        self.recent: deque[float] = deque(maxlen=MIXTURE_RUN)
+        self.above_1 = self.below_1 = self.above_2 = self.below_2 = 0
         self.episode: dict[Direction, bool] = {"up": False, "down": False}
 
     def observe(self, index: int, finding: Finding, ambient: float) -> list[DriftAlarm]:
@@ -356,66 +358,66 @@ class _Series:
         self.count += 1
         self.ewma_dev = lam * (x - center) + (1.0 - lam) * self.ewma_dev
         ewma = center + self.ewma_dev
-        half = settings.ewma_width * sigma * float(ewma_limit_factor(self.count, lam=lam))
+        # As ewma_limit_factor(count, lam=lam), on one float.
+        factor = math.sqrt(lam / (2.0 - lam) * (1.0 - (1.0 - lam) ** (2.0 * self.count)))
+        half = settings.ewma_width * sigma * factor
         lower, upper = center - half, center + half
         self.cusum_up = max(0.0, self.cusum_up + (x - (center + self.allowance)))
         self.cusum_down = max(0.0, self.cusum_down + ((center - self.allowance) - x))
-        row[_EWMA], row[_EWMA_LOWER], row[_EWMA_UPPER] = ewma, lower, upper
-        row[_CUSUM_UPPER], row[_CUSUM_LOWER] = self.cusum_up, self.cusum_down
         nelson = self._nelson(x, (x - center) / sigma)
-        row[_NELSON : _NELSON + 8] = [1.0 if flag else 0.0 for flag in nelson]
-
-        signals: dict[str, tuple[Direction, float, float] | None] = {
-            "ewma": ("up", ewma, upper)
-            if ewma > upper
-            else ("down", ewma, lower)
-            if ewma < lower
-            else None,
-            "cusum": ("up", self.cusum_up, self.limit_cusum)
-            if self.cusum_up > self.limit_cusum
-            else ("down", self.cusum_down, self.limit_cusum)
-            if self.cusum_down > self.limit_cusum
-            else None,
-        }
-        side: Direction = "up" if x > center else "down"
-        trend: Direction = "up" if self.run_rising else "down"
-        for number, direction in ((1, side), (2, side), (3, trend), (5, side), (6, side)):
-            flagged = nelson[number - 1]
-            signals[f"nelson{number}"] = (direction, x, center) if flagged else None
+        row[_EWMA], row[_EWMA_LOWER], row[_EWMA_UPPER] = ewma, lower, upper
+        row[_CUSUM_UPPER], row[_CUSUM_LOWER], row[_NELSON] = self.cusum_up, self.cusum_down, nelson
 
         # An episode ends when the EWMA is back on the centre line, not at every dip below a limit.
         if self.ewma_dev <= 0.0:
             self.episode["up"] = False
         if self.ewma_dev >= 0.0:
             self.episode["down"] = False
+        limit = self.limit_cusum
+        if (
+            not (nelson or ewma > upper or ewma < lower)
+            and max(self.cusum_up, self.cusum_down) <= limit
+        ):
+            return []
+        side: Direction = "up" if x > center else "down"
+        signals: dict[str, tuple[Direction, float, float]] = {}
+        if ewma > upper or ewma < lower:
+            signals["ewma"] = ("up", ewma, upper) if ewma > upper else ("down", ewma, lower)
+        if self.cusum_up > limit:
+            signals["cusum"] = ("up", self.cusum_up, limit)
+        elif self.cusum_down > limit:
+            signals["cusum"] = ("down", self.cusum_down, limit)
+        for number in (1, 2, 3, 5, 6):
+            if nelson >> (number - 1) & 1:
+                direction = side if number != 3 else "up" if self.run_rising else "down"
+                signals[f"nelson{number}"] = (direction, x, center)
         raised: list[DriftAlarm] = []
-        directions: tuple[Direction, ...] = ("up", "down")
-        for direction in directions:
+        for direction in ("up", "down"):
             firing = [
                 (source, signal)
                 for source in settings.alarm_on
-                if (signal := signals[source]) is not None and signal[0] == direction
+                if (signal := signals.get(source)) is not None and signal[0] == direction
             ]
             if firing and not self.episode[direction]:
                 self.episode[direction] = True
-                source, (_, statistic, limit) = firing[0]
+                source, (way, statistic, crossed) = firing[0]
                 alarm = DriftAlarm(
                     self.rule,
                     self.region,
                     index,
                     source,
-                    direction,
-                    self._explain(source, direction, statistic, limit),
+                    way,
+                    self._explain(source, way, statistic, crossed),
                     statistic,
-                    limit,
+                    crossed,
                     self.unit,
                 )
                 raised.append(alarm)
                 self.alarms.append(alarm)
         return raised
 
-    def _nelson(self, x: float, z: float) -> list[bool]:
-        """Nelson rules 1-8 at this point, updating the run counters (O(1))."""
+    def _nelson(self, x: float, z: float) -> int:
+        """Nelson rules 1-8 at this point as bits (rule r: bit r - 1); O(1) counter updates."""
         self.run_above = self.run_above + 1 if z > 0 else 0
         self.run_below = self.run_below + 1 if z < 0 else 0
         self.run_within = self.run_within + 1 if abs(z) < 1.0 else 0
@@ -427,23 +429,34 @@ class _Series:
             self.run_falling = self.run_falling + 1 if step < 0 else 0
             self.run_alternating = self.run_alternating + 1 if step * self.previous_step < 0 else 0
         self.previous, self.previous_step = x, step
-        self.recent.append(z)
-        recent = list(self.recent)
-        count, window, distance = TWO_OF_THREE
-        count6, window6, distance6 = FOUR_OF_FIVE
-        return [
-            abs(z) > 3.0,
-            self.run_above >= SAME_SIDE_RUN or self.run_below >= SAME_SIDE_RUN,
-            self.run_rising >= TREND_RUN - 1 or self.run_falling >= TREND_RUN - 1,
-            self.run_alternating >= ALTERNATING_RUN - 2,
-            _k_of_m(recent[-window:], z, count, distance),
-            _k_of_m(recent[-window6:], z, count6, distance6),
-            self.run_within >= HUGGING_RUN,
-            len(recent) == MIXTURE_RUN
-            and all(abs(v) > 1.0 for v in recent)
-            and any(v > 1.0 for v in recent)
-            and any(v < -1.0 for v in recent),
-        ]
+        # Bit i of each mask: the point i parts ago was beyond that zone.
+        self.above_1 = (self.above_1 << 1 | (z > _ZONE_6)) & _WINDOW_MASK
+        self.below_1 = (self.below_1 << 1 | (z < -_ZONE_6)) & _WINDOW_MASK
+        self.above_2 = (self.above_2 << 1 | (z > _ZONE_5)) & _WINDOW_MASK
+        self.below_2 = (self.below_2 << 1 | (z < -_ZONE_5)) & _WINDOW_MASK
+        return (
+            (abs(z) > 3.0)
+            | (self.run_above >= SAME_SIDE_RUN or self.run_below >= SAME_SIDE_RUN) << 1
+            | (self.run_rising >= TREND_RUN - 1 or self.run_falling >= TREND_RUN - 1) << 2
+            | (self.run_alternating >= ALTERNATING_RUN - 2) << 3
+            | (
+                (z > _ZONE_5 and (self.above_2 & _LAST_5).bit_count() >= _COUNT_5)
+                or (z < -_ZONE_5 and (self.below_2 & _LAST_5).bit_count() >= _COUNT_5)
+            )
+            << 4
+            | (
+                (z > _ZONE_6 and (self.above_1 & _LAST_6).bit_count() >= _COUNT_6)
+                or (z < -_ZONE_6 and (self.below_1 & _LAST_6).bit_count() >= _COUNT_6)
+            )
+            << 5
+            | (self.run_within >= HUGGING_RUN) << 6
+            | (
+                (self.above_1 | self.below_1) == _WINDOW_MASK
+                and self.above_1 != 0
+                and self.below_1 != 0
+            )
+            << 7
+        )
 
     def _explain(self, source: AlarmSource, direction: Direction, stat: float, limit: float) -> str:
         digits = min(4, max(1, -math.floor(math.log10(self.sigma))))
@@ -473,7 +486,8 @@ class _Series:
 
     def history(self) -> ChartHistory:
         rows = self.rows.view()
-        nelson = rows[:, _NELSON : _NELSON + 8].T == 1.0
+        bits = np.nan_to_num(rows[:, _NELSON]).astype(np.int64)
+        nelson = (bits[None, :] >> np.arange(8)[:, None]) & 1 == 1
         return ChartHistory(
             rule=self.rule,
             region=self.region,
@@ -489,7 +503,7 @@ class _Series:
             ewma_upper=rows[:, _EWMA_UPPER].copy(),
             cusum_upper=rows[:, _CUSUM_UPPER].copy(),
             cusum_lower=rows[:, _CUSUM_LOWER].copy(),
-            nelson=np.ascontiguousarray(nelson),
+            nelson=nelson,
             center=self.center,
             sigma=self.sigma,
             cusum_limit=self.limit_cusum,
@@ -498,15 +512,6 @@ class _Series:
             active=self.active,
             alarms=tuple(self.alarms),
         )
-
-
-def _k_of_m(window: list[float], z: float, count: int, distance: float) -> bool:
-    """Whether ``z`` is beyond ``distance`` and makes ``count`` of ``window`` on its side."""
-    if z > distance:
-        return sum(v > distance for v in window) >= count
-    if z < -distance:
-        return sum(v < -distance for v in window) >= count
-    return False
 
 
 class RunWatch:
