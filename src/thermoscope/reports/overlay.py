@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import cv2
 import numpy as np
@@ -41,6 +41,16 @@ _HALO: RGB = (0, 0, 0)
 _LABEL_BG: RGB = (16, 16, 16)
 _LABEL_ALPHA = 0.72
 _WHITE: RGB = (255, 255, 255)
+
+
+class _Marker(NamedTuple):
+    """A finding's extreme as drawn: overlay pixel, worst verdict, hot or cold, value label."""
+
+    cx: int
+    cy: int
+    verdict: Verdict
+    hot: bool
+    label: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,7 +133,8 @@ def render_overlay(
         RenderError: unknown palette, invalid range, or not a 2-D numeric array.
         RegionError: a region does not fit the frame.
     """
-    base = render(frame_or_celsius, palette=palette, range=range)
+    value_range = auto_range(frame_or_celsius) if range is None else range
+    base = render(frame_or_celsius, palette=palette, range=value_range)
     temps = np.asarray(
         frame_or_celsius.celsius if isinstance(frame_or_celsius, ThermalFrame) else frame_or_celsius
     )
@@ -149,23 +160,28 @@ def render_overlay(
         if group:
             owners = [masks[n] for f in group for n in region_names(f.region, masks)]
             cx, cy = to_overlay_pixel(x, y, scale)
-            markers.append((min(cx, out_w - 1), min(cy, out_h - 1), group, owners, x, y))
+            markers.append(
+                _Marker(
+                    min(cx, out_w - 1),
+                    min(cy, out_h - 1),
+                    Verdict.worst([f.verdict for f in group]),
+                    _is_hot(temps, x, y, owners),
+                    ", ".join(dict.fromkeys(format_value(f.value, f.unit) for f in group)),
+                )
+            )
     r = style.marker
-    placed = [(cx - r, cy - r, cx + r + 1, cy + r + 1) for cx, cy, *_ in markers]
-    for cx, cy, group, owners, x, y in markers:
-        worst = Verdict.worst([f.verdict for f in group])
-        _draw_marker(image, cx, cy, _is_hot(temps, x, y, owners), VERDICT_COLORS[worst], style)
+    placed = [(m.cx - r, m.cy - r, m.cx + r + 1, m.cy + r + 1) for m in markers]
+    for m in markers:
+        _draw_marker(image, m.cx, m.cy, m.hot, VERDICT_COLORS[m.verdict], style)
     for name in masks:
-        if labels == "all" or (labels == "flagged" and verdicts.get(name, Verdict.OK).severity):
+        if labels == "all" or verdicts.get(name, Verdict.OK) is not Verdict.OK:
             bounds = regions[name].bounds()
             placed.append(_draw_name_tag(image, name, bounds, scale, colors[name], placed, style))
-    for cx, cy, group, *_ in markers:
-        text = ", ".join(dict.fromkeys(format_value(f.value, f.unit) for f in group))
-        placed.append(_draw_value_label(image, text, cx, cy, placed, style))
+    for m in markers:
+        placed.append(_draw_value_label(image, m.label, m.cx, m.cy, placed, style))
 
     if not colorbar:
         return image
-    value_range = auto_range(temps) if range is None else range
     bar = draw_colorbar(out_h, lut=palette_lut(palette), value_range=value_range)
     return np.concatenate((image, bar), axis=1)
 
