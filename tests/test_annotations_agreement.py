@@ -120,6 +120,12 @@ def test_from_inspection_whole_frame_and_ok() -> None:
     pre = from_inspection(inspection, REGIONS, model_name="m", version="1", frame_shape=(120, 160))
     assert [a.shape for a in pre.annotations] == [Box(0, 0, 160, 120)]
     assert pre.annotations[0].frame == 0
+    assert pre.annotations[0].label == "frame-max"
+    kinds = {"frame-max": "max"}
+    labelled = from_inspection(
+        inspection, {}, model_name="m", version="1", frame_shape=(120, 160), kinds=kinds
+    )
+    assert labelled.annotations[0].label == "max"
     assert pre.unplaced == ()
     assert pre.verdict.verdict is Verdict.OK
     assert pre.verdict.frame is None
@@ -286,3 +292,32 @@ def test_verdict_agreement() -> None:
         verdict_agreement([], [])
     with pytest.raises(AnnotationError, match="unknown verdict 'FINE'"):
         verdict_agreement(["FINE"], ["OK"])
+
+
+def test_from_inspection_of_the_recipe_engine() -> None:
+    """End to end: a defective synthetic board, inspected by the engine, pre-annotated."""
+    from pathlib import Path
+
+    recipes = pytest.importorskip("thermoscope.recipes")
+    from thermoscope.datasets.synthetic import ProductLine
+
+    recipe = recipes.load_recipe(Path(__file__).parents[1] / "examples" / "pcb.yaml")
+    part = ProductLine("pcb", rng=np.random.default_rng(5)).part(0, defect="hot_spot", where="U2")
+    inspection = recipes.inspect(part.frame, recipe)
+    regions = {r.name: r.to_region() for r in recipe.regions}
+    pre = from_inspection(
+        inspection,
+        regions,
+        model_name=f"recipe:{recipe.name}",
+        version=recipe.version,
+        kinds={r.name: r.type for r in recipe.rules},
+        frame_shape=part.frame.shape,
+    )
+    flagged = [f for f in inspection.findings if f.verdict is not Verdict.OK]
+    assert len(pre.annotations) + len(pre.unplaced) == len(flagged) > 0
+    assert {a.label for a in pre.annotations} <= {r.type for r in recipe.rules}
+    assert pre.verdict.verdict is (Verdict.NG if inspection.verdict is Verdict.NG else Verdict.OK)
+    item = AnnotatedItem(
+        item_id="pcb-1", width=160, height=120, annotations=pre.annotations, verdicts=(pre.verdict,)
+    )
+    assert AnnotatedItem.from_dict(item.to_dict()) == item

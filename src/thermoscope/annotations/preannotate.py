@@ -4,8 +4,9 @@ Works from the core ``Inspection`` / ``Finding`` types only, so any producer of 
 (the recipe engine, a model adapter) can feed it. Each NG or WARN finding becomes one draft
 annotation marked machine-made:
 
-- label: the rule's kind (``finding.extra["kind"]`` when the producer gives it, else the rule's
-  name);
+- label: the rule's kind: ``kinds[finding.rule]`` when the caller maps rule names to kinds
+  (from a recipe: ``{rule.name: rule.type}``), else ``finding.extra["kind"]`` when the producer
+  gives it, else the rule's name;
 - shape: the geometry of the finding's region, looked up by name in ``regions`` (core ``Box``
   → ``Box``, ``Polygon`` → ``Polygon``, ``MaskRegion`` → ``Mask``, any other ``Region`` → its
   mask when ``frame_shape`` is given, else its bounding box); a finding whose region is not in
@@ -74,6 +75,7 @@ def from_inspection(
     model_name: str,
     version: str,
     frame_shape: tuple[int, int] | None = None,
+    kinds: Mapping[str, str] | None = None,
     created: datetime | None = None,
 ) -> PreAnnotation:
     """Draft annotations and a draft verdict from ``inspection`` (see the module docstring).
@@ -85,6 +87,7 @@ def from_inspection(
         model_name, version: what made the inspection (recipe engine and recipe version, or a
             model and its version).
         frame_shape: (height, width) px of the frame; enables whole-frame and generic regions.
+        kinds: rule name -> rule kind, the labels of the drafts (see the module docstring).
         created: time stamp of the drafts (now when ``None``).
     """
     frame = inspection.frame if inspection.frame is not None else 0
@@ -98,7 +101,7 @@ def from_inspection(
             continue
         annotations.append(
             Annotation(
-                label=_kind(finding),
+                label=_kind(finding, kinds or {}),
                 shape=shape,
                 frame=frame,
                 attributes=_attributes(finding),
@@ -123,8 +126,8 @@ def from_inspection(
     return PreAnnotation(tuple(annotations), label, tuple(unplaced))
 
 
-def _kind(finding: Finding) -> str:
-    kind = finding.extra.get("kind")
+def _kind(finding: Finding, kinds: Mapping[str, str]) -> str:
+    kind = kinds.get(finding.rule) or finding.extra.get("kind")
     return kind if isinstance(kind, str) and kind else finding.rule
 
 
