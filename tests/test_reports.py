@@ -6,6 +6,7 @@ import base64
 import json
 import math
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -231,6 +232,17 @@ def test_thumbnails_go_to_flagged_parts_and_a_sample_of_ok_parts() -> None:
     with_image = [r for r in re.findall(r'<tr class="part (\w+)"(.*?)</tr>', capped, re.S)]
     assert len(rows) == 40
     assert [v for v, body in with_image if "<img" in body] == ["ng", "ng"]
+
+
+def test_thumbnails_are_chosen_among_parts_that_bring_an_image() -> None:
+    # a caller that kept the frames of the first two OK parts only (to save memory)
+    parts = sample_batch(20)
+    kept = [p.inspection.verdict is not Verdict.OK for p in parts]
+    for i in [i for i, p in enumerate(parts) if p.inspection.verdict is Verdict.OK][:2]:
+        kept[i] = True
+    lean = [p if keep else replace(p, celsius=None) for p, keep in zip(parts, kept, strict=True)]
+    document = build_html_report(lean, title="Batch", ok_thumbnails=5)
+    assert document.count('<img class="overlay"') == sum(kept)
 
 
 def test_rendered_thumbnails_are_at_most_the_thumbnail_width() -> None:

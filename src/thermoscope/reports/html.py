@@ -174,6 +174,8 @@ def build_html_report(
             this wide, and at their full size when clicked.
         ok_thumbnails: how many OK parts get a thumbnail, spread evenly over the run.
         max_thumbnails: how many NG and WARN parts get a thumbnail at most (NG first).
+            Both choose among the parts with a frame or a PNG only, so a caller may keep the
+            frames of just the parts it wants shown, to save memory on long runs.
         ok_findings: list the OK findings of each part too (folded away under the others).
 
     Raises:
@@ -260,9 +262,11 @@ def _report_order(parts: Sequence[ReportPart]) -> list[int]:
 def _thumbnail_choice(
     parts: Sequence[ReportPart], order: list[int], ok_count: int, flagged_count: int
 ) -> set[int]:
-    """Indices of the parts that get a thumbnail: NG, then WARN, then an even OK sample."""
-    flagged = [i for i in order if parts[i].inspection.verdict is not Verdict.OK]
-    ok = [i for i in range(len(parts)) if parts[i].inspection.verdict is Verdict.OK]
+    """Indices of the parts that get a thumbnail: NG, then WARN, then an even OK sample, all
+    among the parts that bring a frame or a PNG to make one from."""
+    able = [i for i in order if parts[i].overlay_png is not None or parts[i].celsius is not None]
+    flagged = [i for i in able if parts[i].inspection.verdict is not Verdict.OK]
+    ok = sorted(i for i in able if parts[i].inspection.verdict is Verdict.OK)
     chosen = set(flagged[:flagged_count])
     if ok and ok_count:
         picks = np.linspace(0, len(ok) - 1, min(ok_count, len(ok)))
