@@ -43,6 +43,8 @@ BoolImage = NDArray[np.bool_]
 #: Reads a reference frame file into a 2-D °C array (the CLI passes one built on the readers).
 FrameLoader = Callable[[Path], NDArray[Any]]
 
+#: Lowest normalised correlation at which a fiducial counts as found.
+_FIDUCIAL_MIN_SCORE = 0.5
 #: Decimals shown per unit in explanations.
 _DECIMALS = {"°C": 1, "°C/s": 2, "s": 2, "px": 0, "mm²": 2, "°C/px": 2, "°C/mm": 2}
 
@@ -512,6 +514,7 @@ class _CurveCheck(_Check):
 
 @dataclass(frozen=True, slots=True, eq=False)
 class _Fiducial:
+    name: str
     template: NDArray[np.float32]
     corner: tuple[int, int]
     centre: tuple[float, float]
@@ -539,8 +542,8 @@ class InspectionPlan:
     name: str
     shape: tuple[int, int]
     regions: dict[str, CompiledRegion]
-    frame_checks: tuple[_Check, ...]
-    sequence_checks: tuple[_Check, ...]
+    checks: tuple[_Check, ...]
+    sequence_rules: tuple[str, ...]
     ambient: float | tuple[CompiledRegion, Statistic] | None
     object_parameters: dict[str, float]
     alignment: CompiledAlignment | None
@@ -550,8 +553,8 @@ class InspectionPlan:
         self, frame: ThermalFrame, *, ambient_c: float | None = None, source: str | None = None
     ) -> Inspection:
         """Inspect one frame (the recipe must have no sequence rules)."""
-        if self.sequence_checks:
-            names = ", ".join(c.rule for c in self.sequence_checks)
+        if self.sequence_rules:
+            names = ", ".join(self.sequence_rules)
             raise InspectionError(
                 f"recipe {self.name!r} has sequence rules ({names}); "
                 "inspect a sequence of frames, not a single frame"
@@ -563,7 +566,7 @@ class InspectionPlan:
         if failed is not None:
             return Inspection.of(label, frame.metadata.frame_index, [failed])
         ctx = _Context(self, celsius, ambient_c)
-        findings = [check.evaluate(ctx) for check in self.frame_checks]
+        findings = [check.evaluate(ctx) for check in self.checks]
         return Inspection.of(label, frame.metadata.frame_index, findings)
 
     def inspect_sequence(
@@ -593,14 +596,13 @@ class InspectionPlan:
                 f"sequence.frame {index} is outside the {len(items)} frames of {label or 'input'}"
             )
         index %= len(items)
-        times = self._times(items, label) if self.sequence_checks else None
+        times = self._times(items, label) if self.sequence_rules else None
         images = [self._temperatures(f, label) for f in items]
         failed, celsius, images = self._align(images[index], images)
         if failed is not None:
             return Inspection.of(label, index, [failed])
         ctx = _Context(self, celsius, ambient_c, images, times)
-        findings = [check.evaluate(ctx) for check in self.frame_checks]
-        findings += [check.evaluate(ctx) for check in self.sequence_checks]
+        findings = [check.evaluate(ctx) for check in self.checks]
         return Inspection.of(label, index, findings)
 
     # ---------------------------------------------------------------- per part
@@ -693,16 +695,21 @@ def _estimate(a: CompiledAlignment, celsius: FloatImage) -> registration.Motion:
     if not a.fiducials:
         if a.rigid:
             return registration.estimate_rigid(
-                a.reference, celsius, max_shift_px=a.max_shift_px + 1.0
+                a.reference, celsius, max_shift_px=2.0 * a.max_shift_px + 4.0
             )
         return registration.estimate_translation(
-            a.reference, celsius, max_shift_px=a.max_shift_px + 1.0
+            a.reference, celsius, max_shift_px=2.0 * a.max_shift_px + 4.0
         )
     found, scores = [], []
     for fid in a.fiducials:
         x, y, score = registration.locate_template(
             celsius, fid.template, near=fid.corner, search_px=a.search_px
         )
+        if score < _FIDUCIAL_MIN_SCORE:
+            raise AnalysisError(
+                f"fiducial {fid.name} not found (best correlation {score:.2f} "
+                f"within {a.search_px} px)"
+            )
         found.append((x - fid.corner[0] + fid.centre[0], y - fid.corner[1] + fid.centre[1]))
         scores.append(score)
     return registration.fit_rigid(
@@ -777,6 +784,7 @@ def _compile_alignment(
         r = regions[name]
         fiducials.append(
             _Fiducial(
+                name,
                 np.ascontiguousarray(r.crop(reference)),
                 (r.x0, r.y0),
                 ((r.x0 + r.x1 - 1) / 2.0, (r.y0 + r.y1 - 1) / 2.0),
@@ -790,7 +798,8 @@ def _compile_alignment(
         spec.motion == "rigid",
         spec.max_shift_px,
         spec.max_rotation_deg,
-        math.ceil(spec.max_shift_px + turn) + 2,
+        # search twice the allowed motion, so a part beyond it is found and refused
+        math.ceil(2.0 * (spec.max_shift_px + turn)) + 4,
     )
 
 
@@ -915,7 +924,6 @@ def compile_recipe(
         )
     regions = {spec.name: _compile_region(spec, expected) for spec in recipe.regions}
     checks = [_compile_check(rule, regions, recipe) for rule in recipe.rules]
-    kinds = [rule.type in SEQUENCE_RULES for rule in recipe.rules]
     ambient: float | tuple[CompiledRegion, Statistic] | None = None
     if recipe.ambient is not None:
         if recipe.ambient.value_c is not None:
@@ -932,8 +940,8 @@ def compile_recipe(
         recipe.name,
         expected,
         regions,
-        tuple(c for c, seq in zip(checks, kinds, strict=True) if not seq),
-        tuple(c for c, seq in zip(checks, kinds, strict=True) if seq),
+        tuple(checks),
+        tuple(rule.label for rule in recipe.rules if rule.type in SEQUENCE_RULES),
         ambient,
         recipe.camera.object_parameters(),
         alignment,
