@@ -16,6 +16,7 @@ from thermoscope import __version__
 from thermoscope.cli.batch import err_console, run_batch
 from thermoscope.cli.describe import describe, describe_without_temperatures
 from thermoscope.cli.inputs import expand_inputs
+from thermoscope.cli.inspection import inspect_command, recipe_app, synth_command
 from thermoscope.core import ThermoscopeError
 from thermoscope.render import PALETTES, Isotherm, encode_png, render
 
@@ -27,6 +28,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 console = Console()
+app.command("inspect")(inspect_command)
+app.command("synth")(synth_command)
+app.add_typer(recipe_app, name="recipe")
 
 Inputs = Annotated[
     list[str],
