@@ -687,7 +687,7 @@ def items(draw: st.DrawFn) -> AnnotatedItem:
     )
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(items())
 def test_item_dict_round_trip_is_lossless(it: AnnotatedItem) -> None:
     data = it.to_dict()

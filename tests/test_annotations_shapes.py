@@ -239,7 +239,7 @@ masks = hnp.arrays(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(masks)
 def test_rle_round_trip(mask: np.ndarray) -> None:
     counts = rle.encode(mask)
