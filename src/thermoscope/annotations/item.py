@@ -41,8 +41,11 @@ Dict layout (``to_dict`` / ``from_dict``, JSON-ready, lossless, version 1)::
               | {"type": "mask", "size": [height, width], "counts": COCO compressed RLE str}
 
 Coordinates are px (x = column, y = row, origin at the frame's top-left corner), angles degrees
-clockwise, temperatures °C. Records keep their order. ``from_dict`` rejects unknown keys and
-other versions with an ``AnnotationError`` naming the path (``annotations[3].shape.points``).
+clockwise, temperatures °C. Records keep their order. ``to_dict`` writes every key; ``from_dict``
+also accepts dicts that leave out defaults (``frame_count`` 1, empty lists and mappings, an
+annotation's ``frame`` 0, a draft ``review``, empty strings, null score), and rejects unknown
+keys and other versions with an ``AnnotationError`` naming the path
+(``annotations[3].shape.points``).
 """
 
 from __future__ import annotations
