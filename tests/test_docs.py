@@ -16,7 +16,11 @@ ROOT = Path(__file__).resolve().parents[1]
 CLI_DOC = (ROOT / "docs" / "cli.md").read_text(encoding="utf-8")
 FORMATS_DOC = (ROOT / "docs" / "formats.md").read_text(encoding="utf-8")
 README = (ROOT / "README.md").read_text(encoding="utf-8")
-COMMANDS = typer.main.get_command(app).commands  # type: ignore[attr-defined]
+COMMANDS = {
+    f"{name} {sub}" if sub else name: command
+    for name, group in typer.main.get_command(app).commands.items()  # type: ignore[attr-defined]
+    for sub, command in (getattr(group, "commands", None) or {"": group}).items()
+}
 
 
 def section(name: str) -> str:
@@ -69,3 +73,48 @@ def test_ci_runs_exactly_the_readme_test_command() -> None:
         line for line in script.splitlines() if line and not line.startswith(("#", "set ", "cd "))
     ]
     assert commands == ["make test"]
+
+
+RECIPES_DOC = (ROOT / "docs" / "recipes.md").read_text(encoding="utf-8")
+
+
+def _recipe_models() -> dict[str, list[str]]:
+    """Every pydantic model a recipe is made of, with its field names."""
+    import typing
+
+    import pydantic
+
+    from thermoscope.recipes import schema
+
+    found: dict[str, list[str]] = {}
+
+    def models_in(annotation: object) -> list[type[pydantic.BaseModel]]:
+        if isinstance(annotation, type) and issubclass(annotation, pydantic.BaseModel):
+            return [annotation]
+        return [m for arg in typing.get_args(annotation) for m in models_in(arg)]
+
+    def walk(model: type[pydantic.BaseModel]) -> None:
+        if model.__name__ in found:
+            return
+        found[model.__name__] = list(model.model_fields)
+        for info in model.model_fields.values():
+            for inner in models_in(info.annotation):
+                walk(inner)
+
+    walk(schema.Recipe)
+    for rule in schema.RULE_TYPES.values():
+        walk(rule)
+    return found
+
+
+def test_every_recipe_rule_type_is_documented() -> None:
+    from thermoscope.recipes.schema import RULE_TYPES
+
+    for name in RULE_TYPES:
+        assert f"| `{name}` |" in RECIPES_DOC, f"rule type {name} undocumented"
+
+
+@pytest.mark.parametrize(("model", "fields"), sorted(_recipe_models().items()))
+def test_every_recipe_setting_is_documented(model: str, fields: list[str]) -> None:
+    for name in fields:
+        assert f"`{name}`" in RECIPES_DOC, f"{model}.{name} undocumented in docs/recipes.md"
