@@ -168,12 +168,16 @@ def test_formats_lists_readers_and_writers() -> None:
 
 
 def test_demo_runs_the_demo_line(tmp_path: Path) -> None:
-    code, output = invoke("demo", "--out", str(tmp_path / "demo"), "--parts", "4")
+    out = tmp_path / "demo"
+    code, output = invoke("demo", "--out", str(out), "--parts", "40")
     assert code == 0, output
-    assert "HOT" in output  # part 3 carries a hot spot
-    assert len(list((tmp_path / "demo").glob("*.png"))) == 4
-    with tio.open_path(tmp_path / "demo" / "part_000.csq") as seq:
-        assert len(seq) == 20
+    assert "40 boards inspected" in output
+    lines = (out / "inspections.jsonl").read_text(encoding="utf-8").splitlines()
+    assert len(lines) == 40
+    assert {json.loads(line)["verdict"] for line in lines} <= {"OK", "WARN", "NG"}
+    assert "<html" in (out / "report.html").read_text(encoding="utf-8")[:200].lower()
+    with tio.open_path(sorted((out / "parts").glob("*.seq"))[0]) as seq:
+        assert seq[0].shape == (120, 160)
 
 
 def test_info_shows_what_a_dji_file_has_without_the_sdk(

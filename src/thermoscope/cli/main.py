@@ -242,26 +242,19 @@ def demo(
     out: Annotated[Path, typer.Option(help="Folder for the demo line's files.")] = Path(
         "demo-output"
     ),
-    parts: Annotated[int, typer.Option(min=1, max=1000, help="Parts to produce.")] = 6,
+    parts: Annotated[int, typer.Option(min=1, max=100_000, help="Parts to produce.")] = 150,
 ) -> None:
     """Run the demo production line on the embedded defaults (files in a local folder)."""
-    from thermoscope.demo import DEMO_LIMIT_C, run_demo
+    from thermoscope.demo import run_demo
 
     try:
-        with err_console.status("Recording and inspecting demo parts..."):
-            results = run_demo(out, parts=parts)
+        with err_console.status(f"Recording and inspecting {parts} demo boards..."):
+            result = run_demo(out, parts=parts)
     except ThermoscopeError as exc:
         raise _fail(str(exc)) from None
-    table = Table("part", "recording", "frames", "max °C", f"> {DEMO_LIMIT_C:g} °C", "thermogram")
-    for part in results:
-        flag = "[red]HOT[/red]" if part.flagged else "[green]ok[/green]"
-        table.add_row(
-            part.recording.stem,
-            part.recording.name,
-            str(part.frames),
-            f"{part.max_c:.1f}",
-            flag,
-            str(part.thermogram),
-        )
-    console.print(table)
-    console.print(f"Files are in {out}/ (open the PNG thermograms; try `thermoscope info {out}`).")
+    counts = ", ".join(f"{verdict.value} {n}" for verdict, n in result.counts.items())
+    console.print(f"{len(result.inspections)} boards inspected: {counts}")
+    for alarm in result.alarms[:5]:
+        console.print(f"[yellow]drift[/yellow] part {alarm.part_index}: {alarm.explanation}")
+    console.print(f"Report: {out / 'report.html'} (open it in a browser)")
+    console.print(f"JSON lines: {out / 'inspections.jsonl'}; recordings: {out / 'parts'}/")
