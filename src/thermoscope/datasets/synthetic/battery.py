@@ -19,9 +19,9 @@ import numpy as np
 
 from thermoscope.datasets.synthetic.model import (
     DefectSpec,
-    FloatMap,
     Product,
     Source,
+    UnitMap,
     box_mask,
     package_map,
 )
@@ -52,7 +52,7 @@ class Battery(Product):
         housing = self.box(10, 12, 140, 96)
         self.regions["module"] = housing
         self.emissivity[box_mask(shape, housing)] = 0.92  # plastic frame
-        self._maps: dict[str, FloatMap] = {}
+        self._maps: dict[str, UnitMap] = {}
         self.cells: list[str] = []
         for r, row in enumerate(ROWS):
             for col in range(COLUMNS):
@@ -61,8 +61,8 @@ class Battery(Product):
                 self.cells.append(name)
                 self.regions[name] = box
                 self.emissivity[box_mask(shape, box)] = 0.95  # cell wrap
-                self._maps[name] = package_map(
-                    shape, box, dome=0.25, spread_px=1.5 * s, spread_share=0.5
+                self._maps[name] = UnitMap.of(
+                    package_map(shape, box, dome=0.25, spread_px=1.5 * s, spread_share=0.5)
                 )
         busbars = np.zeros(shape, dtype=np.float32)
         for row, y in zip(ROWS, (19, 95), strict=True):
@@ -72,7 +72,7 @@ class Battery(Product):
             busbars = np.maximum(
                 busbars, package_map(shape, bar, dome=0.0, spread_px=1.0 * s, spread_share=0.5)
             )
-        self._maps["busbar"] = busbars
+        self._maps["busbar"] = UnitMap.of(busbars)
         self.regions["conveyor"] = self.box(10, 1, 140, 5)
         self.drift_targets = ("cooling", "busbar")
 
@@ -101,7 +101,7 @@ class Battery(Product):
             raise ValueError(f"no cell {where!r}; cells are {', '.join(self.cells)}")
         own = next(src for src in sources if src.name == where)
         excess = rng.uniform(0.35, 1.0) * own.amplitude_c
-        return DefectSpec(kind, where, (Source(kind, own.shape, excess, own.tau_s, "heat"),))
+        return DefectSpec(kind, where, (Source(kind, own.unit, excess, own.tau_s, "heat"),))
 
     def drift(self, target: str, delta_c: float) -> Source:
         """``cooling``: every cell ``delta_c`` °C warmer (a failing coolant pump);
@@ -111,6 +111,6 @@ class Battery(Product):
         if target == "busbar":
             amplitude = delta_c / (1.0 - math.exp(-t_end / BUSBAR_TAU_S))
             return Source(f"drift:{target}", self._maps["busbar"], amplitude, BUSBAR_TAU_S, "heat")
-        cells = np.maximum.reduce([self._maps[name] for name in self.cells])
+        cells = UnitMap.of(np.maximum.reduce([self._maps[name].values for name in self.cells]))
         amplitude = delta_c / (1.0 - math.exp(-t_end / CELL_TAU_S))
         return Source(f"drift:{target}", cells, amplitude, CELL_TAU_S, "heat")

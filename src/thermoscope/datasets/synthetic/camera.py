@@ -14,11 +14,15 @@ in reality.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
 
 from thermoscope.core import ObjectParameters, PlanckCalibration, PlanckConstants
+from thermoscope.core.radiometry import KELVIN
+
+FloatT = TypeVar("FloatT", np.float32, np.float64)
 
 #: Calibration of a typical 640x480-class LWIR camera (-20..120 °C range).
 CALIBRATION = PlanckCalibration(
@@ -99,43 +103,83 @@ class Sensor:
             + model.column_offset_c * rng.standard_normal(width)[None, :]
             - model.vignetting_c * (radius2 - radius2.mean())
         )
-        self._offset_counts = self.reference_counts + offset_c * self.counts_per_c
-        self._gain = 1.0 + model.gain_rms * rng.standard_normal(shape)
+        self._offset_counts = (self.reference_counts + offset_c * self.counts_per_c).astype(
+            np.float32
+        )
+        self._gain = (1.0 + model.gain_rms * rng.standard_normal(shape)).astype(np.float32)
 
-    def expose(
-        self,
-        celsius: NDArray[np.floating],
-        emissivity: NDArray[np.floating],
-        *,
-        ambient_c: float,
-        rng: np.random.Generator,
-    ) -> NDArray[np.uint16]:
-        """Raw counts for a scene of true temperatures and emissivities.
+    def exposure(self, emissivity: NDArray[np.floating], *, ambient_c: float) -> Exposure:
+        """The sensor's response to a scene of these emissivities at this ambient temperature.
 
         Args:
-            celsius: true surface temperature per pixel (°C), shape (H, W).
             emissivity: true emissivity per pixel (0..1], shape (H, W).
             ambient_c: actual air and surroundings temperature (°C); sets the reflected and
                 atmospheric radiance.
-            rng: draws the temporal noise.
         """
         actual = self.parameters.updated(
             emissivity=1.0, reflected_temp_c=ambient_c, atmospheric_temp_c=ambient_c
         )
-        # the measured signal is linear in emissivity: e * blackbody + (1 - e) * reflected
-        signal = self.calibration.to_signal(celsius, actual)
+        # the signal of a blackbody is affine in its Planck signal: a * planck(T) + b
+        probe = np.array([20.0, 80.0])
+        measured = self.calibration.to_signal(probe, actual)
+        planck = planck_signal(probe, self.calibration.planck)
+        a = float((measured[1] - measured[0]) / (planck[1] - planck[0]))
+        b = float(measured[0] - a * planck[0])
         reflected = float(self.calibration.to_signal(np.array([ambient_c]), actual)[0])
-        signal -= reflected
-        signal *= emissivity
-        signal += reflected - self.reference_counts
-        signal *= self._gain
-        signal += self._offset_counts  # includes the reference level
-        noise = rng.standard_normal(signal.shape, dtype=np.float32)
-        noise *= np.float32(self.model.netd_c * self.counts_per_c)
-        signal += noise
-        np.rint(signal, out=signal)
-        return np.clip(signal, 0, 65535, out=signal).astype(np.uint16)
+        # counts = ref + gain (refl + e (a planck + b - refl) - ref) + offset, split into
+        # slope * planck + intercept (the offset map includes the reference level)
+        weight = np.asarray(emissivity, dtype=np.float32) * self._gain
+        slope = weight * np.float32(a)
+        intercept = self._gain * np.float32(reflected - self.reference_counts)
+        intercept += self._offset_counts
+        intercept += weight * np.float32(b - reflected)
+        return Exposure(
+            slope, intercept, self.model.netd_c * self.counts_per_c, self.calibration.planck
+        )
 
     def to_celsius(self, raw: NDArray[np.uint16]) -> NDArray[np.float32]:
         """°C as the camera reports them, with its configured parameters."""
         return self.calibration.to_celsius(raw, self.parameters)
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Exposure:
+    """A sensor's response for one scene setting: counts = slope · planck(T) + intercept + noise.
+
+    Attributes:
+        slope: counts per unit of Planck signal, float32 (H, W) (emissivity, transmission, gain).
+        intercept: counts, float32 (H, W) (reflected and atmospheric radiance, offsets).
+        noise_counts: temporal noise, counts rms.
+        planck: the camera's Planck constants.
+    """
+
+    slope: NDArray[np.float32]
+    intercept: NDArray[np.float32]
+    noise_counts: float
+    planck: PlanckConstants
+
+    def counts(self, celsius: NDArray[np.floating], rng: np.random.Generator) -> NDArray[np.uint16]:
+        """Raw counts for true surface temperatures ``celsius`` (°C, (H, W)); ``rng``: noise."""
+        signal = planck_signal(np.asarray(celsius, dtype=np.float32), self.planck)
+        signal *= self.slope
+        signal += self.intercept
+        noise = rng.standard_normal(signal.shape, dtype=np.float32)
+        noise *= np.float32(self.noise_counts)
+        signal += noise
+        np.rint(signal, out=signal)
+        return np.clip(signal, 0, 65535, out=signal).astype(np.uint16)
+
+
+def planck_signal(celsius: NDArray[FloatT], planck: PlanckConstants) -> NDArray[FloatT]:
+    """Blackbody signal in raw-count units, R1 / (R2 (exp(B / T) - F)) - O, T in kelvin.
+
+    Computed in the dtype of ``celsius`` (float32 is plenty for 16-bit counts).
+    """
+    dtype = celsius.dtype.type
+    out: NDArray[FloatT] = np.divide(dtype(planck.b), celsius + dtype(KELVIN))
+    np.exp(out, out=out)
+    out -= dtype(planck.f)
+    out *= dtype(planck.r2)
+    np.divide(dtype(planck.r1), out, out=out)
+    out -= dtype(planck.o)
+    return out

@@ -290,11 +290,12 @@ class ProductLine:
             extra = list(spec.sources)
         times = model.times() if sequence else model.times()[-1:]
         emissivity = self._warp(model.emissivity, warp, edge=0.95)
+        exposure = self.sensor.exposure(emissivity, ambient_c=ambient_c)
         frames = []
         for k, t in enumerate(times):
             scene = field(sources + extra, float(t), model.shape)
             celsius = ambient_c + self._warp(scene, warp, edge=0.0)
-            raw = self.sensor.expose(celsius, emissivity, ambient_c=ambient_c, rng=noise)
+            raw = exposure.counts(celsius, noise)
             elapsed = float(t - times[0])
             meta = FrameMetadata(
                 source=serial,

@@ -26,12 +26,39 @@ Response = Literal["heat", "cool", "const"]
 
 
 @dataclass(frozen=True, slots=True, eq=False)
+class UnitMap:
+    """Where a source heats, relative to its peak: float32 (H, W) values and their support.
+
+    Attributes:
+        values: the map (peak 1 for a source's own map), nominal coordinates.
+        window: ``(rows, columns)`` slices holding every value above ``FLOOR``; the rest of the
+            map is treated as 0 (so a frame only touches what a source heats).
+    """
+
+    values: FloatMap
+    window: tuple[slice, slice]
+
+    #: Values at or below this (relative to a peak of 1) are left out of the window.
+    FLOOR: ClassVar[float] = 1e-5
+
+    @classmethod
+    def of(cls, values: NDArray[np.floating]) -> UnitMap:
+        """A unit map of ``values`` with its window found."""
+        arr = np.asarray(values, dtype=np.float32)
+        inside = np.abs(arr) > cls.FLOOR
+        rows, cols = np.flatnonzero(inside.any(axis=1)), np.flatnonzero(inside.any(axis=0))
+        if rows.size == 0:
+            return cls(arr, (slice(0, 0), slice(0, 0)))
+        return cls(arr, (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1)))
+
+
+@dataclass(frozen=True, slots=True, eq=False)
 class Source:
     """A heat source or sink on the part.
 
     Attributes:
         name: what it is (a component, a cell, the seam, a defect).
-        shape: unit map (H, W), float32, peak 1, in nominal (unjittered) coordinates.
+        unit: where it heats, peak 1, in nominal (unjittered) coordinates.
         amplitude_c: temperature change at the map's peak (°C): the steady-state rise for
             ``"heat"``, the initial excess for ``"cool"``, the offset for ``"const"``.
         tau_s: time constant of the first-order response (s); unused for ``"const"``.
@@ -40,7 +67,7 @@ class Source:
     """
 
     name: str
-    shape: FloatMap
+    unit: UnitMap
     amplitude_c: float
     tau_s: float = 1.0
     response: Response = "const"
@@ -64,7 +91,8 @@ def field(sources: list[Source], t_s: float, shape: tuple[int, int]) -> FloatMap
     for source in sources:
         level = source.level(t_s)
         if level != 0.0:
-            out += np.float32(level) * source.shape
+            window = source.unit.window
+            out[window] += np.float32(level) * source.unit.values[window]
     return out
 
 

@@ -21,9 +21,9 @@ import numpy as np
 from thermoscope.core import Box
 from thermoscope.datasets.synthetic.model import (
     DefectSpec,
-    FloatMap,
     Product,
     Source,
+    UnitMap,
     box_mask,
     gaussian_map,
     package_map,
@@ -72,15 +72,17 @@ class Pcb(Product):
         board = self.box(16, 14, 128, 92)
         self.regions["board"] = board
         self.emissivity[box_mask(shape, board)] = 0.92  # solder mask
-        self._maps: dict[str, FloatMap] = {}
+        self._maps: dict[str, UnitMap] = {}
         for c in COMPONENTS:
             box = self.box(c.x, c.y, c.width, c.height)
             self.regions[c.name] = box
             self.emissivity[box_mask(shape, box)] = c.emissivity
-            self._maps[c.name] = package_map(
-                shape, box, dome=0.15, spread_px=2.5 * s, spread_share=0.85
+            self._maps[c.name] = UnitMap.of(
+                package_map(shape, box, dome=0.15, spread_px=2.5 * s, spread_share=0.85)
             )
-        self._maps["board"] = package_map(shape, board, dome=0.3, spread_px=1.0, spread_share=0.5)
+        self._maps["board"] = UnitMap.of(
+            package_map(shape, board, dome=0.3, spread_px=1.0, spread_share=0.5)
+        )
         for name, x, y in (("FID1", 20, 18), ("FID2", 137, 99)):
             fiducial = self.box(x, y, 3, 3)
             self.regions[name] = fiducial
@@ -117,17 +119,17 @@ class Pcb(Product):
         own = next(src for src in sources if src.name == where)
         if kind == "cold_joint":
             kept = rng.uniform(0.15, 0.55)
-            extra = Source(kind, own.shape, -(1.0 - kept) * own.amplitude_c, own.tau_s, "heat")
+            extra = Source(kind, own.unit, -(1.0 - kept) * own.amplitude_c, own.tau_s, "heat")
             return DefectSpec(kind, where, (extra,))
         if rng.random() < 0.5:  # the whole component dissipates 1.4..2 times its power
             rise = max(rng.uniform(0.4, 1.0) * own.amplitude_c, rng.uniform(8.0, 20.0))
-            extra = Source(kind, own.shape, rise, own.tau_s, "heat")
+            extra = Source(kind, own.unit, rise, own.tau_s, "heat")
             return DefectSpec(kind, where, (extra,))
         box = self.regions[where]
         assert isinstance(box, Box)
         x = rng.uniform(box.x + 1, box.x + box.width - 1)
         y = rng.uniform(box.y + 1, box.y + box.height - 1)
-        spot = gaussian_map(self.shape, x, y, rng.uniform(1.0, 1.8) * self.scale)
+        spot = UnitMap.of(gaussian_map(self.shape, x, y, rng.uniform(1.0, 1.8) * self.scale))
         return DefectSpec(kind, where, (Source(kind, spot, rng.uniform(12.0, 30.0), 1.5, "heat"),))
 
     def drift(self, target: str, delta_c: float) -> Source:

@@ -19,9 +19,9 @@ import numpy as np
 from thermoscope.core import Box
 from thermoscope.datasets.synthetic.model import (
     DefectSpec,
-    FloatMap,
     Product,
     Source,
+    UnitMap,
     blur,
     box_mask,
     grid,
@@ -75,8 +75,10 @@ class Seal(Product):
             + smooth_noise(shape, sigma_px=12.0 * s, rms=0.03, rng=rng)
             - np.float32(0.06) * np.exp(-corner)
         )
-        self._seam: FloatMap = blur(np.where(ring, profile, 0.0), 0.7 * s)
-        self._product = package_map(shape, product, dome=0.0, spread_px=1.0 * s, spread_share=0.5)
+        self._seam = UnitMap.of(blur(np.where(ring, profile, 0.0), 0.7 * s))
+        self._product = UnitMap.of(
+            package_map(shape, product, dome=0.0, spread_px=1.0 * s, spread_share=0.5)
+        )
         self.drift_targets = ("seal",)
 
     def nominal(self, rng: np.random.Generator) -> list[Source]:
@@ -117,7 +119,11 @@ class Seal(Product):
         seam = sources[0]
         kept = rng.uniform(0.0, 0.35)
         gap = Source(
-            kind, seam.shape * window, -(1.0 - kept) * seam.amplitude_c, SEAM_TAU_S, "cool"
+            kind,
+            UnitMap.of(seam.unit.values * window),
+            -(1.0 - kept) * seam.amplitude_c,
+            SEAM_TAU_S,
+            "cool",
         )
         return DefectSpec(kind, where, (gap,))
 
