@@ -68,7 +68,7 @@ WE_SAME_SIDE_RUN = 8  # Western Electric 4
 TWO_OF_THREE = (2, 3, 2.0)  # (count, window, sigma distance): Nelson 5 / WE 2
 FOUR_OF_FIVE = (4, 5, 1.0)  # Nelson 6 / WE 3
 
-_EWMA_BLOCK = 256
+_EWMA_BLOCK = 4096
 
 
 class ControlChartError(ThermoscopeError, ValueError):
@@ -285,8 +285,16 @@ def compensate_ambient(
 
 def ewma_limit_factor(index: npt.ArrayLike, *, lam: float) -> FloatArray:
     """``√(λ/(2-λ) (1 - (1-λ)^{2i}))``: the EWMA's own sigma at point ``i`` (from 1), in sigmas."""
-    i = np.asarray(index, dtype=np.float64)
-    return np.sqrt(lam / (2.0 - lam) * (1.0 - (1.0 - lam) ** (2.0 * i)))
+    exponent = np.minimum(2.0 * np.asarray(index, dtype=np.float64), ewma_decay_horizon(lam))
+    return np.sqrt(lam / (2.0 - lam) * (1.0 - (1.0 - lam) ** exponent))
+
+
+def ewma_decay_horizon(lam: float) -> float:
+    """The exponent past which ``(1 - λ)^e`` (< 1e-20) no longer changes an EWMA limit.
+
+    Capping the exponent there gives the same limits and spares slow subnormal arithmetic.
+    """
+    return math.log(1e-20) / math.log1p(-lam) if lam < 1.0 else 1.0
 
 
 def ewma(
@@ -372,6 +380,8 @@ def nelson_rules(values: npt.ArrayLike, *, center: float, sigma: float) -> RuleF
     """
     x = _series(values, "values")
     _check_chart(center, sigma)
+    if x.size == 0:
+        return RuleFlags("nelson", np.zeros((len(NELSON_RULES), 0), dtype=np.bool_))
     z = (x - center) / sigma
     d = np.diff(x)
     rising = _point_runs(d > 0)
@@ -448,25 +458,30 @@ def _check_chart(center: float, sigma: float) -> None:
 
 
 def _ewma_filter(deviation: FloatArray, lam: float) -> FloatArray:
-    """``z_i = λ d_i + (1 - λ) z_{i-1}`` from ``z_0 = 0``, a block of points per matrix product."""
+    """``z_i = λ d_i + (1 - λ) z_{i-1}`` from ``z_0 = 0``, vectorised a block at a time.
+
+    Within a block, ``z_t = (1 - λ)^t Σ_{j ≤ t} λ (1 - λ)^-j d_j`` (a cumulative sum); blocks are
+    short enough for ``(1 - λ)^-j`` to stay below 1e150, so no term overflows and each z keeps
+    the relative precision of its largest recent terms. The carry between blocks is a scalar loop.
+    """
     n = deviation.size
-    if n == 0:
-        return np.zeros(0)
-    block = min(_EWMA_BLOCK, n)
+    if n == 0 or lam == 1.0:
+        return deviation.copy()
+    keep = 1.0 - lam
+    block = int(min(n, _EWMA_BLOCK, 1 + 150.0 // -math.log10(keep)))
     blocks = -(-n // block)
     padded = np.zeros(blocks * block)
     padded[:n] = deviation
-    steps = np.arange(block)
-    lag = steps[:, None] - steps[None, :]
-    # weights[t, j] = λ (1 - λ)^(t - j) for j ≤ t: the contribution of point j to z at t.
-    weights = np.where(lag >= 0, lam * (1.0 - lam) ** np.maximum(lag, 0), 0.0)
-    within = padded.reshape(blocks, block) @ weights.T
-    carry_weight = (1.0 - lam) ** (steps + 1.0)
-    out = np.empty_like(within)
+    steps = np.arange(block, dtype=np.float64)
+    growth = keep**-steps
+    within = np.cumsum(padded.reshape(blocks, block) * (lam * growth), axis=1) / growth
+    decay = keep**block
+    carried = [0.0] * blocks
     carry = 0.0
-    for b in range(blocks):
-        out[b] = within[b] + carry_weight * carry
-        carry = float(out[b, -1])
+    for b, end in enumerate(within[:, -1].tolist()):
+        carried[b] = carry
+        carry = end + decay * carry
+    out = within + np.asarray(carried)[:, None] * keep ** (steps + 1.0)
     return out.reshape(-1)[:n]
 
 

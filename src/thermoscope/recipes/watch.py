@@ -37,6 +37,7 @@ from thermoscope.analysis.control_charts import (
     BaselineMethod,
     compensate_ambient,
     estimate_baseline,
+    ewma_decay_horizon,
     fit_ambient,
 )
 from thermoscope.core.errors import ThermoscopeError
@@ -293,6 +294,7 @@ class _Series:
         self.slope, self.reference = 0.0, math.nan
         self.limit_cusum = self.allowance = math.nan
         self.count = 0  # points charted so far
+        self.horizon = ewma_decay_horizon(settings.ewma_lambda)
         self.ewma_dev = 0.0
         self.cusum_up = self.cusum_down = 0.0
         self.previous: float | None = None
@@ -359,7 +361,8 @@ class _Series:
         self.ewma_dev = lam * (x - center) + (1.0 - lam) * self.ewma_dev
         ewma = center + self.ewma_dev
         # As ewma_limit_factor(count, lam=lam), on one float.
-        factor = math.sqrt(lam / (2.0 - lam) * (1.0 - (1.0 - lam) ** (2.0 * self.count)))
+        exponent = min(2.0 * self.count, self.horizon)
+        factor = math.sqrt(lam / (2.0 - lam) * (1.0 - (1.0 - lam) ** exponent))
         half = settings.ewma_width * sigma * factor
         lower, upper = center - half, center + half
         self.cusum_up = max(0.0, self.cusum_up + (x - (center + self.allowance)))
