@@ -116,18 +116,26 @@ def region_min(
 def _pixels(values: FloatImage, mask: BoolImage | None) -> NDArray[np.floating[Any]]:
     """The region's valid (non-NaN) values, 1-D; may be a view of ``values``: do not modify."""
     flat = values.reshape(-1) if mask is None else values[mask]
-    if np.isnan(flat.sum(dtype=np.float64)):
+    if flat.size and np.isnan(flat.max()):  # max propagates NaN and is the cheapest check
         flat = flat[~np.isnan(flat)]
     return flat
 
 
+def _own_pixels(values: FloatImage, mask: BoolImage | None) -> NDArray[np.floating[Any]]:
+    """Like :func:`_pixels`, but an array of its own that may be reordered."""
+    flat = _pixels(values, mask)
+    return flat.copy() if np.may_share_memory(flat, values) else flat
+
+
 def _quantile(pixels: NDArray[np.floating[Any]], q: float) -> float:
-    # NumPy's default ("linear") percentile, from a partial sort
+    # NumPy's default ("linear") percentile, from a partial sort of ``pixels`` in place
     position = (pixels.size - 1) * (q / 100.0)
     lo = math.floor(position)
     hi = min(lo + 1, pixels.size - 1)
-    part = np.partition(pixels, (lo, hi) if hi != lo else lo)
-    a, b, t = float(part[lo]), float(part[hi]), position - lo
+    pixels.partition(hi)
+    b = float(pixels[hi])
+    a = float(pixels[:hi].max()) if hi != lo else b  # the lo-th value: largest before hi
+    t = position - lo
     return b - (b - a) * (1.0 - t) if t >= 0.5 else a + (b - a) * t
 
 
@@ -153,7 +161,7 @@ def region_percentile(
     _check(values, mask)
     if not 0.0 <= q <= 100.0:
         raise AnalysisError(f"percentile must be in 0..100, got {q}")
-    pixels = _pixels(values, mask)
+    pixels = _own_pixels(values, mask)
     if pixels.size == 0:
         return _NO_PIXEL
     value = _quantile(pixels, q)
@@ -167,7 +175,7 @@ def region_percentile(
 def region_median(values: FloatImage, mask: BoolImage | None = None) -> float:
     """Median of the region's valid values (NaN when there is none)."""
     _check(values, mask)
-    pixels = _pixels(values, mask)
+    pixels = _own_pixels(values, mask)
     return _quantile(pixels, 50.0) if pixels.size else float("nan")
 
 
@@ -229,9 +237,13 @@ def _spots(
     beyond = values > threshold if hot else values < threshold  # NaN compares False
     if mask is not None:
         beyond &= mask
-    count, labels = cv2.connectedComponents(beyond.view(np.uint8), connectivity=8)
-    if count <= 1:
+    if not beyond.any():
         return SpotArea(0, None, None, 0, 0, threshold)
+    count, labels = cv2.connectedComponents(beyond.view(np.uint8), connectivity=8)
+    if count == 2:  # one spot: no need to tell spots apart
+        total = int(np.count_nonzero(beyond))
+        peak = _extreme(values, beyond, hot, origin)
+        return SpotArea(total, peak.x, peak.y, total, 1, float(threshold))
     sizes = np.bincount(labels.ravel(), minlength=count)
     sizes[0] = 0
     largest = int(sizes.argmax())
@@ -363,10 +375,14 @@ def _central(image: NDArray[np.float32], axis: int) -> NDArray[np.float32]:
     if image.shape[axis] < 2:
         return np.zeros_like(image)
     dx, dy = (1, 0) if axis == 1 else (0, 1)
-    out = cv2.Sobel(image, cv2.CV_32F, dx, dy, ksize=1, scale=0.5, borderType=cv2.BORDER_REPLICATE)
-    edges = out[:, [0, -1]] if axis == 1 else out[[0, -1], :]
+    out = np.asarray(
+        cv2.Sobel(image, cv2.CV_32F, dx, dy, ksize=1, scale=0.5, borderType=cv2.BORDER_REPLICATE),
+        dtype=np.float32,
+    )
     if axis == 1:
-        out[:, [0, -1]] = edges * 2
+        out[:, 0] = image[:, 1] - image[:, 0]
+        out[:, -1] = image[:, -1] - image[:, -2]
     else:
-        out[[0, -1], :] = edges * 2
-    return np.asarray(out, dtype=np.float32)
+        out[0] = image[1] - image[0]
+        out[-1] = image[-1] - image[-2]
+    return out

@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 import weakref
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -122,21 +122,30 @@ class Band:
         return Verdict.OK, limit, margin
 
 
-@dataclass(frozen=True, slots=True)
 class _Measure:
-    value: float
-    x: int | None = None
-    y: int | None = None
-    detail: str = ""
-    failure: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
+    """What a check measured (a plain slotted class: built once per rule per frame)."""
+
+    __slots__ = ("detail", "extra", "failure", "value", "x", "y")
+
+    def __init__(
+        self,
+        value: float,
+        x: int | None = None,
+        y: int | None = None,
+        detail: str = "",
+        failure: str = "",
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        self.value = value
+        self.x = x
+        self.y = y
+        self.detail = detail
+        self.failure = failure
+        self.extra = {} if extra is None else extra
 
 
 def _shown(value: float, decimals: int, unit: str) -> str:
-    text = f"{value:.{decimals}f}"
-    if text[0] == "-" and not text.strip("-0."):
-        text = text[1:]  # no "-0.0"
-    return f"{text} {unit}"
+    return f"{round(value, decimals) + 0.0:.{decimals}f} {unit}"  # + 0.0: no "-0.0"
 
 
 def _number(value: float, unit: str) -> str:
