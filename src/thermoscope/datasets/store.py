@@ -692,6 +692,8 @@ class DatasetStore:
         Raises:
             DatasetError: nothing or more than one version matches.
         """
+        if ref == WORKING:
+            raise DatasetError("the working state is not a version: commit it first")
         tag_path = self.root / "tags" / f"{ref}.json"
         if _TAG.fullmatch(ref) and tag_path.is_file():
             return str(json.loads(tag_path.read_bytes())["version"])

@@ -20,6 +20,7 @@ import json
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, fields, replace
+from types import MappingProxyType
 from typing import Any
 
 from thermoscope.core.errors import ThermoscopeError
@@ -98,7 +99,7 @@ class ItemRecord:
             raise DatasetError(f"item {self.id}: verdict must be OK or NG, got {self.verdict!r}")
         if self.height <= 0 or self.width <= 0:
             raise DatasetError(f"item {self.id}: frame size {self.width}x{self.height}")
-        object.__setattr__(self, "labels", dict(sorted(self.labels.items())))
+        object.__setattr__(self, "labels", MappingProxyType(dict(sorted(self.labels.items()))))
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready dict, every field present."""
