@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 import thermoscope.io as tio
 from sample_data import reference_cases, reference_for
-from synthetic_frames import planck_frame
+from synthetic_frames import CALIBRATION, PARAMETERS, planck_frame
 from thermoscope.core import FrameMetadata, ThermalFrame, ThermalSequence, Verdict
 from thermoscope.recipes import (
     InspectionError,
@@ -450,6 +450,27 @@ def test_alignment_registers_a_shifted_part(tmp_path: Path, fiducials: list[str]
         "alignment allows" in far.findings[0].explanation
         or "not found" in far.findings[0].explanation
     )
+
+
+def test_region_emissivity_follows_an_aligned_part(tmp_path: Path) -> None:
+    base = planck_frame(H, W)
+    assert base.raw is not None
+    np.save(tmp_path / "ref.npy", base.celsius)
+    raw = np.roll(base.raw, (2, 3), axis=(0, 1))  # the part moved 3 px right, 2 px down
+    moved = ThermalFrame(CALIBRATION.to_celsius(raw, PARAMETERS), raw=raw, metadata=base.metadata)
+    regions = [{"name": "spot", "box": box(13, 17, 6, 6), "emissivity": 0.7}]
+    rules = [{"type": "max", "region": "spot", "limits": {"max": 500}}]
+    recipe = make(rules, base_dir=tmp_path, regions=regions, alignment={"reference": "ref.npy"})
+    expected = base.with_parameters(emissivity=0.7).celsius[17:23, 13:19].max()
+    assert inspect(moved, recipe).findings[0].value == pytest.approx(float(expected), abs=1e-3)
+
+
+def test_arrays_are_not_frames() -> None:
+    recipe = make([{"type": "max", "region": "U3", "limits": {"max": 70}}])
+    with pytest.raises(InspectionError, match="not an array"):
+        inspect(scene(), recipe)  # type: ignore[arg-type]
+    with pytest.raises(InspectionError, match="not ndarray"):
+        inspect([scene()], recipe)  # type: ignore[list-item]
 
 
 def test_alignment_reference_must_fit(tmp_path: Path) -> None:

@@ -570,11 +570,10 @@ class InspectionPlan:
             )
         label = frame.metadata.source if source is None else source
         self._check_shape(frame.shape, label)
-        celsius = self._temperatures(frame, label)
-        failed, celsius, _ = self._align(celsius, [])
+        failed, images = self._prepare([frame], 0, label)
         if failed is not None:
             return Inspection.of(label, frame.metadata.frame_index, [failed])
-        ctx = _Context(self, celsius, ambient_c)
+        ctx = _Context(self, images[0], ambient_c)
         findings = [check.evaluate(ctx) for check in self.checks]
         return Inspection.of(label, frame.metadata.frame_index, findings)
 
@@ -587,10 +586,16 @@ class InspectionPlan:
     ) -> Inspection:
         """Inspect a part's sequence: sequence rules on every frame, single-frame rules on the
         frame the recipe's ``sequence.frame`` names. ``Inspection.frame`` is that frame's index.
+        Alignment is estimated on that frame and applied to all.
         """
         items = list(frames)
         if not items:
             raise InspectionError("the sequence has no frames")
+        for item in items:
+            if not isinstance(item, ThermalFrame):
+                raise InspectionError(
+                    f"inspect takes a ThermalFrame or a sequence of them, not {type(item).__name__}"
+                )
         if source is not None:
             label = source
         elif isinstance(frames, ThermalSequence) and frames.source:
@@ -606,11 +611,10 @@ class InspectionPlan:
             )
         index %= len(items)
         times = self._times(items, label) if self.sequence_rules else None
-        images = [self._temperatures(f, label) for f in items]
-        failed, celsius, images = self._align(images[index], images)
+        failed, images = self._prepare(items, index, label)
         if failed is not None:
             return Inspection.of(label, index, [failed])
-        ctx = _Context(self, celsius, ambient_c, images, times)
+        ctx = _Context(self, images[index], ambient_c, images, times)
         findings = [check.evaluate(ctx) for check in self.checks]
         return Inspection.of(label, index, findings)
 
@@ -623,15 +627,50 @@ class InspectionPlan:
                 f"{self.name!r} expects {self.shape[1]}x{self.shape[0]}"
             )
 
-    def _temperatures(self, frame: ThermalFrame, label: str) -> FloatImage:
+    def _prepare(
+        self, frames: list[ThermalFrame], index: int, label: str
+    ) -> tuple[Finding | None, list[FloatImage]]:
+        """Temperatures of every frame in reference coordinates: registered (on frame
+        ``index``), recomputed with the recipe's parameters, warped back onto the reference."""
+        motion = None
+        if self.alignment is not None:
+            failed, motion = self._register(frames[index].celsius)
+            if failed is not None:
+                return failed, []
+        masks = self._emissivity_masks(motion)
+        images = [self._temperatures(f, label, masks) for f in frames]
+        if motion is not None:
+            images = [registration.warp_to_reference(image, motion) for image in images]
+        return None, images
+
+    def _emissivity_masks(
+        self, motion: registration.Motion | None
+    ) -> list[tuple[BoolImage, float]]:
+        """Full-frame masks of the regions with their own emissivity, moved with the part."""
+        out = []
+        for region in self.regions.values():
+            if region.emissivity is None or region.frame_mask is None:
+                continue
+            mask = region.frame_mask
+            if motion is not None:
+                moved = cv2.warpAffine(
+                    mask.view(np.uint8),
+                    motion.matrix(),
+                    (self.shape[1], self.shape[0]),
+                    flags=cv2.INTER_NEAREST,
+                )
+                mask = np.asarray(moved, dtype=bool)
+            out.append((mask, region.emissivity))
+        return out
+
+    def _temperatures(
+        self, frame: ThermalFrame, label: str, masks: list[tuple[BoolImage, float]]
+    ) -> FloatImage:
         try:
             if self.object_parameters:
                 frame = frame.with_parameters(mask=None, **self.object_parameters)
-            for region in self.regions.values():
-                if region.emissivity is not None:
-                    frame = frame.with_parameters(
-                        mask=region.frame_mask, emissivity=region.emissivity
-                    )
+            for mask, emissivity in masks:
+                frame = frame.with_parameters(mask=mask, emissivity=emissivity)
         except RadiometryError as exc:
             raise InspectionError(
                 f"recipe {self.name!r} sets measurement parameters (emissivity...) but "
@@ -655,43 +694,30 @@ class InspectionPlan:
             )
         return np.arange(len(items), dtype=np.float64) / rate
 
-    def _align(
-        self, celsius: FloatImage, others: list[FloatImage]
-    ) -> tuple[Finding | None, FloatImage, list[FloatImage]]:
+    def _register(self, celsius: FloatImage) -> tuple[Finding | None, registration.Motion | None]:
+        """The part's motion against the reference; ``None`` when it is below a pixel, and a
+        failed finding when it cannot be found or exceeds the recipe's bounds."""
         a = self.alignment
-        if a is None:
-            return None, celsius, others
+        assert a is not None
         try:
             motion = _estimate(a, celsius)
         except AnalysisError as exc:
-            return _alignment_failure(f"the part could not be registered: {exc}"), celsius, others
+            return _alignment_failure(f"the part could not be registered: {exc}"), None
         if motion.shift_px > a.max_shift_px:
-            return (
-                _alignment_failure(
-                    f"the part moved {motion.shift_px:.1f} px, more than the "
-                    f"{a.max_shift_px:g} px alignment allows",
-                    motion.shift_px,
-                    a.max_shift_px,
-                ),
-                celsius,
-                others,
+            text = (
+                f"the part moved {motion.shift_px:.1f} px, more than the "
+                f"{a.max_shift_px:g} px alignment allows"
             )
+            return _alignment_failure(text, motion.shift_px, a.max_shift_px), None
         if abs(motion.angle_deg) > a.max_rotation_deg:
-            return (
-                _alignment_failure(
-                    f"the part turned {motion.angle_deg:.1f}°, more than the "
-                    f"{a.max_rotation_deg:g}° alignment allows",
-                    abs(motion.angle_deg),
-                    a.max_rotation_deg,
-                    "°",
-                ),
-                celsius,
-                others,
+            text = (
+                f"the part turned {motion.angle_deg:.1f}°, more than the "
+                f"{a.max_rotation_deg:g}° alignment allows"
             )
+            return _alignment_failure(text, abs(motion.angle_deg), a.max_rotation_deg, "°"), None
         if round(motion.dx) == 0 and round(motion.dy) == 0 and abs(motion.angle_deg) < 0.05:
-            return None, celsius, others
-        aligned = registration.warp_to_reference(celsius, motion)
-        return None, aligned, [registration.warp_to_reference(f, motion) for f in others]
+            return None, None
+        return None, motion
 
 
 def _alignment_failure(
@@ -992,6 +1018,8 @@ def inspect(
         InspectionError: the input does not fit the recipe (frame size, calibration, timing).
     """
     plan = recipe if isinstance(recipe, InspectionPlan) else _plan_for(recipe)
+    if isinstance(subject, np.ndarray):
+        raise InspectionError("inspect takes a ThermalFrame or a sequence of them, not an array")
     if isinstance(subject, ThermalFrame):
         return plan.inspect_frame(subject, ambient_c=ambient_c, source=source)
     return plan.inspect_sequence(subject, ambient_c=ambient_c, source=source)
