@@ -318,3 +318,17 @@ def test_golden_examples_per_product(store: DatasetStore) -> None:
     assert library.golden("pcb") == []
     assert [i.id for i in library.golden("pcb", ref=vid)] == [good.id]
     assert store.stats(vid).golden == {"pcb": 1}
+
+
+def test_frames_of_one_item_must_share_a_size(store: DatasetStore) -> None:
+    with pytest.raises(DatasetError, match="differ in size"):
+        store.add([planck_frame(24, 32), planck_frame(25, 32)])
+    with pytest.raises(DatasetError, match="at least one frame"):
+        store.add([])
+    assert len(store) == 0
+
+
+def test_only_committed_versions_are_split(store: DatasetStore) -> None:
+    store.add(planck_frame())
+    with pytest.raises(DatasetError, match="commit it first"):
+        store.save_split("working", {"all": []})

@@ -31,7 +31,7 @@ import os
 import re
 import tempfile
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -43,7 +43,7 @@ from numpy.typing import NDArray
 
 import thermoscope.io as tio
 from thermoscope.annotations import AnnotatedItem, LabelSchema
-from thermoscope.core import ThermalFrame, Verdict
+from thermoscope.core import ThermalFrame, ThermalSequence, Verdict
 from thermoscope.datasets.hashing import frame_id, perceptual_hash, sequence_id
 from thermoscope.datasets.versions import (
     DatasetError,
@@ -396,9 +396,9 @@ class DatasetStore:
     # -- adding ------------------------------------------------------------------------------
 
     def _annotated(
-        self, annotation: AnnotationLike, content: str, frames: Sequence[ThermalFrame]
+        self, annotation: AnnotationLike, content: str, data: _Ingested
     ) -> AnnotatedItem:
-        """The annotation as a checked ``AnnotatedItem`` of these frames (schema included)."""
+        """The annotation as a checked ``AnnotatedItem`` of this data (schema included)."""
         schema = None if self._schema is None else LabelSchema.from_dict(self._schema)
         if isinstance(annotation, AnnotatedItem):
             item = annotation
@@ -406,42 +406,52 @@ class DatasetStore:
                 item.validate(schema)
         else:
             item = AnnotatedItem.from_dict(annotation, schema=schema)
-        height, width = frames[0].shape
         found = (item.item_id, item.width, item.height, item.frame_count)
-        if found != (content, width, height, len(frames)):
+        if found != (content, data.width, data.height, len(data.ids)):
             raise DatasetError(
                 f"the annotation is for item {item.item_id} ({item.width}x{item.height}, "
-                f"{item.frame_count} frames), the data is {content} ({width}x{height}, "
-                f"{len(frames)} frames)"
+                f"{item.frame_count} frames), the data is {content} ({data.width}x"
+                f"{data.height}, {len(data.ids)} frames)"
             )
         return item
 
+    def _ingest(self, frames: Iterable[ThermalFrame]) -> _Ingested:
+        """Hash and store frames one at a time (a long recording is never held whole)."""
+        ids: list[str] = []
+        size: tuple[int, int] | None = None
+        mean = _RunningMean()
+        for frame in frames:
+            if size is not None and frame.shape != size:
+                raise DatasetError(
+                    f"the frames of one item differ in size: frame {len(ids)} is "
+                    f"{frame.width}x{frame.height}, frame 0 is {size[1]}x{size[0]}"
+                )
+            size = frame.shape
+            ids.append(self.put_frame(frame))
+            mean.add(frame.celsius)
+        if size is None:
+            raise DatasetError("an item needs at least one frame")
+        return _Ingested(ids, size[0], size[1], perceptual_hash(mean.value()))
+
     def _record(
         self,
-        frames: Sequence[ThermalFrame],
-        fids: list[str],
+        data: _Ingested,
         annotation: AnnotationLike | None,
         item_id: str | None,
         golden: bool,
         metadata: Mapping[str, Any],
     ) -> tuple[ItemRecord, AnnotatedItem | None]:
-        unknown = sorted(set(metadata) - set(METADATA_FIELDS))
-        if unknown:
-            raise DatasetError(f"unknown item metadata: {', '.join(unknown)}")
-        shapes = {f.shape for f in frames}
-        if len(shapes) != 1:
-            raise DatasetError(f"the frames of one item differ in size: {sorted(shapes)}")
-        content = fids[0] if len(fids) == 1 else sequence_id(fids)
-        annotated = None if annotation is None else self._annotated(annotation, content, frames)
+        content = data.ids[0] if len(data.ids) == 1 else sequence_id(data.ids)
+        annotated = None if annotation is None else self._annotated(annotation, content, data)
         summary = summarise(annotated)
         source = metadata.get("source")
         record = ItemRecord(
             id=item_id or content,
-            frames=tuple(fids),
-            height=frames[0].height,
-            width=frames[0].width,
+            frames=tuple(data.ids),
+            height=data.height,
+            width=data.width,
             annotation=None if annotated is None else _annotation_hash(annotated),
-            phash=perceptual_hash(_mean_image(frames)),
+            phash=data.phash,
             labels=summary.labels,
             verdict=summary.verdict,
             review=summary.review,
@@ -450,9 +460,26 @@ class DatasetStore:
         )
         return record, annotated
 
+    def _upsert(
+        self, record: ItemRecord, annotated: AnnotatedItem | None, replace: bool
+    ) -> AddResult:
+        old = self._items.get(record.id)
+        if old is not None:
+            if old == record.with_changes(source=old.source):
+                return AddResult(old, "unchanged")
+            if not replace:
+                raise DatasetError(
+                    f"item {record.id} exists with other content "
+                    f"({', '.join(_differences(old, record))}); pass replace to update it"
+                )
+        if annotated is not None:
+            self.put_annotation(annotated)
+        self._change("put", record)
+        return AddResult(record, "added" if old is None else "updated")
+
     def add(
         self,
-        frames: ThermalFrame | Sequence[ThermalFrame],
+        frames: ThermalFrame | Sequence[ThermalFrame] | ThermalSequence,
         *,
         annotation: AnnotationLike | None = None,
         item_id: str | None = None,
@@ -462,8 +489,9 @@ class DatasetStore:
     ) -> AddResult:
         """Add a frame, or a sequence of frames as one item, to the working state.
 
-        Frames are stored once by content; the annotation is checked (against the label schema,
-        and its ``item_id``, size and frame count against the data) and stored by its hash.
+        Frames are stored once by content, read one at a time (a ``ThermalSequence`` is never
+        decoded whole); the annotation is checked (against the label schema, and its
+        ``item_id``, size and frame count against the data) and stored by its hash.
 
         Args:
             frames: one frame, or the frames of a sequence (all the same size).
@@ -484,26 +512,10 @@ class DatasetStore:
                 false, the annotation does not fit, or the metadata has unknown keys.
             AnnotationError: the annotation is malformed or breaks the label schema.
         """
-        items = [frames] if isinstance(frames, ThermalFrame) else list(frames)
-        if not items:
-            raise DatasetError("an item needs at least one frame")
-        fids = [frame_id(f) for f in items]
-        record, annotated = self._record(items, fids, annotation, item_id, golden, metadata)
-        old = self._items.get(record.id)
-        if old is not None:
-            if old == record.with_changes(source=old.source):
-                return AddResult(old, "unchanged")
-            if not replace:
-                raise DatasetError(
-                    f"item {record.id} exists with other content "
-                    f"({', '.join(_differences(old, record))}); pass replace to update it"
-                )
-        for fid, frame in zip(fids, items, strict=True):
-            self.put_frame(frame, fid)
-        if annotated is not None:
-            self.put_annotation(annotated)
-        self._change("put", record)
-        return AddResult(record, "added" if old is None else "updated")
+        _check_metadata(metadata)
+        data = self._ingest([frames] if isinstance(frames, ThermalFrame) else frames)
+        record, annotated = self._record(data, annotation, item_id, golden, metadata)
+        return self._upsert(record, annotated, replace)
 
     def add_file(
         self,
@@ -519,7 +531,8 @@ class DatasetStore:
 
         A multi-frame file is one sequence item by default. With ``per_frame`` its frames become
         single-frame items that share a ``sequence`` id (``hashing.sequence_id`` of their frame
-        ids) and carry their ``frame_index``, so splits can keep them together.
+        ids) and carry their ``frame_index``, so splits can keep them together. Frames are read
+        one at a time.
 
         Args:
             path: any file ``thermoscope.io`` reads.
@@ -529,40 +542,36 @@ class DatasetStore:
             golden, replace, metadata: as for ``add`` (for every item).
 
         Raises:
-            ThermoscopeFormatError: the file cannot be read (nothing of it is added).
+            ThermoscopeFormatError: the file cannot be read (no item of it is added).
             DatasetError: as for ``add``.
         """
+        _check_metadata(metadata)
         p = Path(path)
-        with tio.open_path(p) as seq:
-            frames = list(seq)
         shared: dict[str, Any] = {"source": p.name, **metadata}
-        if not per_frame or len(frames) == 1:
-            item_id = p.name if key == "name" else None
-            return [self.add(frames, item_id=item_id, golden=golden, replace=replace, **shared)]
-        shared.setdefault("sequence", sequence_id([frame_id(f) for f in frames]))
+        with tio.open_path(p) as seq:
+            if not per_frame or len(seq) == 1:
+                item_id = p.name if key == "name" else None
+                return [self.add(seq, item_id=item_id, golden=golden, replace=replace, **shared)]
+            parts = [self._ingest([frame]) for frame in seq]
+        shared.setdefault("sequence", sequence_id([d.ids[0] for d in parts]))
         results = []
         with self.batch():
-            for index, frame in enumerate(frames):
+            for index, data in enumerate(parts):
                 item_id = f"{p.name}#{index}" if key == "name" else None
-                results.append(
-                    self.add(
-                        frame,
-                        item_id=item_id,
-                        golden=golden,
-                        replace=replace,
-                        **{"frame_index": index, **shared},
-                    )
+                record, _ = self._record(
+                    data, None, item_id, golden, {"frame_index": index, **shared}
                 )
+                results.append(self._upsert(record, None, replace))
         return results
 
     def annotate(self, item_id: str, annotation: AnnotationLike | None) -> ItemRecord:
         """Set (or with ``None`` clear) the annotation of an existing item (checked as in
-        ``add``; its frames are loaded from the store)."""
+        ``add``)."""
         old = self.item(item_id)
         annotated = None
         if annotation is not None:
-            frames = [self.load_frame(fid) for fid in old.frames]
-            annotated = self._annotated(annotation, old.content, frames)
+            data = _Ingested(list(old.frames), old.height, old.width, old.phash)
+            annotated = self._annotated(annotation, old.content, data)
             self.put_annotation(annotated)
         summary = summarise(annotated)
         record = old.with_changes(
@@ -576,9 +585,7 @@ class DatasetStore:
 
     def update(self, item_id: str, *, golden: bool | None = None, **metadata: Any) -> ItemRecord:
         """Change an item's metadata (``METADATA_FIELDS``) or golden flag."""
-        unknown = sorted(set(metadata) - set(METADATA_FIELDS))
-        if unknown:
-            raise DatasetError(f"unknown item metadata: {', '.join(unknown)}")
+        _check_metadata(metadata)
         changes = dict(metadata)
         if golden is not None:
             changes["golden"] = golden
@@ -816,18 +823,48 @@ def _annotation_hash(item: AnnotatedItem) -> str:
     return content_hash(canonical_json(item.to_dict()))
 
 
-def _mean_image(frames: Sequence[ThermalFrame]) -> NDArray[np.float64]:
-    """Per-pixel mean °C over frames, ignoring NaN (NaN where a pixel never has a value)."""
-    if len(frames) == 1:
-        return np.asarray(frames[0].celsius, dtype=np.float64)
-    total = np.zeros(frames[0].shape, dtype=np.float64)
-    count = np.zeros(frames[0].shape, dtype=np.int64)
-    for frame in frames:
-        finite = np.isfinite(frame.celsius)
-        total += np.where(finite, frame.celsius, 0.0)
-        count += finite
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(count > 0, total / np.maximum(count, 1), np.nan)
+@dataclass(frozen=True, slots=True)
+class _Ingested:
+    """Frames stored for one item: their ids, size (px) and perceptual hash."""
+
+    ids: list[str]
+    height: int
+    width: int
+    phash: str | None
+
+
+class _RunningMean:
+    """Per-pixel mean °C over frames added one at a time, ignoring NaN."""
+
+    def __init__(self) -> None:
+        self.total: NDArray[np.float64] | None = None
+        self.count: NDArray[np.int64] | None = None
+        self.first: NDArray[np.float32] | None = None
+
+    def add(self, celsius: NDArray[np.float32]) -> None:
+        if self.first is None:
+            self.first = celsius
+            return
+        if self.total is None or self.count is None:
+            finite = np.isfinite(self.first)
+            self.total = np.where(finite, self.first, 0.0)
+            self.count = finite.astype(np.int64)
+        finite = np.isfinite(celsius)
+        self.total += np.where(finite, celsius, 0.0)
+        self.count += finite
+
+    def value(self) -> NDArray[np.float64]:
+        """The mean image (NaN where a pixel never has a value)."""
+        if self.total is None or self.count is None:
+            return np.asarray(self.first, dtype=np.float64)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(self.count > 0, self.total / np.maximum(self.count, 1), np.nan)
+
+
+def _check_metadata(metadata: Mapping[str, Any]) -> None:
+    unknown = sorted(set(metadata) - set(METADATA_FIELDS))
+    if unknown:
+        raise DatasetError(f"unknown item metadata: {', '.join(unknown)}")
 
 
 def _differences(a: ItemRecord, b: ItemRecord) -> list[str]:
