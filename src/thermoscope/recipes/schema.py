@@ -2,8 +2,8 @@
 
 A recipe is YAML or JSON. Every object refuses unknown keys; every number is bounded; errors are
 raised as one :class:`RecipeError` naming the file and the field path
-(``rules[3].limits: min 80 > max 70``). Paths to files (masks, reference frames, golden curves)
-are relative to the recipe file's folder.
+(``rules[3].limits: inverted range: min 80 > max 70``). Paths to files (masks, reference frames,
+golden curves) are relative to the recipe file's folder.
 
 Example::
 
@@ -790,13 +790,6 @@ class Recipe(_Strict):
             if unit != "px" and pitch is None:
                 raise _problem(f"{path}.unit", f"unit {unit} needs camera.pixel_pitch_mm")
         return self
-
-    def region(self, name: str) -> RegionSpec:
-        """The region called ``name``."""
-        for region in self.regions:
-            if region.name == name:
-                return region
-        raise KeyError(name)
 
     def pair_of(self, name: str) -> str | None:
         """The declared pair of region ``name`` (declared on either side), or ``None``."""
