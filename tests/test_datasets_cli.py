@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+import typer.main
 from typer.testing import CliRunner
 
 import thermoscope.io as tio
@@ -126,3 +127,16 @@ def test_errors_are_clear(tmp_path: Path, inputs: Path) -> None:
     assert code == 2
     code, out = run("add", ds, inputs, "--key", "colour")
     assert code == 2
+
+
+def test_every_dataset_command_and_option_is_documented() -> None:
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "datasets.md").read_text("utf-8")
+    commands = typer.main.get_command(dataset_app).commands  # type: ignore[attr-defined]
+    for name, command in commands.items():
+        assert f"thermoscope dataset {name} " in doc, name
+        for param in command.params:
+            if param.param_type_name == "option":
+                flags = [f for f in param.opts if f.startswith("--")]
+                assert any(f in doc for f in flags), (name, flags)
+            else:
+                assert (param.metavar or param.name.upper()) in doc, (name, param.name)
