@@ -19,6 +19,7 @@ from thermoscope.analysis.control_charts import (
     NELSON_RULES,
     WESTERN_ELECTRIC_RULES,
     ControlChartError,
+    ambient_margin,
     compensate_ambient,
     cusum,
     estimate_baseline,
@@ -51,7 +52,9 @@ def ewma_loop(x: FloatArray, center: float, lam: float) -> FloatArray:
     return np.asarray(out)
 
 
-def cusum_loop(x: FloatArray, center: float, allowance: float) -> tuple[FloatArray, FloatArray]:
+def cusum_loop(
+    x: FloatArray, center: float, allowance: float, restart_above: float = math.inf
+) -> tuple[FloatArray, FloatArray]:
     up = down = 0.0
     ups, downs = [], []
     for value in x:
@@ -59,6 +62,8 @@ def cusum_loop(x: FloatArray, center: float, allowance: float) -> tuple[FloatArr
         down = max(0.0, down + center - allowance - value)
         ups.append(up)
         downs.append(down)
+        if max(up, down) > restart_above:
+            up = down = 0.0
     return np.asarray(ups), np.asarray(downs)
 
 
@@ -105,6 +110,43 @@ def test_montgomery_cusum_signals_at_part_29() -> None:
     assert not result.low.any()
     assert result.upper[3] == pytest.approx(1.16)  # 11.66 - 10.5
     assert result.lower[1] == pytest.approx(0.05 + 1.51)  # 9.5 - 9.45, then 9.5 - 7.99
+
+
+def test_a_restarted_cusum_starts_again_from_zero() -> None:
+    result = cusum(MONTGOMERY, center=10.0, sigma=1.0, k=0.5, h=5.0, restart=True)
+    assert np.flatnonzero(result.high).tolist() == [28]
+    assert result.upper[28] == pytest.approx(5.28, abs=0.005)
+    assert result.upper[29] == pytest.approx(10.52 - 10.5)  # from 0 again
+    plain = cusum(MONTGOMERY, center=10.0, sigma=1.0, k=0.5, h=5.0)
+    np.testing.assert_array_equal(result.upper[:29], plain.upper[:29])
+
+
+def test_a_restarted_cusum_through_a_long_shift() -> None:
+    x = np.concatenate([np.zeros(50), np.full(5000, 2.0), np.zeros(50)])
+    result = cusum(x, center=0.0, sigma=1.0, k=0.5, h=5.0, restart=True)
+    np.testing.assert_array_equal(np.flatnonzero(result.high), np.arange(53, 5050, 4))
+    assert result.upper.max() == 6.0  # 1.5 per part, restarted after each signal
+    assert result.upper[-1] == 0.0
+    assert cusum(x, center=0.0, sigma=1.0, k=0.5, h=5.0).upper[-1] == 7500.0 - 25.0
+
+
+def test_margins_widen_the_limits() -> None:
+    ambient = np.array([22.0, 24.0, 20.0])
+    margin = ambient_margin(ambient, reference=22.0, stderr=0.05, coverage=3.0)
+    np.testing.assert_allclose(margin, [0.0, 0.3, 0.3])
+    x = [10.0, 10.0, 10.0]
+    plain = ewma(x, center=10.0, sigma=1.0)
+    wide = ewma(x, center=10.0, sigma=1.0, margin=margin)
+    np.testing.assert_allclose(wide.upper - plain.upper, margin)
+    np.testing.assert_allclose(plain.lower - wide.lower, margin)
+    y = [11.0, 11.0, 11.0]
+    np.testing.assert_allclose(
+        cusum(y, center=10.0, sigma=1.0, margin=margin).upper, [0.5, 0.7, 0.9]
+    )
+    with pytest.raises(ControlChartError, match="margin"):
+        ewma(x, center=10.0, sigma=1.0, margin=-1.0)
+    with pytest.raises(ControlChartError, match="stderr"):
+        ambient_margin(ambient, reference=22.0, stderr=math.inf)
 
 
 def test_montgomery_ewma_first_values() -> None:
@@ -331,6 +373,10 @@ def test_vectorised_charts_equal_their_recursions(
     assert np.all(sums.lower >= 0)
     np.testing.assert_array_equal(sums.high, sums.upper > h * 1.5)
     np.testing.assert_allclose(chart.upper - 0.3, 0.3 - chart.lower)
+    restarted = cusum(x, center=0.3, sigma=1.5, k=k, h=h, restart=True)
+    up, down = cusum_loop(x, 0.3, k * 1.5, restart_above=h * 1.5)
+    np.testing.assert_allclose(restarted.upper, up, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(restarted.lower, down, rtol=0, atol=1e-9)
 
 
 @settings(max_examples=40, deadline=None)

@@ -7,7 +7,8 @@ arrays in that same unit. Inputs are never modified. Options are keyword-only.
 - :func:`estimate_baseline`: the in-control centre and sigma from the first parts of a run
   (mean/standard deviation, median/MAD, or mean/moving range).
 - :func:`fit_ambient` and :func:`compensate_ambient`: regress the value on the ambient temperature
-  over the baseline and remove that component, so a warm afternoon is not reported as drift.
+  over the baseline and remove that component, so a warm afternoon is not reported as drift;
+  :func:`ambient_margin` widens the charts' limits by what the slope's uncertainty may leave.
 - :func:`ewma`: exponentially weighted moving average chart with its exact time-varying limits.
 - :func:`cusum`: tabular (upper and lower) CUSUM.
 - :func:`nelson_rules` and :func:`western_electric_rules`: which points complete which pattern.
@@ -283,6 +284,34 @@ def compensate_ambient(
     return x - slope * (a - reference)
 
 
+def ambient_margin(
+    ambient: npt.ArrayLike, *, reference: float, stderr: float, coverage: float = 3.0
+) -> FloatArray:
+    """What an estimated ambient slope may leave in compensated values, per part.
+
+    A slope off by ``δ`` leaves ``δ (ambient - reference)`` in a compensated value; this is its
+    size for ``δ = coverage * stderr``, to widen the charts' limits with (``margin`` of
+    :func:`ewma` and :func:`cusum`). The ambient moves slowly, so the current offset also
+    stands for the recent ones an EWMA remembers.
+
+    Args:
+        ambient: the ambient temperature at each part, °C.
+        reference: the ambient the compensation refers to, °C.
+        stderr: standard error of the slope (value unit per °C), finite, ≥ 0.
+        coverage: how many standard errors to allow for, ≥ 0.
+
+    Returns:
+        A margin per part, ≥ 0, in the value's unit.
+    """
+    a = _series(ambient, "ambient")
+    _check_finite(reference, "reference")
+    if not (math.isfinite(stderr) and stderr >= 0.0 and math.isfinite(coverage) and coverage >= 0):
+        raise ControlChartError(
+            f"stderr and coverage must be finite and >= 0, got {stderr} and {coverage}"
+        )
+    return coverage * stderr * np.abs(a - reference)
+
+
 def ewma_limit_factor(index: npt.ArrayLike, *, lam: float) -> FloatArray:
     """``√(λ/(2-λ) (1 - (1-λ)^{2i}))``: the EWMA's own sigma at point ``i`` (from 1), in sigmas."""
     exponent = np.minimum(2.0 * np.asarray(index, dtype=np.float64), ewma_decay_horizon(lam))
@@ -304,6 +333,7 @@ def ewma(
     sigma: float,
     lam: float = 0.1,
     width: float = 3.0,
+    margin: npt.ArrayLike = 0.0,
 ) -> EwmaResult:
     """EWMA control chart with exact time-varying limits.
 
@@ -313,6 +343,8 @@ def ewma(
         sigma: in-control standard deviation of one value, in the value's unit, > 0.
         lam: weight λ of the newest value, 0 < λ ≤ 1 (small λ: long memory, small shifts).
         width: L, the limits' distance from the centre in units of the EWMA's own sigma.
+        margin: added to both limits' distance from the centre, per point or one for all, ≥ 0,
+            in the value's unit (e.g. :func:`ambient_margin`).
 
     Returns:
         The statistic, its limits and the points beyond them, in the value's unit.
@@ -323,8 +355,9 @@ def ewma(
         raise ControlChartError(f"EWMA λ must be in (0, 1], got {lam}")
     if not width > 0.0:
         raise ControlChartError(f"EWMA width L must be > 0, got {width}")
+    extra = _margin(margin, x.shape)
     statistic = center + _ewma_filter(x - center, lam)
-    half = width * sigma * ewma_limit_factor(np.arange(1, x.size + 1), lam=lam)
+    half = width * sigma * ewma_limit_factor(np.arange(1, x.size + 1), lam=lam) + extra
     lower, upper = center - half, center + half
     return EwmaResult(statistic, lower, upper, statistic > upper, statistic < lower)
 
@@ -336,6 +369,8 @@ def cusum(
     sigma: float,
     k: float = 0.5,
     h: float = 5.0,
+    restart: bool = False,
+    margin: npt.ArrayLike = 0.0,
 ) -> CusumResult:
     """Tabular CUSUM, upper and lower.
 
@@ -345,6 +380,10 @@ def cusum(
         sigma: in-control standard deviation of one value, in the value's unit, > 0.
         k: reference value (allowance) in sigma: about half the shift to detect, ≥ 0.
         h: decision interval in sigma, > 0.
+        restart: start both sums again from 0 after each point beyond ``H`` (as after an
+            investigated signal), so that a long excursion leaves no large sum behind.
+        margin: added to the allowance ``K``, per point or one for all, ≥ 0, in the value's
+            unit (e.g. :func:`ambient_margin`).
 
     Returns:
         Both cumulative sums and where they exceed ``H = h * sigma``, in the value's unit.
@@ -355,10 +394,13 @@ def cusum(
         raise ControlChartError(f"CUSUM k must be >= 0, got {k}")
     if not h > 0.0:
         raise ControlChartError(f"CUSUM h must be > 0, got {h}")
-    allowance = k * sigma
-    upper = _reflected_sum(x - (center + allowance))
-    lower = _reflected_sum((center - allowance) - x)
+    allowance = k * sigma + _margin(margin, x.shape)
+    rise, fall = x - (center + allowance), (center - allowance) - x
     limit = h * sigma
+    if restart:
+        upper, lower = _restarted_sums(rise, fall, limit)
+    else:
+        upper, lower = _reflected_sum(rise), _reflected_sum(fall)
     return CusumResult(upper, lower, limit, upper > limit, lower > limit)
 
 
@@ -457,6 +499,13 @@ def _check_chart(center: float, sigma: float) -> None:
         raise ControlChartError(f"sigma must be finite and > 0, got {sigma}")
 
 
+def _margin(margin: npt.ArrayLike, shape: tuple[int, ...]) -> FloatArray:
+    extra = np.broadcast_to(np.asarray(margin, dtype=np.float64), shape)
+    if not np.all(extra >= 0.0):
+        raise ControlChartError("a margin must be >= 0 (and not NaN)")
+    return extra
+
+
 def _ewma_filter(deviation: FloatArray, lam: float) -> FloatArray:
     """``z_i = λ d_i + (1 - λ) z_{i-1}`` from ``z_0 = 0``, vectorised a block at a time.
 
@@ -490,6 +539,29 @@ def _reflected_sum(increments: FloatArray) -> FloatArray:
     walk = np.cumsum(increments)
     floor = np.minimum(np.minimum.accumulate(walk), 0.0)
     return np.maximum(walk - floor, 0.0)
+
+
+def _restarted_sums(
+    rise: FloatArray, fall: FloatArray, limit: float
+) -> tuple[FloatArray, FloatArray]:
+    """Both reflected sums, each restarted at 0 after a point where either exceeds ``limit``.
+
+    Each stretch between signals is searched in windows that double until the next signal,
+    so the cost stays O(n log n) however many signals there are.
+    """
+    upper, lower = np.empty_like(rise), np.empty_like(fall)
+    start, window = 0, 64
+    while start < rise.size:
+        stop = min(rise.size, start + window)
+        up, down = _reflected_sum(rise[start:stop]), _reflected_sum(fall[start:stop])
+        hits = np.flatnonzero((up > limit) | (down > limit))
+        if hits.size == 0 and stop < rise.size:
+            window *= 2
+            continue
+        end = start + (int(hits[0]) + 1 if hits.size else up.size)
+        upper[start:end], lower[start:end] = up[: end - start], down[: end - start]
+        start, window = end, 64
+    return upper, lower
 
 
 def _runs(condition: BoolArray) -> npt.NDArray[np.int64]:

@@ -130,6 +130,14 @@ class WatchSettings(BaseModel):
         description="A fitted ambient slope is used only when it is at least this many standard "
         "errors from zero; otherwise the value is not compensated.",
     )
+    ambient_coverage: float = Field(
+        default=3.0,
+        ge=0.0,
+        le=10.0,
+        description="Standard errors of a fitted ambient slope the EWMA limits allow for: they "
+        "widen as the ambient moves away from the baseline's, by what an error that large "
+        "would leave in the compensated values.",
+    )
     skip_ng: bool = Field(
         default=True,
         description="Leave NG findings out of the baselines and charts (a defective part is "
@@ -234,6 +242,7 @@ _PART, _VALUE, _AMBIENT, _COMPENSATED, _BASELINE, _CHARTED = range(6)
 _EWMA, _EWMA_LOWER, _EWMA_UPPER, _CUSUM_UPPER, _CUSUM_LOWER = range(6, 11)
 _NELSON = 11  # Nelson rules 1-8 as bits, rule r in bit r - 1
 _COLUMNS = 12
+_AMBIENT_NOTE = 1.0  # °C of ambient change an uncompensated alarm mentions
 _WINDOW_MASK = (1 << MIXTURE_RUN) - 1  # the last 8 points, the longest zone window
 _COUNT_5, _WINDOW_5, _ZONE_5 = TWO_OF_THREE
 _COUNT_6, _WINDOW_6, _ZONE_6 = FOUR_OF_FIVE
@@ -292,6 +301,8 @@ class _Series:
         self.active = False
         self.center = self.sigma = math.nan
         self.slope, self.reference = 0.0, math.nan
+        self.slope_margin = 0.0  # ambient_coverage x the fitted slope's standard error
+        self.ambient = math.nan  # the latest reading, °C
         self.limit_cusum = self.allowance = math.nan
         self.count = 0  # points charted so far
         self.horizon = ewma_decay_horizon(settings.ewma_lambda)
@@ -306,6 +317,7 @@ class _Series:
 
     def observe(self, index: int, finding: Finding, ambient: float) -> list[DriftAlarm]:
         value = float(finding.value)
+        self.ambient = ambient
         admitted = math.isfinite(value) and not (
             self.settings.skip_ng and finding.verdict is Verdict.NG
         )
@@ -318,12 +330,12 @@ class _Series:
             self.learn_values.append(value)
             self.learn_ambient.append(ambient)
         elif admitted and self.active:
-            compensated = value
+            compensated, used = value, math.nan
             if self.slope:
                 used = ambient if math.isfinite(ambient) else self.reference
                 compensated = value - self.slope * (used - self.reference)
             row[_COMPENSATED], row[_CHARTED] = compensated, 1.0
-            alarms = self._chart(index, compensated, row)
+            alarms = self._chart(index, compensated, used, row)
         self.rows.append(row)
         if not self.learnt and len(self.learn_values) == self.settings.baseline_parts:
             self._learn()
@@ -334,13 +346,15 @@ class _Series:
         values = np.asarray(self.learn_values)
         ambient = np.asarray(self.learn_ambient)
         known = np.isfinite(ambient)
+        if known.any():
+            self.reference = float(np.mean(ambient[known]))
         if settings.ambient_compensation and known.sum() >= 3:
             fit = fit_ambient(values[known], ambient[known])
-            self.reference = fit.reference
             if settings.ambient_slope is not None:
                 self.slope = settings.ambient_slope
-            elif fit.t_ratio >= settings.ambient_min_t:
+            elif fit.t_ratio >= settings.ambient_min_t and math.isfinite(fit.stderr):
                 self.slope = fit.slope
+                self.slope_margin = settings.ambient_coverage * fit.stderr
         if self.slope:
             filled = np.where(known, ambient, self.reference)
             values = compensate_ambient(values, filled, slope=self.slope, reference=self.reference)
@@ -353,7 +367,7 @@ class _Series:
         self.limit_cusum = settings.cusum_h * self.sigma
         self.learn_values, self.learn_ambient = [], []
 
-    def _chart(self, index: int, x: float, row: list[float]) -> list[DriftAlarm]:
+    def _chart(self, index: int, x: float, ambient: float, row: list[float]) -> list[DriftAlarm]:
         settings = self.settings
         center, sigma = self.center, self.sigma
         lam = settings.ewma_lambda
@@ -363,33 +377,36 @@ class _Series:
         # As ewma_limit_factor(count, lam=lam), on one float.
         exponent = min(2.0 * self.count, self.horizon)
         factor = math.sqrt(lam / (2.0 - lam) * (1.0 - (1.0 - lam) ** exponent))
-        half = settings.ewma_width * sigma * factor
+        # As ambient_margin(): what an error in the fitted slope may leave in x.
+        margin = self.slope_margin * abs(ambient - self.reference) if self.slope_margin else 0.0
+        half = settings.ewma_width * sigma * factor + margin
         lower, upper = center - half, center + half
-        self.cusum_up = max(0.0, self.cusum_up + (x - (center + self.allowance)))
-        self.cusum_down = max(0.0, self.cusum_down + ((center - self.allowance) - x))
+        allowance = self.allowance + margin
+        cusum_up = max(0.0, self.cusum_up + (x - (center + allowance)))
+        cusum_down = max(0.0, self.cusum_down + ((center - allowance) - x))
+        limit = self.limit_cusum
+        # Restart both sums after a signal, as cusum(..., restart=True).
+        restart = cusum_up > limit or cusum_down > limit
+        self.cusum_up, self.cusum_down = (0.0, 0.0) if restart else (cusum_up, cusum_down)
         nelson = self._nelson(x, (x - center) / sigma)
         row[_EWMA], row[_EWMA_LOWER], row[_EWMA_UPPER] = ewma, lower, upper
-        row[_CUSUM_UPPER], row[_CUSUM_LOWER], row[_NELSON] = self.cusum_up, self.cusum_down, nelson
+        row[_CUSUM_UPPER], row[_CUSUM_LOWER], row[_NELSON] = cusum_up, cusum_down, nelson
 
         # An episode ends when the EWMA is back on the centre line, not at every dip below a limit.
         if self.ewma_dev <= 0.0:
             self.episode["up"] = False
         if self.ewma_dev >= 0.0:
             self.episode["down"] = False
-        limit = self.limit_cusum
-        if (
-            not (nelson or ewma > upper or ewma < lower)
-            and max(self.cusum_up, self.cusum_down) <= limit
-        ):
+        if not (nelson or restart or ewma > upper or ewma < lower):
             return []
         side: Direction = "up" if x > center else "down"
         signals: dict[str, tuple[Direction, float, float]] = {}
         if ewma > upper or ewma < lower:
             signals["ewma"] = ("up", ewma, upper) if ewma > upper else ("down", ewma, lower)
-        if self.cusum_up > limit:
-            signals["cusum"] = ("up", self.cusum_up, limit)
-        elif self.cusum_down > limit:
-            signals["cusum"] = ("down", self.cusum_down, limit)
+        if cusum_up > limit:
+            signals["cusum"] = ("up", cusum_up, limit)
+        elif cusum_down > limit:
+            signals["cusum"] = ("down", cusum_down, limit)
         for number in (1, 2, 3, 5, 6):
             if nelson >> (number - 1) & 1:
                 direction = side if number != 3 else "up" if self.run_rising else "down"
@@ -485,6 +502,12 @@ class _Series:
         text += ", ambient-compensated)" if self.slope else ")"
         if run >= 2:
             text += f", {run} parts in a row {where} the centre line"
+        if not self.slope and abs(self.ambient - self.reference) >= _AMBIENT_NOTE:
+            # Not compensated: say so when the hall is not what it was while learning.
+            text += (
+                f"; ambient {self.ambient:.1f} °C, {self.reference:.1f} °C while learning "
+                "(not compensated)"
+            )
         return text
 
     def history(self) -> ChartHistory:
