@@ -2,7 +2,8 @@
 
 Run: ``python benchmarks/bench_datasets.py [--mb 512] [--frames-seq 100]``. Writes a float32
 ``.npy`` recording of about ``--mb`` MB and a FLIR ``.seq`` with raw counts into a temporary
-folder, then prints MB/s (of file bytes) for:
+folder in the current directory (so that it measures that disk, not a RAM-backed ``/tmp``;
+removed afterwards), then prints MB/s (of file bytes) for:
 
 * plain read: the file read in 8 MiB chunks, nothing else (the ceiling for anything that reads);
 * ``sha256sum``: coreutils hashing the file (when installed);
