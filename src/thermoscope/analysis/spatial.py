@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import cv2
 import numpy as np
@@ -30,9 +30,8 @@ class AnalysisError(ThermoscopeError, ValueError):
     """An analysis function was given inputs it cannot measure (shapes, empty windows...)."""
 
 
-@dataclass(frozen=True, slots=True)
-class PixelValue:
-    """A measured value and the pixel it comes from.
+class PixelValue(NamedTuple):
+    """A measured value and the pixel it comes from (a named tuple: cheap, immutable).
 
     Attributes:
         value: the measurement in the function's unit (NaN when the region has no valid pixel).
@@ -143,7 +142,8 @@ def region_mean(values: FloatImage, mask: BoolImage | None = None) -> float:
     """Mean of the region's valid values (computed in float64; NaN when there is none)."""
     _check(values, mask)
     if mask is None:
-        mean = float(values.mean(dtype=np.float64))
+        # what ndarray.mean(dtype=float64) computes, without its Python wrapper
+        mean = float(np.add.reduce(values, axis=None, dtype=np.float64)) / values.size
         if mean == mean:
             return mean
     pixels = _pixels(values, mask)

@@ -102,25 +102,6 @@ class Band:
         """The band of a recipe's limits."""
         return cls(limits.min, limits.max, limits.warn_min, limits.warn_max)
 
-    def judge(self, value: float) -> tuple[Verdict, float | None, float | None]:
-        """``(verdict, limit, margin)`` of a value; NaN is NG with no margin."""
-        if value != value:
-            return Verdict.NG, self.hi if self.hi is not None else self.lo, None
-        up = None if self.hi is None else self.hi - value
-        down = None if self.lo is None else value - self.lo
-        if down is None or (up is not None and up <= down):
-            limit, margin = self.hi, up
-        else:
-            limit, margin = self.lo, down
-        assert margin is not None
-        if margin < 0:
-            return Verdict.NG, limit, margin
-        if (self.warn_hi is not None and value > self.warn_hi) or (
-            self.warn_lo is not None and value < self.warn_lo
-        ):
-            return Verdict.WARN, limit, margin
-        return Verdict.OK, limit, margin
-
 
 class _Measure:
     """What a check measured (a plain slotted class: built once per rule per frame)."""
@@ -152,48 +133,15 @@ def _number(value: float, unit: str) -> str:
     return _shown(value, _DECIMALS.get(unit, 2), unit)
 
 
-def _difference(value: float, unit: str) -> str:
-    """A gap to a limit, with enough decimals that a non-zero gap never reads as zero."""
-    decimals = _DECIMALS.get(unit, 2)
+def _gap(value: float, decimals: int, unit: str) -> str:
+    """A distance to a limit, with enough decimals that a non-zero gap never reads as zero."""
     while decimals < 4 and value != 0 and round(value, decimals) == 0:
         decimals += 1
     return _shown(value, decimals, unit)
 
 
-def _limit(value: float, unit: str) -> str:
-    return f"{value:g} {unit}"
-
-
-def explain(
-    subject: str, value: float, unit: str, band: Band, verdict: Verdict, detail: str = ""
-) -> str:
-    """One line for an operator: ``"U3 max 78.2 °C is 8.2 °C over its 70 °C limit"``."""
-    tail = f" ({detail})" if detail else ""
-    shown = _number(value, unit)
-    if verdict is Verdict.NG:
-        if band.hi is not None and value > band.hi:
-            gap = _difference(value - band.hi, unit)
-            return f"{subject} {shown} is {gap} over its {_limit(band.hi, unit)} limit{tail}"
-        assert band.lo is not None
-        gap = _difference(band.lo - value, unit)
-        return f"{subject} {shown} is {gap} under its {_limit(band.lo, unit)} limit{tail}"
-    nearest = ""
-    up = None if band.hi is None else band.hi - value
-    down = None if band.lo is None else value - band.lo
-    if up is not None and (down is None or up <= down):
-        assert band.hi is not None
-        nearest = f"{_difference(up, unit)} below its {_limit(band.hi, unit)} limit"
-    elif down is not None:
-        assert band.lo is not None
-        nearest = f"{_difference(down, unit)} above its {_limit(band.lo, unit)} limit"
-    if verdict is Verdict.WARN:
-        if band.warn_hi is not None and value > band.warn_hi:
-            warned = f"over its {_limit(band.warn_hi, unit)} warning limit"
-        else:
-            assert band.warn_lo is not None
-            warned = f"under its {_limit(band.warn_lo, unit)} warning limit"
-        return f"{subject} {shown} is {warned}, {nearest}{tail}"
-    return f"{subject} {shown}, {nearest}{tail}"
+def _limit(value: float | None, unit: str) -> str:
+    return "" if value is None else f"{value:g} {unit}"
 
 
 class _Context:
@@ -253,9 +201,12 @@ class _Context:
 
 
 class _Check:
-    """A compiled rule: measures one value and judges it against its band."""
+    """A compiled rule: measures one value, judges it against its band and says so."""
 
-    __slots__ = ("band", "label", "region", "rule", "subject", "unit")
+    __slots__ = (
+        "band", "decimals", "hi_text", "label", "lo_text", "rule", "subject", "unit",
+        "warn_hi_text", "warn_lo_text",
+    )  # fmt: skip
 
     def __init__(self, rule: str, label: str, subject: str, unit: str, band: Band) -> None:
         self.rule = rule
@@ -263,6 +214,11 @@ class _Check:
         self.subject = subject
         self.unit = unit
         self.band = band
+        self.decimals = _DECIMALS.get(unit, 2)
+        self.hi_text = _limit(band.hi, unit)
+        self.lo_text = _limit(band.lo, unit)
+        self.warn_hi_text = _limit(band.warn_hi, unit)
+        self.warn_lo_text = _limit(band.warn_lo, unit)
 
     def measure(self, ctx: _Context) -> _Measure:
         raise NotImplementedError
@@ -272,16 +228,49 @@ class _Check:
             m = self.measure(ctx)
         except AnalysisError as exc:
             m = _Measure(float("nan"), failure=f"{self.subject}: cannot be measured ({exc})")
-        verdict, limit, margin = self.band.judge(m.value)
-        if m.failure or m.value != m.value:
-            verdict = Verdict.NG
+        value = m.value
+        if m.failure or value != value:
+            limit = self.band.hi if self.band.hi is not None else self.band.lo
             text = m.failure or f"{self.subject}: no valid temperature in the region"
-        else:
-            text = explain(self.subject, m.value, self.unit, self.band, verdict, m.detail)
+            return Finding(
+                self.rule, self.label, value, limit, Verdict.NG, text, m.x, m.y, None, self.unit,
+                m.extra,
+            )  # fmt: skip
+        verdict, limit, margin, text = self.judge(value, m.detail)
         return Finding(
-            self.rule, self.label, m.value, limit, verdict, text, m.x, m.y, margin, self.unit,
+            self.rule, self.label, value, limit, verdict, text, m.x, m.y, margin, self.unit,
             m.extra,
         )  # fmt: skip
+
+    def judge(self, value: float, detail: str = "") -> tuple[Verdict, float | None, float, str]:
+        """``(verdict, limit, margin, explanation)`` of a finite value.
+
+        The limit is the NG limit crossed, else the nearest; the margin is the distance to it,
+        positive inside tolerance; the explanation is one line for an operator, e.g.
+        ``"U3 max 78.2 °C is 8.2 °C over its 70 °C limit"``.
+        """
+        band, unit, decimals = self.band, self.unit, self.decimals
+        up = None if band.hi is None else band.hi - value
+        down = None if band.lo is None else value - band.lo
+        if down is None or (up is not None and up <= down):
+            assert up is not None
+            limit, margin, limit_text, side, beyond = band.hi, up, self.hi_text, "below", "over"
+        else:
+            limit, margin, limit_text, side, beyond = band.lo, down, self.lo_text, "above", "under"
+        shown = _shown(value, decimals, unit)
+        tail = f" ({detail})" if detail else ""
+        if margin < 0:
+            gap = _gap(-margin, decimals, unit)
+            text = f"{self.subject} {shown} is {gap} {beyond} its {limit_text} limit{tail}"
+            return Verdict.NG, limit, margin, text
+        nearest = f"{_gap(margin, decimals, unit)} {side} its {limit_text} limit"
+        if band.warn_hi is not None and value > band.warn_hi:
+            warned = f"over its {self.warn_hi_text} warning limit"
+        elif band.warn_lo is not None and value < band.warn_lo:
+            warned = f"under its {self.warn_lo_text} warning limit"
+        else:
+            return Verdict.OK, limit, margin, f"{self.subject} {shown}, {nearest}{tail}"
+        return Verdict.WARN, limit, margin, f"{self.subject} {shown} is {warned}, {nearest}{tail}"
 
 
 class _StatCheck(_Check):
