@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
@@ -312,6 +313,19 @@ def test_settings_load_from_json_and_describe_every_field() -> None:
     assert loaded.cusum_h == 6.0
     for name, field in WatchSettings.model_fields.items():
         assert field.description, name
+
+
+def test_every_setting_is_documented() -> None:
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "drift-watch.md").read_text("utf-8")
+    for name in WatchSettings.model_fields:
+        assert f"| `{name}` |" in doc, f"setting {name} missing from docs/drift-watch.md"
+
+
+def test_an_alarm_names_the_series_once() -> None:
+    alarm = feed(RunWatch(), drifting_run(0), rule="Q1 rise", region="Q1")[0]
+    assert alarm.explanation.startswith("Q1 rise is drifting up: ")
+    pair = feed(RunWatch(), drifting_run(0), rule="half-bridge balance", region="Q1-Q2")[0]
+    assert pair.explanation.startswith("Q1-Q2 half-bridge balance is drifting up: ")
 
 
 # --- the incremental watch equals the batch functions -------------------------------------

@@ -10,14 +10,17 @@ parts are still OK. One alarm per drift episode and direction: a series that has
 alarm upwards does not raise another one upwards until its EWMA has come back to the centre line
 (and likewise downwards).
 
-Each part costs O(1) per series; :meth:`RunWatch.history` returns a series' values, statistics,
-limits and alarms as arrays for plotting. The computations are those of
-:mod:`thermoscope.analysis.control_charts`, done one point at a time.
+The computations are those of :mod:`thermoscope.analysis.control_charts`, done one point at a
+time: ``ewma`` and ``cusum(restart=True)`` (the sums start again from 0 after each signal), both
+with ``margin=ambient_margin(...)`` when a fitted ambient slope is used. Each part costs O(1) per
+series; :meth:`RunWatch.history` returns a series' values, statistics, limits and alarms as
+arrays for plotting.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from typing import Literal
 
@@ -202,8 +205,10 @@ class ChartHistory:
         compensated: the value at the reference ambient (NaN until the baseline is learnt).
         baseline: entries the baseline was learnt from.
         charted: entries fed to the charts.
-        ewma, ewma_lower, ewma_upper: the EWMA statistic and its exact limits.
-        cusum_upper, cusum_lower: the upper and lower cumulative sums (≥ 0).
+        ewma, ewma_lower, ewma_upper: the EWMA statistic and its exact limits (widened by the
+            ambient margin when a fitted slope is used).
+        cusum_upper, cusum_lower: the upper and lower cumulative sums (≥ 0; both start again
+            from 0 after an entry where one exceeds ``cusum_limit``).
         nelson: Nelson rules 1-8 flags per entry.
         center, sigma: the baseline (NaN until learnt).
         cusum_limit: the CUSUM decision interval ``h * sigma`` (NaN until learnt).
@@ -487,7 +492,8 @@ class _Series:
         def show(value: float) -> str:
             return f"{value:.{digits}f} {unit}"
 
-        name = f"{self.region} {self.rule}".strip()
+        named = not self.region or re.search(rf"(?<!\w){re.escape(self.region)}(?!\w)", self.rule)
+        name = self.rule if named else f"{self.region} {self.rule}"
         where = "above" if direction == "up" else "below"
         run = self.run_above if direction == "up" else self.run_below
         if source == "ewma":
