@@ -23,13 +23,21 @@ COMMANDS = {
 }
 
 
+ALL_DOCS = "\n".join(p.read_text(encoding="utf-8") for p in sorted((ROOT / "docs").glob("*.md")))
+
+
 def section(name: str) -> str:
-    """The text of ``## `thermoscope NAME` `` up to the next heading of that level."""
-    match = re.search(
-        rf"^## `thermoscope {re.escape(name)}`$(.*?)(?=^## |\Z)", CLI_DOC, re.M | re.S
-    )
-    assert match, f"docs/cli.md has no section for `thermoscope {name}`"
-    return match.group(1)
+    """The text of ``## `thermoscope NAME` `` (in any docs page) up to the next such heading.
+
+    A sub-command without a heading of its own is looked up in its group's section, which must
+    then show its usage line.
+    """
+    for candidate in (name, name.split(" ")[0]):
+        pattern = rf"^##+ `thermoscope {re.escape(candidate)}`$(.*?)(?=^##+ |\Z)"
+        for match in re.finditer(pattern, ALL_DOCS, re.M | re.S):
+            if candidate == name or f"thermoscope {name} " in match.group(1):
+                return match.group(1)
+    raise AssertionError(f"docs/ has no section for `thermoscope {name}`")
 
 
 @pytest.mark.parametrize("name", sorted(COMMANDS))

@@ -16,6 +16,7 @@ from thermoscope import __version__
 from thermoscope.cli.batch import err_console, run_batch
 from thermoscope.cli.describe import describe, describe_without_temperatures
 from thermoscope.cli.inputs import expand_inputs
+from thermoscope.cli.dataset import dataset_app
 from thermoscope.cli.inspection import inspect_command, recipe_app, synth_command
 from thermoscope.core import ThermoscopeError
 from thermoscope.render import PALETTES, Isotherm, encode_png, render
@@ -31,6 +32,7 @@ console = Console()
 app.command("inspect")(inspect_command)
 app.command("synth")(synth_command)
 app.add_typer(recipe_app, name="recipe")
+app.add_typer(dataset_app, name="dataset")
 
 Inputs = Annotated[
     list[str],
