@@ -32,7 +32,7 @@ import shutil
 import struct
 import tempfile
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -955,3 +955,28 @@ def mask_polygons(mask: Mask) -> list[Polygon]:
         except AnnotationError:
             continue
     return out
+
+
+class ImageSizes(Mapping[str, tuple[int, int]]):
+    """``(width, height)`` px by stem, read from an image's header only when asked for.
+
+    ``locate(stem)`` gives the image file (or ``None``); stems without a readable image are
+    absent.
+    """
+
+    def __init__(self, stems: Iterable[str], locate: Callable[[str], Path | None]) -> None:
+        self._stems = list(stems)
+        self._locate = locate
+
+    def __getitem__(self, stem: str) -> tuple[int, int]:
+        path = self._locate(stem)
+        size = read_image_size(path) if path is not None else None
+        if size is None:
+            raise KeyError(stem)
+        return size
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._stems)
+
+    def __len__(self) -> int:
+        return len(self._stems)
