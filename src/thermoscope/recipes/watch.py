@@ -202,7 +202,8 @@ class ChartHistory:
         part_index: the part of each entry (0-based, as given to the watch).
         value: the value as measured.
         ambient: the ambient reading used for the entry, °C (NaN: none).
-        compensated: the value at the reference ambient (NaN until the baseline is learnt).
+        compensated: the value at the reference ambient, also for entries not charted (NaN
+            until the baseline is learnt, and for non-finite values).
         baseline: entries the baseline was learnt from.
         charted: entries fed to the charts.
         ewma, ewma_lower, ewma_upper: the EWMA statistic and its exact limits (widened by the
@@ -281,15 +282,15 @@ class _Rows:
         return self._data[max(0, self._count - self._limit) : self._count]
 
     def set_compensated(self, slope: float, reference: float) -> None:
-        """Fill the compensated column of the baseline rows."""
+        """Fill the compensated column of the rows so far that have a finite value."""
         rows = self._data[: self._count]
-        learnt = rows[:, _BASELINE] == 1.0
-        values = rows[learnt, _VALUE]
+        finite = np.isfinite(rows[:, _VALUE])
+        values = rows[finite, _VALUE]
         if slope:
-            ambient = rows[learnt, _AMBIENT]
+            ambient = rows[finite, _AMBIENT]
             ambient = np.where(np.isnan(ambient), reference, ambient)
             values = compensate_ambient(values, ambient, slope=slope, reference=reference)
-        rows[learnt, _COMPENSATED] = values
+        rows[finite, _COMPENSATED] = values
 
 
 class _Series:
@@ -334,13 +335,15 @@ class _Series:
             row[_BASELINE] = 1.0
             self.learn_values.append(value)
             self.learn_ambient.append(ambient)
-        elif admitted and self.active:
+        elif self.learnt and math.isfinite(value):
             compensated, used = value, math.nan
             if self.slope:
                 used = ambient if math.isfinite(ambient) else self.reference
                 compensated = value - self.slope * (used - self.reference)
-            row[_COMPENSATED], row[_CHARTED] = compensated, 1.0
-            alarms = self._chart(index, compensated, used, row)
+            row[_COMPENSATED] = compensated
+            if admitted and self.active:
+                row[_CHARTED] = 1.0
+                alarms = self._chart(index, compensated, used, row)
         self.rows.append(row)
         if not self.learnt and len(self.learn_values) == self.settings.baseline_parts:
             self._learn()
