@@ -240,9 +240,10 @@ def _spots(
     if not beyond.any():
         return SpotArea(0, None, None, 0, 0, threshold)
     count, labels = cv2.connectedComponents(beyond.view(np.uint8), connectivity=8)
-    if count == 2:  # one spot: no need to tell spots apart
+    if count == 2:
+        # one spot: it holds every pixel beyond the threshold, so also the region's extreme
         total = int(np.count_nonzero(beyond))
-        peak = _extreme(values, beyond, hot, origin)
+        peak = _extreme(values, mask, hot, origin)
         return SpotArea(total, peak.x, peak.y, total, 1, float(threshold))
     sizes = np.bincount(labels.ravel(), minlength=count)
     sizes[0] = 0
