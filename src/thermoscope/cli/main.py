@@ -14,9 +14,9 @@ from rich.table import Table
 import thermoscope.io as tio
 from thermoscope import __version__
 from thermoscope.cli.batch import err_console, run_batch
+from thermoscope.cli.dataset import dataset_app
 from thermoscope.cli.describe import describe, describe_without_temperatures
 from thermoscope.cli.inputs import expand_inputs
-from thermoscope.cli.dataset import dataset_app
 from thermoscope.cli.inspection import inspect_command, recipe_app, synth_command
 from thermoscope.core import ThermoscopeError
 from thermoscope.render import PALETTES, Isotherm, encode_png, render
