@@ -1,0 +1,198 @@
+"""``create_app(settings)``: the FastAPI app of the annotation server.
+
+The app opens the database (migrating it unless told not to), the blob store and the job
+workers when it starts, and closes them when it stops. The API lives under ``/api/v1`` (OpenAPI
+at ``/api/v1/openapi.json``); the browser UI's static files, when the package ships them, are
+served at ``/``.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.gzip import GZipMiddleware
+from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy import select
+from sqlalchemy.exc import DataError
+
+from thermoscope import __version__
+from thermoscope.server.auth import Passwords
+from thermoscope.server.context import ServerContext
+from thermoscope.server.datasets import HANDLERS
+from thermoscope.server.db import Database
+from thermoscope.server.db.models import User
+from thermoscope.server.errors import ApiError
+from thermoscope.server.jobs import JobRunner
+from thermoscope.server.routers import annotations as annotation_routes
+from thermoscope.server.routers import auth, datasets, frames, projects
+from thermoscope.server.schemas.common import Health
+from thermoscope.server.settings import Settings
+from thermoscope.server.storage import open_blob_store
+
+log = logging.getLogger(__name__)
+
+API_PREFIX = "/api/v1"
+#: Where the web UI's static files are (served at ``/`` when present).
+WEB_DIR = Path(__file__).resolve().parents[1] / "web" / "static"
+#: Request bodies beyond the upload limit by more than this are refused before being read.
+BODY_SLACK = 1 << 20
+
+
+def build_context(settings: Settings) -> ServerContext:
+    """The database, blob store and password hasher ``settings`` describe."""
+    db = Database(
+        settings.resolved_database_url,
+        pool_size=settings.database_pool_size,
+        sqlite_synchronous=settings.sqlite_synchronous,
+    )
+    return ServerContext(
+        settings=settings,
+        db=db,
+        blobs=open_blob_store(settings),
+        passwords=Passwords(
+            memory_kib=settings.argon2_memory_kib, time_cost=settings.argon2_time_cost
+        ),
+    )
+
+
+def bootstrap_admin(ctx: ServerContext) -> str | None:
+    """Create the first site administrator when there is no user; return the generated
+    password when none was configured (``None`` otherwise). A configured password is also
+    set on an existing administrator of that name whose password differs."""
+    settings = ctx.settings
+    configured = settings.admin_password
+    with ctx.db.write() as session:
+        user = session.scalars(select(User).where(User.username == settings.admin_username)).first()
+        if user is not None:
+            wanted = None if configured is None else configured.get_secret_value()
+            if wanted is not None and not ctx.passwords.verify(user.password_hash, wanted):
+                user.password_hash = ctx.passwords.hash(wanted)
+            return None
+        if session.scalars(select(User.id).limit(1)).first() is not None:
+            return None
+        password = (
+            configured.get_secret_value() if configured is not None else secrets.token_urlsafe(12)
+        )
+        session.add(
+            User(
+                username=settings.admin_username,
+                password_hash=ctx.passwords.hash(password),
+                is_admin=True,
+            )
+        )
+    return password if configured is None else None
+
+
+def _problems(exc: RequestValidationError) -> tuple[int, str]:
+    errors = list(exc.errors())
+    if any(e.get("type") == "json_invalid" for e in errors):
+        return 400, "the body is not valid JSON"
+    parts = []
+    for error in errors[:5]:
+        where = ".".join(str(p) for p in error.get("loc", ()) if p != "body") or "request"
+        parts.append(f"{where}: {error.get('msg', 'invalid')}")
+    return 422, "; ".join(parts) or "invalid request"
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """The annotation server's app for ``settings`` (default: from the environment)."""
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        ctx = build_context(settings)
+        if settings.migrate:
+            ctx.db.migrate()
+        password = bootstrap_admin(ctx)
+        if password is not None:
+            print(
+                f"thermoscope: created the site administrator {settings.admin_username!r} with "
+                f"password {password} (shown once; set THERMOSCOPE_ADMIN_PASSWORD to choose it)",
+                file=sys.stderr,
+                flush=True,
+            )
+        runner = JobRunner(
+            ctx, HANDLERS, threads=settings.worker_threads, lease_s=settings.job_lease_s
+        )
+        ctx.jobs = runner
+        runner.start()
+        app.state.ctx = ctx
+        try:
+            yield
+        finally:
+            runner.stop()
+            ctx.db.dispose()
+
+    app = FastAPI(
+        title="thermoscope",
+        version=__version__,
+        description="Annotation server for radiometric thermal data (see docs/api.md).",
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        docs_url=f"{API_PREFIX}/docs",
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+
+    @app.exception_handler(ApiError)
+    async def api_error(request: Request, exc: ApiError) -> JSONResponse:
+        return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        status, detail = _problems(exc)
+        return JSONResponse({"detail": detail}, status_code=status)
+
+    @app.exception_handler(DataError)
+    async def unstorable(request: Request, exc: DataError) -> JSONResponse:
+        return JSONResponse(
+            {"detail": "the request holds a value the database cannot store (e.g. a NUL char)"},
+            status_code=400,
+        )
+
+    limit = settings.max_upload_bytes + BODY_SLACK
+
+    @app.middleware("http")
+    async def limit_body(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        length = request.headers.get("content-length")
+        too_big = length is not None and length.isdigit() and int(length) > limit
+        if too_big:
+            return JSONResponse(
+                {"detail": f"request body larger than {settings.max_upload_bytes} bytes"},
+                status_code=413,
+            )
+        response = await call_next(request)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        return response
+
+    if settings.gzip_level > 0:
+        app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=settings.gzip_level)
+
+    @app.get(f"{API_PREFIX}/health", response_model=Health, tags=["misc"])
+    def health() -> Health:
+        """The server is up."""
+        return Health(status="ok", version=__version__)
+
+    for router in (auth.router, projects.router, frames.router, annotation_routes.router):
+        app.include_router(router, prefix=API_PREFIX)
+    app.include_router(datasets.router, prefix=API_PREFIX)
+    if settings.serve_web and WEB_DIR.is_dir():
+        app.mount("/", StaticFiles(directory=WEB_DIR, html=True), name="web")
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """The app configured from the environment (for ``uvicorn --factory``)."""
+    return create_app(Settings())
+
+
+__all__ = ["API_PREFIX", "app_from_env", "create_app"]

@@ -1,0 +1,228 @@
+"""Dataset versions and exports as background jobs.
+
+A version freezes a project's frames and current annotations as a
+``thermoscope.datasets.versions.Version``: its manifest (canonical JSON, id = SHA-256) and every
+annotation (by the hash of its canonical JSON) go to the blob store, the row keeps the
+statistics. Equal content gives the same version. An export writes one zip per version and
+format to the blob store.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import io
+import json
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from sqlalchemy import select
+
+from thermoscope.annotations import AnnotatedItem
+from thermoscope.datasets.store import summarise
+from thermoscope.datasets.versions import ItemRecord, Version, canonical_json, content_hash, stats
+from thermoscope.server.db.models import AnnotationRow, DatasetVersion, Export, Frame, Project
+from thermoscope.server.errors import ApiError, not_found
+from thermoscope.server.ingest import celsius_key
+from thermoscope.server.jobs import Handler, JobContext
+
+#: Report progress every this many items.
+PROGRESS_EVERY = 25
+
+
+def version_key(project_id: int, content: str) -> str:
+    """The id of the version of a project whose manifest hashes to ``content``."""
+    return hashlib.sha256(f"{project_id}/version/{content}".encode("ascii")).hexdigest()[:32]
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def build_version(job: JobContext) -> dict[str, Any]:
+    """Job ``dataset_version``: freeze a project's annotations as a dataset version."""
+    params = job.params
+    project_id = int(params["project_id"])
+    ctx = job.ctx
+    with ctx.db.read() as session:
+        project = session.get(Project, project_id)
+        if project is None:
+            raise not_found(f"project {project_id}")
+        schema = dict(project.label_schema)
+        rows = session.execute(
+            select(Frame, AnnotationRow)
+            .join(AnnotationRow, AnnotationRow.frame_id == Frame.id)
+            .where(Frame.project_id == project_id)
+            .order_by(Frame.created_at, Frame.id)
+        ).all()
+    records = []
+    for i, (frame, annotation) in enumerate(rows):
+        if params.get("only_accepted") and frame.status != "accepted":
+            continue
+        item = AnnotatedItem.from_dict(json.loads(annotation.item))
+        data = canonical_json(item.to_dict())
+        digest = content_hash(data)
+        key = f"annotations/{digest[:2]}/{digest}.json"
+        if not ctx.blobs.exists(key):
+            ctx.blobs.put(key, data)
+        summary = summarise(item)
+        records.append(
+            ItemRecord(
+                id=frame.content_hash,
+                frames=tuple(frame.frame_hashes),
+                height=frame.height,
+                width=frame.width,
+                annotation=digest,
+                product=_text(frame.meta.get("product")),
+                serial=_text(frame.meta.get("serial")),
+                source=frame.filename,
+                labels=summary.labels,
+                verdict=summary.verdict,
+                review=summary.review,
+            )
+        )
+        if i % PROGRESS_EVERY == 0:
+            job.progress(0.9 * i / max(1, len(rows)), f"{i} of {len(rows)} frames")
+    version = Version.of(records, schema)
+    manifest = version.manifest()
+    content = content_hash(manifest)
+    vid = version_key(project_id, content)
+    manifest_key = f"versions/{project_id}/{content}.json"
+    ctx.blobs.put(manifest_key, manifest)
+    with ctx.db.write() as session:
+        if session.get(DatasetVersion, vid) is None:
+            session.add(
+                DatasetVersion(
+                    id=vid,
+                    project_id=project_id,
+                    content_hash=content,
+                    message=str(params.get("message", "")),
+                    item_count=len(version),
+                    stats=stats(version).to_dict(),
+                    manifest_key=manifest_key,
+                    created_by=str(params.get("username", "")),
+                )
+            )
+    return {"version_id": vid}
+
+
+@dataclass(frozen=True, slots=True)
+class ExportFormat:
+    """A format a version can be exported in."""
+
+    name: str
+    description: str
+    write: Callable[[JobContext, DatasetVersion, Version, zipfile.ZipFile], None]
+
+
+def _items(job: JobContext, version: Version) -> list[tuple[ItemRecord, AnnotatedItem]]:
+    out = []
+    for record in version:
+        if record.annotation is None:
+            continue
+        data = job.ctx.blobs.get(f"annotations/{record.annotation[:2]}/{record.annotation}.json")
+        out.append((record, AnnotatedItem.from_dict(json.loads(data))))
+    return out
+
+
+def _frames(job: JobContext, project_id: int, content: str) -> np.ndarray[Any, Any]:
+    with job.ctx.db.read() as session:
+        frame = session.scalars(
+            select(Frame).where(Frame.project_id == project_id, Frame.content_hash == content)
+        ).first()
+        if frame is None:
+            raise not_found(f"frame {content}")
+    layers = [
+        np.frombuffer(job.ctx.blobs.get(celsius_key(frame.celsius_prefix, i)), dtype="<f4")
+        for i in range(frame.frame_count)
+    ]
+    return np.stack(layers).reshape(frame.frame_count, frame.height, frame.width)
+
+
+def _write_native(
+    job: JobContext, row: DatasetVersion, version: Version, archive: zipfile.ZipFile
+) -> None:
+    """The ``thermoscope`` format: manifest, item dicts and float32 °C arrays."""
+    archive.writestr("manifest.json", version.manifest())
+    items = _items(job, version)
+    for i, (record, item) in enumerate(items):
+        archive.writestr(f"items/{record.id}.json", json.dumps(item.to_dict(), indent=1))
+        buffer = io.BytesIO()
+        np.save(buffer, _frames(job, row.project_id, record.content), allow_pickle=False)
+        archive.writestr(f"frames/{record.id}.npy", buffer.getvalue())
+        if i % PROGRESS_EVERY == 0:
+            job.progress(0.95 * i / max(1, len(items)), f"{i} of {len(items)} items")
+
+
+NATIVE = ExportFormat(
+    "thermoscope",
+    "zip of the version manifest, one AnnotatedItem JSON per item and its °C as float32 .npy",
+    _write_native,
+)
+
+
+def export_formats() -> dict[str, ExportFormat]:
+    """The export formats: ``thermoscope`` and those of ``thermoscope.annotations.formats``."""
+    formats = {NATIVE.name: NATIVE}
+    formats.update(_library_formats())
+    return formats
+
+
+def _library_formats() -> dict[str, ExportFormat]:
+    """Adapters for the emitters of ``thermoscope.annotations.formats`` (when installed)."""
+    try:
+        module = importlib.import_module("thermoscope.annotations.formats")
+    except ImportError:
+        return {}
+    found: dict[str, ExportFormat] = {}
+    for name, emit, description in getattr(module, "EXPORTERS", ()):
+        found[name] = ExportFormat(name, description, _library_writer(emit))
+    return found
+
+
+def _library_writer(
+    emit: Callable[[list[AnnotatedItem]], dict[str, bytes]],
+) -> Callable[[JobContext, DatasetVersion, Version, zipfile.ZipFile], None]:
+    def write(
+        job: JobContext, row: DatasetVersion, version: Version, archive: zipfile.ZipFile
+    ) -> None:
+        for path, data in emit([item for _, item in _items(job, version)]).items():
+            archive.writestr(path, data)
+
+    return write
+
+
+def run_export(job: JobContext) -> dict[str, Any]:
+    """Job ``export``: write a version in a format as a zip to the blob store."""
+    ctx = job.ctx
+    export_id = str(job.params["export_id"])
+    with ctx.db.read() as session:
+        export = session.get(Export, export_id)
+        if export is None:
+            raise not_found(f"export {export_id}")
+        row = session.get(DatasetVersion, export.version_id)
+        if row is None:
+            raise not_found(f"dataset version {export.version_id}")
+    fmt = export_formats().get(export.format)
+    if fmt is None:
+        raise ApiError(422, f"unknown export format {export.format!r}")
+    version = Version.from_manifest(ctx.blobs.get(row.manifest_key), expected_id=row.content_hash)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
+        fmt.write(job, row, version, archive)
+    data = buffer.getvalue()
+    key = f"exports/{export_id}.zip"
+    ctx.blobs.put(key, data)
+    with ctx.db.write() as session:
+        found = session.get(Export, export_id)
+        if found is not None:
+            found.state = "done"
+            found.blob_key = key
+            found.size_bytes = len(data)
+    return {"export_id": export_id}
+
+
+HANDLERS: dict[str, Handler] = {"dataset_version": build_version, "export": run_export}

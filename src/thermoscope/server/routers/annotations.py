@@ -1,0 +1,207 @@
+"""Annotations (optimistic concurrency), review actions, tasks and the review queue."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, Response, status
+from sqlalchemy import case, func, select
+from sqlalchemy.exc import IntegrityError
+
+from thermoscope.server.annotating import get_annotation, review, save_annotation
+from thermoscope.server.auth import Action, require
+from thermoscope.server.db.models import Frame, Task, User, utc
+from thermoscope.server.errors import ApiError, not_found
+from thermoscope.server.routers.deps import Caller, Ctx, HexId, Limit, Offset, ProjectId
+from thermoscope.server.routers.frames import frame_out
+from thermoscope.server.schemas.annotations import (
+    AnnotationIn,
+    AnnotationOut,
+    QueueEntry,
+    ReviewIn,
+    ReviewOut,
+    TaskIn,
+    TaskOut,
+)
+from thermoscope.server.schemas.common import Items, Page
+
+router = APIRouter(tags=["annotations"])
+
+#: Confidence below which the review queue calls a model's drafts uncertain.
+LOW_CONFIDENCE = 0.5
+
+
+def _revision(if_match: str | None) -> int | None:
+    if if_match is None:
+        return None
+    text = if_match.strip().removeprefix("W/").strip('"')
+    if not text.isdigit() or len(text) > 18:
+        raise ApiError(400, f"If-Match must be a revision number, got {if_match!r}")
+    return int(text)
+
+
+@router.get("/frames/{fid}/annotations", response_model=AnnotationOut)
+def read_annotation(fid: HexId, caller: Caller, ctx: Ctx, response: Response) -> AnnotationOut:
+    """The frame's annotation and its revision (also as ``ETag``)."""
+    out = get_annotation(ctx, caller, fid)
+    response.headers["ETag"] = f'"{out.revision}"'
+    return out
+
+
+@router.put(
+    "/frames/{fid}/annotations",
+    response_model=AnnotationOut,
+    responses={
+        409: {"description": "saved by someone else in between: current revision and item"},
+        428: {"description": "no revision given"},
+    },
+)
+def write_annotation(
+    fid: HexId,
+    body: AnnotationIn,
+    caller: Caller,
+    ctx: Ctx,
+    response: Response,
+    if_match: Annotated[str | None, Header(max_length=40)] = None,
+) -> AnnotationOut:
+    """Save the annotation over the revision it was edited from (409 when that is stale)."""
+    base = body.revision if body.revision is not None else _revision(if_match)
+    out = save_annotation(ctx, caller, fid, body.item, base)
+    response.headers["ETag"] = f'"{out.revision}"'
+    return out
+
+
+@router.post("/frames/{fid}/review", response_model=ReviewOut)
+def review_frame(fid: HexId, body: ReviewIn, caller: Caller, ctx: Ctx) -> ReviewOut:
+    """Submit (annotators) or accept / reject (reviewers) the frame's records."""
+    return review(ctx, caller, fid, body.action, body.comment, body.revision)
+
+
+def _task_out(task: Task, assignee: str) -> TaskOut:
+    return TaskOut(
+        id=task.id,
+        project_id=task.project_id,
+        frame_id=task.frame_id,
+        assignee=assignee,
+        state=task.state,
+        created_by=task.created_by,
+        created_at=utc(task.created_at),
+    )
+
+
+@router.get("/projects/{pid}/tasks", response_model=Page[TaskOut])
+def list_tasks(
+    pid: ProjectId,
+    caller: Caller,
+    ctx: Ctx,
+    offset: Offset = 0,
+    limit: Limit = 50,
+    assignee: Annotated[
+        str | None, Query(pattern=r"^[A-Za-z0-9._-]{1,64}$", description="me or a user name")
+    ] = None,
+    state: Annotated[str | None, Query(pattern="^(open|done)$")] = None,
+) -> Page[TaskOut]:
+    """Tasks of a project (``assignee=me`` for the caller's)."""
+    with ctx.db.read() as session:
+        require(session, caller, pid, Action.READ)
+        query = (
+            select(Task, User.username)
+            .join(User, User.id == Task.assignee_id)
+            .where(Task.project_id == pid)
+        )
+        if assignee == "me":
+            query = query.where(Task.assignee_id == caller.user_id)
+        elif assignee is not None:
+            query = query.where(User.username == assignee)
+        if state is not None:
+            query = query.where(Task.state == state)
+        total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+        rows = session.execute(query.order_by(Task.id).offset(offset).limit(limit)).all()
+        return Page(
+            items=[_task_out(t, u) for t, u in rows], total=total, offset=offset, limit=limit
+        )
+
+
+@router.post(
+    "/projects/{pid}/tasks", response_model=Items[TaskOut], status_code=status.HTTP_201_CREATED
+)
+def create_tasks(pid: ProjectId, body: TaskIn, caller: Caller, ctx: Ctx) -> Items[TaskOut]:
+    """Assign frames to a member (reviewers and admins)."""
+    try:
+        with ctx.db.write() as session:
+            require(session, caller, pid, Action.REVIEW)
+            user = session.scalars(select(User).where(User.username == body.assignee)).first()
+            if user is None:
+                raise not_found(f"user {body.assignee!r}")
+            out = []
+            for fid in dict.fromkeys(body.frame_ids):
+                frame = session.get(Frame, fid)
+                if frame is None or frame.project_id != pid:
+                    raise not_found(f"frame {fid} in project {pid}")
+                task = session.scalars(
+                    select(Task).where(Task.frame_id == fid, Task.assignee_id == user.id)
+                ).first()
+                if task is None:
+                    task = Task(
+                        project_id=pid,
+                        frame_id=fid,
+                        assignee_id=user.id,
+                        state="open",
+                        created_by=caller.username,
+                    )
+                    session.add(task)
+                    session.flush()
+                else:
+                    task.state = "open"
+                out.append(_task_out(task, user.username))
+            return Items(items=out)
+    except IntegrityError:
+        raise ApiError(409, "a task for one of these frames was just created; try again") from None
+
+
+def _reasons(frame: Frame) -> tuple[float, list[str]]:
+    reasons = []
+    priority = 0.0
+    if frame.disagreement:
+        priority += 8
+        reasons.append("annotators, or the machine and the annotators, disagree on the verdict")
+    if (frame.verdict or frame.machine_verdict) == "NG":
+        priority += 4
+        reasons.append("NG")
+    if frame.confidence is not None and frame.confidence < LOW_CONFIDENCE:
+        priority += 2 * (1 - frame.confidence)
+        reasons.append(f"low model confidence ({frame.confidence:.2f})")
+    if frame.status == "submitted":
+        priority += 1
+        reasons.append("submitted for review")
+    return priority, reasons
+
+
+@router.get("/projects/{pid}/review-queue", response_model=Page[QueueEntry])
+def review_queue(
+    pid: ProjectId, caller: Caller, ctx: Ctx, offset: Offset = 0, limit: Limit = 50
+) -> Page[QueueEntry]:
+    """Frames not yet accepted, the ones most in need of a human first."""
+    effective = func.coalesce(Frame.verdict, Frame.machine_verdict)
+    with ctx.db.read() as session:
+        require(session, caller, pid, Action.READ)
+        query = select(Frame).where(Frame.project_id == pid, Frame.status != "accepted")
+        total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+        frames = session.scalars(
+            query.order_by(
+                case((Frame.disagreement, 0), else_=1),
+                case((effective == "NG", 0), else_=1),
+                case((Frame.confidence.is_(None), 1), else_=0),
+                Frame.confidence,
+                case((Frame.status == "submitted", 0), else_=1),
+                Frame.created_at,
+                Frame.id,
+            )
+            .offset(offset)
+            .limit(limit)
+        )
+        items = []
+        for frame in frames:
+            priority, reasons = _reasons(frame)
+            items.append(QueueEntry(frame=frame_out(frame), priority=priority, reasons=reasons))
+    return Page(items=items, total=total, offset=offset, limit=limit)

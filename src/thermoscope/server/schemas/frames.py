@@ -1,0 +1,113 @@
+"""Ingest, uploads and frames."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, Field, StringConstraints, field_validator
+
+from thermoscope.server.schemas.common import Request
+
+Filename = Annotated[str, StringConstraints(min_length=1, max_length=255)]
+Sha256 = Annotated[str, StringConstraints(pattern=r"^[0-9a-fA-F]{64}$")]
+
+
+class EdgeFinding(Request):
+    """One finding of the edge's inspection (``Finding.to_json()`` plus an optional score)."""
+
+    rule: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    region: Annotated[str, StringConstraints(max_length=200)] = ""
+    value: float | None = None
+    limit: float | None = None
+    verdict: Literal["OK", "WARN", "NG"]
+    x: int | None = Field(default=None, ge=0, le=1 << 20)
+    y: int | None = Field(default=None, ge=0, le=1 << 20)
+    explanation: Annotated[str, StringConstraints(max_length=2000)] = ""
+    unit: Annotated[str, StringConstraints(max_length=20)] = "°C"
+    score: float | None = Field(default=None, ge=0.0, le=1.0, description="model confidence")
+
+    @field_validator("value", "limit")
+    @classmethod
+    def _finite(cls, value: float | None) -> float | None:
+        if value is not None and not math.isfinite(value):
+            raise ValueError("must be a finite number or null")
+        return value
+
+
+class EdgeInspection(Request):
+    """The edge's inspection of a part (``Inspection.to_json()`` plus model name / version)."""
+
+    source: Annotated[str, StringConstraints(max_length=1000)] = ""
+    frame: int | None = Field(default=None, ge=0, le=1 << 20)
+    verdict: Literal["OK", "WARN", "NG"]
+    findings: list[EdgeFinding] = Field(default_factory=list, max_length=10_000)
+    model: Annotated[str, StringConstraints(max_length=200)] = ""
+    model_version: Annotated[str, StringConstraints(max_length=100)] = ""
+
+
+class IngestOut(BaseModel):
+    """A committed frame (new or found by its content hash)."""
+
+    frame_id: str
+    created: bool
+    width: int
+    height: int
+    frame_count: int
+
+
+class UploadIn(Request):
+    """A resumable upload to open."""
+
+    project_id: int = Field(ge=1, le=2**62)
+    filename: Filename
+    size: int = Field(ge=1, le=2**50, description="bytes the file has")
+    sha256: Sha256
+    findings: EdgeInspection | None = None
+    meta: dict[str, Any] | None = None
+
+
+class UploadOut(BaseModel):
+    """Where a resumable upload stands."""
+
+    upload_id: str
+    offset: int = Field(description="bytes received and durable")
+    size: int
+    state: str = Field(description="open or complete")
+    frame_id: str | None = None
+
+
+class FrameOut(BaseModel):
+    """A frame in a list."""
+
+    id: str
+    project_id: int
+    filename: str
+    format: str
+    width: int
+    height: int
+    frame_count: int
+    status: str
+    verdict: str | None
+    machine_verdict: str | None
+    confidence: float | None
+    disagreement: bool
+    created_at: datetime
+
+
+class FrameDetail(FrameOut):
+    """Everything about a frame."""
+
+    content_hash: str
+    size_bytes: int
+    camera: dict[str, Any]
+    parameters: dict[str, Any] | None
+    capture_time: datetime | None
+    timestamps_s: list[float] | None
+    findings: dict[str, Any] | None
+    machine_findings: dict[str, Any] | None
+    meta: dict[str, Any]
+    min_c: float | None
+    max_c: float | None
+    revision: int

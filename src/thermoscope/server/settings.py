@@ -1,0 +1,165 @@
+"""Server settings: pydantic, read from ``THERMOSCOPE_*`` environment variables and a file.
+
+Sources, strongest first: keyword arguments (``Settings(data_dir=...)``), environment variables
+(``THERMOSCOPE_DATA_DIR``, ``THERMOSCOPE_DATABASE_URL`` ...), then the YAML or JSON file named by
+``THERMOSCOPE_CONFIG``, then the defaults. The defaults are the embedded deployment: SQLite (WAL)
+at ``<data_dir>/thermoscope.db``, blobs in ``<data_dir>/blobs``, an in-process job worker.
+PostgreSQL and S3-compatible storage are a matter of two URLs::
+
+    THERMOSCOPE_DATABASE_URL=postgresql+psycopg://user@db.example/thermoscope
+    THERMOSCOPE_BLOB_URL=s3://bucket/prefix
+    THERMOSCOPE_S3_ENDPOINT_URL=https://s3.example   # for non-AWS stores
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
+
+#: Environment variable naming the settings file (YAML or JSON).
+CONFIG_ENV = "THERMOSCOPE_CONFIG"
+
+KIB = 1024
+MIB = 1024 * KIB
+GIB = 1024 * MIB
+
+
+class Settings(BaseSettings):
+    """Everything the server is configured by (every field has an environment variable
+    ``THERMOSCOPE_<FIELD NAME IN CAPITALS>``)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="THERMOSCOPE_", extra="forbid", validate_default=True
+    )
+
+    data_dir: Path = Field(
+        default=Path("thermoscope-data"),
+        description="folder of the embedded defaults: the SQLite database and the blob folder",
+    )
+    database_url: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=2000,
+        description="SQLAlchemy URL; default sqlite:///<data_dir>/thermoscope.db (WAL mode), "
+        "PostgreSQL as postgresql+psycopg://user:password@host/db",
+    )
+    blob_url: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=2000,
+        description="where files and decoded frames are kept: a folder (path or file:// URL) or "
+        "s3://bucket/prefix; default <data_dir>/blobs",
+    )
+    s3_endpoint_url: str | None = Field(
+        default=None, max_length=2000, description="endpoint of an S3-compatible store"
+    )
+    s3_region: str = Field(default="us-east-1", max_length=64, description="S3 region")
+    s3_access_key_id: str | None = Field(
+        default=None, max_length=256, description="S3 access key (default: boto3's own lookup)"
+    )
+    s3_secret_access_key: SecretStr | None = Field(
+        default=None, description="S3 secret key (default: boto3's own lookup)"
+    )
+    admin_username: str = Field(
+        default="admin",
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9._-]+$",
+        description="the first site administrator, created when no user exists",
+    )
+    admin_password: SecretStr | None = Field(
+        default=None,
+        description="its password; when unset a random one is generated and printed once",
+    )
+    argon2_memory_kib: int = Field(
+        default=65536,
+        ge=8,
+        le=4 * 1024 * 1024,
+        description="memory cost of a password hash (argon2id; lower it only for tests)",
+    )
+    argon2_time_cost: int = Field(
+        default=3, ge=1, le=100, description="passes of a password hash (argon2id)"
+    )
+    session_ttl_s: int = Field(
+        default=7 * 24 * 3600, ge=60, le=365 * 24 * 3600, description="browser session lifetime"
+    )
+    cookie_secure: bool = Field(
+        default=False, description="mark the session cookie Secure (serve over HTTPS)"
+    )
+    max_upload_bytes: int = Field(
+        default=2 * GIB, ge=KIB, le=1024 * GIB, description="largest file accepted for ingest"
+    )
+    max_chunk_bytes: int = Field(
+        default=64 * MIB, ge=KIB, le=GIB, description="largest chunk of a resumable upload"
+    )
+    worker_threads: int = Field(
+        default=1, ge=0, le=32, description="in-process background job workers (0: none)"
+    )
+    job_lease_s: float = Field(
+        default=60.0,
+        ge=1.0,
+        le=3600.0,
+        description="a running job not heard of for this long is taken up again",
+    )
+    gzip_level: int = Field(
+        default=1, ge=0, le=9, description="gzip level of responses (0: no compression)"
+    )
+    sqlite_synchronous: Literal["NORMAL", "FULL"] = Field(
+        default="FULL",
+        description="SQLite fsync policy; FULL keeps every acknowledged write through a power "
+        "cut, NORMAL through a process crash",
+    )
+    fsync_blobs: bool = Field(
+        default=True, description="fsync local blob files before they are acknowledged"
+    )
+    database_pool_size: int = Field(
+        default=10, ge=1, le=200, description="connections kept open to a PostgreSQL server"
+    )
+    migrate: bool = Field(
+        default=True, description="run the database migrations when the server starts"
+    )
+    serve_web: bool = Field(
+        default=True, description="serve the browser UI at / (when the package ships it)"
+    )
+
+    @field_validator("data_dir")
+    @classmethod
+    def _expand(cls, value: Path) -> Path:
+        return value.expanduser()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Keyword arguments, then the environment, then the ``THERMOSCOPE_CONFIG`` file."""
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        path = os.environ.get(CONFIG_ENV)
+        if path:
+            sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=Path(path)))
+        return tuple(sources)
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The database URL (the embedded SQLite file unless one is configured)."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'thermoscope.db').resolve()}"
+
+    @property
+    def resolved_blob_url(self) -> str:
+        """The blob store URL (the embedded folder unless one is configured)."""
+        return self.blob_url or str((self.data_dir / "blobs").resolve())
