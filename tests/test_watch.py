@@ -1,5 +1,6 @@
 """The run-long drift watch: the done-when scenario (a slow drift flagged at least 50 parts before
-the first NG part), false alarms in control, ambient compensation, NG parts, history, settings,
+the first NG part, on a synthetic stream and on the synthetic production line), false alarms in
+control, ambient compensation, NG parts, history, settings,
 and the incremental watch against the batch control-chart functions."""
 
 from __future__ import annotations
@@ -26,9 +27,12 @@ from thermoscope.analysis.control_charts import (
     nelson_rules,
 )
 from thermoscope.core.findings import Finding, Inspection, Verdict
+from thermoscope.datasets.synthetic import Drift, simulate_run
+from thermoscope.recipes import compile_recipe, inspect, load_recipe
 from thermoscope.recipes.watch import DriftAlarm, RunWatch, WatchError, WatchSettings
 
 FloatArray = npt.NDArray[np.float64]
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 NOMINAL = 62.0  # °C, the in-control mean of "U1 max"
 NOISE = 0.4  # °C, part-to-part standard deviation
@@ -102,6 +106,41 @@ def test_the_first_alarm_explains_itself() -> None:
     assert float(match[1]) > float(match[2])
 
 
+# --- the done-when scenario on the synthetic production line ------------------------------
+
+# (product, drift target, °C per part from part 300, which series the drift shows in)
+LINE_DRIFTS = [
+    ("pcb", "Q1", 0.0145, "Q1"),  # a heat sink losing contact: Q1 runs warmer
+    ("battery", "cooling", 0.02, "cells"),  # a failing coolant pump: every cell warmer
+    ("seal", "seal", -0.02, "seam"),  # a failing jaw heater: the seam runs colder
+]
+
+
+@pytest.mark.parametrize(
+    ("product", "target", "per_part_c", "shows_in"), LINE_DRIFTS, ids=[d[0] for d in LINE_DRIFTS]
+)
+def test_the_synthetic_line_drift_is_flagged_50_parts_before_it_fails_a_part(
+    product: str, target: str, per_part_c: float, shows_in: str
+) -> None:
+    plan = compile_recipe(load_recipe(EXAMPLES / f"{product}.yaml"))
+    drift = Drift(target, per_part_c, start_part=DRIFT_START)
+    watch = RunWatch()
+    first_ng = None  # the first part failed by the drift (not by a defect)
+    for part in simulate_run(
+        product, parts=1000, defect_rate=0.05, rng=np.random.default_rng(1), drift=drift
+    ):
+        inspection = inspect(part.frame, plan)
+        watch.update(inspection, ambient=part.ambient_c)
+        failed = inspection.verdict is Verdict.NG and not part.is_defective
+        if failed and first_ng is None:
+            first_ng = part.index
+    assert first_ng is not None
+    assert all(a.part_index >= DRIFT_START for a in watch.alarms), watch.alarms[0]
+    drifting = [a for a in watch.alarms if a.region.startswith(shows_in)]
+    assert drifting, f"{product}: the drift was never flagged"
+    assert drifting[0].part_index <= first_ng - 50, (drifting[0], first_ng)
+
+
 # --- in control ---------------------------------------------------------------------------
 
 
@@ -146,7 +185,7 @@ def test_a_warm_afternoon_is_not_drift(seed: int) -> None:
 
 
 def test_a_compensated_drift_is_still_flagged() -> None:
-    rng = np.random.default_rng(8)
+    rng = np.random.default_rng(108)  # not the values' stream
     values = drifting_run(8)
     hall = hall_temperature(values.size)
     readings = hall + rng.normal(0.0, 0.05, hall.size)
@@ -198,6 +237,21 @@ def test_a_defective_part_is_not_drift() -> None:
     assert [a.part_index for a in feed(counting, values)] == [250]
 
 
+def test_every_value_of_an_ng_part_is_left_out() -> None:
+    # A hot cell fails the cell's rule and warms the module: the module's value, OK by itself,
+    # carries the defect too.
+    watch = RunWatch(WatchSettings(baseline_parts=20))
+    rng = np.random.default_rng(4)
+    for i in range(60):
+        module = float(rng.normal(40.0, 0.3)) + (3.0 if i == 40 else 0.0)
+        cell = finding(70.0 if i == 40 else float(rng.normal(NOMINAL, NOISE)), region="B4")
+        watch.update(Inspection.of("line-1", i, [cell, finding(module, rule="mean", region="M")]))
+    module_history = watch.history("mean", "M")
+    assert not module_history.charted[40]
+    assert module_history.charted[41]
+    assert watch.alarms == ()
+
+
 def test_a_downward_drift() -> None:
     values = 2 * NOMINAL - drifting_run(4)  # the mirror image: running colder
     alarms = feed(RunWatch(), values)
@@ -233,9 +287,9 @@ def test_each_chart_can_raise_the_alarm(chart: str, text: str) -> None:
 
 
 def test_series_are_watched_independently() -> None:
-    watch = RunWatch(WatchSettings(baseline_parts=50))
+    watch = RunWatch()
     drifting = drifting_run(6)
-    steady = np.random.default_rng(6).normal(40.0, 0.3, drifting.size)
+    steady = np.random.default_rng(106).normal(40.0, 0.3, drifting.size)
     for i, (a, b) in enumerate(zip(drifting, steady, strict=True)):
         watch.update(Inspection.of("line-1", i, [finding(a), finding(b, rule="mean", region="U2")]))
     assert watch.keys() == [("max", "U1"), ("mean", "U2")]

@@ -72,7 +72,7 @@ class WatchSettings(BaseModel):
         ge=10,
         le=100_000,
         description="Parts per value used to learn its in-control centre, sigma and ambient "
-        "slope before charting starts (NG findings are not counted).",
+        "slope before charting starts (NG parts are not counted).",
     )
     baseline_method: BaselineMethod = Field(
         default="mean_std",
@@ -143,8 +143,9 @@ class WatchSettings(BaseModel):
     )
     skip_ng: bool = Field(
         default=True,
-        description="Leave NG findings out of the baselines and charts (a defective part is "
-        "not drift); they still appear in the history.",
+        description="Leave NG parts out of the baselines and charts: a defective part is not "
+        "drift, and any of its values may carry the defect (a hot cell warms the whole module); "
+        "they still appear in the history.",
     )
     history_limit: int = Field(
         default=10_000,
@@ -195,7 +196,7 @@ class ChartHistory:
     """Everything charted for one ``(rule, region)`` value, one entry per part that reported it.
 
     Arrays have one element per entry (``nelson``: 8 rows, rule ``r`` in row ``r - 1``);
-    statistics are NaN where the part was not charted (baseline, NG finding, non-finite value).
+    statistics are NaN where the part was not charted (baseline, NG part, non-finite value).
 
     Attributes:
         rule, region, unit: the series and the unit of every value below (°C, °C/s...).
@@ -321,12 +322,12 @@ class _Series:
         self.above_1 = self.below_1 = self.above_2 = self.below_2 = 0
         self.episode: dict[Direction, bool] = {"up": False, "down": False}
 
-    def observe(self, index: int, finding: Finding, ambient: float) -> list[DriftAlarm]:
+    def observe(
+        self, index: int, finding: Finding, ambient: float, ng_part: bool
+    ) -> list[DriftAlarm]:
         value = float(finding.value)
         self.ambient = ambient
-        admitted = math.isfinite(value) and not (
-            self.settings.skip_ng and finding.verdict is Verdict.NG
-        )
+        admitted = math.isfinite(value) and not (self.settings.skip_ng and ng_part)
         row = [math.nan] * _COLUMNS
         row[_PART], row[_VALUE], row[_AMBIENT] = float(index), value, ambient
         row[_BASELINE] = row[_CHARTED] = 0.0
@@ -581,6 +582,7 @@ class RunWatch:
         if ambient is not None and math.isfinite(ambient):
             self._ambient = float(ambient)
         index = self._parts
+        ng_part = inspection.verdict is Verdict.NG
         seen: set[tuple[str, str]] = set()
         raised: list[DriftAlarm] = []
         for finding in inspection.findings:
@@ -595,7 +597,7 @@ class RunWatch:
             if series is None:
                 series = _Series(finding.rule, finding.region, finding.unit, self.settings)
                 self._series[key] = series
-            raised.extend(series.observe(index, finding, self._ambient))
+            raised.extend(series.observe(index, finding, self._ambient, ng_part))
         self._parts += 1
         self._alarms.extend(raised)
         return raised
