@@ -25,7 +25,8 @@ parts (through boundary pixel centres; holes lost), polylines and points are dro
 
 Import reads this layout, the darknet layout (``obj.data``, ``obj.names``, ``train.txt``, labels
 next to their images) and ``labels/`` folders with ``classes.txt``; image sizes come from
-``images.meta`` or the images' headers.
+``images.meta`` or the images' headers. Coordinates outside 0..1 by at most ``ROUNDING``
+(rounded to 6 decimals by the writer) are clipped to the image.
 """
 
 from __future__ import annotations
@@ -79,6 +80,9 @@ from thermoscope.annotations.schema import LabelSchema
 from thermoscope.annotations.shapes import Box, Mask, Polygon, Polyline, RotatedBox, Shape
 
 NAME = "yolo"
+#: Normalised coordinates outside 0..1 by at most this much (files written with 6 decimals
+#: round that far) are clipped to the image on import; farther out is an error.
+ROUNDING = 1e-5
 Task = Literal["detect", "segment"]
 #: The image-size file of an export (datumaro's name and layout).
 META_FILE = "images.meta"
@@ -410,10 +414,33 @@ def _record(
     except ValueError:
         raise ValueError(f"coordinates must be numbers: {line.strip()!r}") from None
     shape = _shape_of(values, width, height)
-    problem = shape_inside(shape, width, height)
-    if problem:
-        raise ValueError(problem)
+    if not shape.inside(width, height):
+        if all(-ROUNDING <= v <= 1 + ROUNDING for v in _extent(values)):
+            shape = _clipped(shape, width, height)
+        else:
+            raise ValueError(shape_inside(shape, width, height))
     return Annotation(label=names[cls], shape=shape, frame=frame, provenance=d.human())
+
+
+def _extent(values: Sequence[float]) -> list[float]:
+    """The normalised x and y extremes a line's shape reaches."""
+    if len(values) == 4:
+        cx, cy, w, h = values
+        return [cx - w / 2, cx + w / 2, cy - h / 2, cy + h / 2]
+    return list(values)
+
+
+def _clipped(shape: Shape, width: int, height: int) -> Shape:
+    """A box or polygon moved into the image (for coordinates rounded just outside it)."""
+    if isinstance(shape, Box):
+        x0, y0 = max(shape.x, 0.0), max(shape.y, 0.0)
+        x1 = min(shape.x + shape.width, float(width))
+        y1 = min(shape.y + shape.height, float(height))
+        return Box(x0, y0, x1 - x0, y1 - y0)
+    assert isinstance(shape, Polygon)
+    return Polygon(
+        tuple((min(max(x, 0.0), width), min(max(y, 0.0), height)) for x, y in shape.points)
+    )
 
 
 # ---------------------------------------------------------------------------------------------
