@@ -1,8 +1,8 @@
 """Statistical process control on a production run: one value per part, in part order.
 
 Every function takes a 1-D series of a rule's value (°C for temperatures, °C/s for rates, or
-whatever unit the rule reports; call it *the unit* below) and returns a small frozen dataclass of
-arrays in that same unit. Inputs are never modified. Options are keyword-only.
+whatever unit the rule reports; call it *the unit* below) and returns arrays in that same unit,
+or a small frozen dataclass of them. Inputs are never modified. Options are keyword-only.
 
 - :func:`estimate_baseline`: the in-control centre and sigma from the first parts of a run
   (mean/standard deviation, median/MAD, or mean/moving range).
@@ -10,7 +10,7 @@ arrays in that same unit. Inputs are never modified. Options are keyword-only.
   over the baseline and remove that component, so a warm afternoon is not reported as drift;
   :func:`ambient_margin` widens the charts' limits by what the slope's uncertainty may leave.
 - :func:`ewma`: exponentially weighted moving average chart with its exact time-varying limits.
-- :func:`cusum`: tabular (upper and lower) CUSUM.
+- :func:`cusum`: tabular (upper and lower) CUSUM, optionally restarted after each signal.
 - :func:`nelson_rules` and :func:`western_electric_rules`: which points complete which pattern.
 
 Conventions: charts start at the centre (EWMA ``z_0 = centre``, CUSUM sums at 0), a point is out of
@@ -124,8 +124,8 @@ class EwmaResult:
 
     Attributes:
         statistic: ``z_i`` per point, in the value's unit.
-        lower, upper: the exact limits ``centre ∓ L sigma √(λ/(2-λ) (1 - (1-λ)^{2i}))`` per point
-            (``i`` from 1), in the value's unit.
+        lower, upper: the exact limits ``centre ∓ (L sigma √(λ/(2-λ) (1 - (1-λ)^{2i})) +
+            margin_i)`` per point (``i`` from 1), in the value's unit.
         high: ``statistic > upper`` (drifting up).
         low: ``statistic < lower`` (drifting down).
     """
@@ -147,7 +147,8 @@ class CusumResult:
     """A tabular CUSUM: reference value ``K = k * sigma``, decision interval ``H = h * sigma``.
 
     ``upper_i = max(0, upper_{i-1} + x_i - (centre + K))`` and
-    ``lower_i = max(0, lower_{i-1} + (centre - K) - x_i)``, both starting at 0.
+    ``lower_i = max(0, lower_{i-1} + (centre - K) - x_i)``, both starting at 0 (``K`` plus the
+    point's margin when one is given; both back to 0 after a signal when restarted).
 
     Attributes:
         upper: cumulative excess above ``centre + K``, ≥ 0, in the value's unit.
