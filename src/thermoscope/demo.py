@@ -3,7 +3,7 @@
 This runs the part of the loop that exists today on the embedded defaults (files in a local
 folder): the line's camera records each board after power-on, thermoscope reads the files back
 through the same readers a real camera's files use, inspects every part with the shipped recipe,
-watches the run for drift (a heat sink slowly losing contact on Q1 from part 60 on) and writes
+watches the run for drift (a heat sink slowly losing contact on Q1 from part 100 on) and writes
 an HTML report and JSON lines.
 """
 
@@ -17,8 +17,8 @@ from thermoscope.datasets.synthetic import Drift, save_run, simulate_run
 from thermoscope.inspection_run import RunResult, inspect_files
 from thermoscope.recipes import load_recipe
 
-#: The process drift of the demo run: Q1 runs warmer part after part from part 60 on (°C/part).
-DEMO_DRIFT = Drift("Q1", 0.06, start_part=60)
+#: The process drift of the demo run: Q1 runs warmer part after part from part 100 on (°C/part).
+DEMO_DRIFT = Drift("Q1", 0.05, start_part=100)
 
 
 def example_recipe(product: str) -> Path:
@@ -28,7 +28,7 @@ def example_recipe(product: str) -> Path:
     return installed if installed.is_file() else source_tree
 
 
-def run_demo(out: Path, *, parts: int = 150, seed: int = 0) -> RunResult:
+def run_demo(out: Path, *, parts: int = 200, seed: int = 0) -> RunResult:
     """Record ``parts`` synthetic PCBs (5 % defective, drifting), inspect them, write reports.
 
     Files land in ``out``: ``parts/`` with one FLIR SEQ recording per board plus the ground

@@ -244,7 +244,7 @@ def demo(
     out: Annotated[Path, typer.Option(help="Folder for the demo line's files.")] = Path(
         "demo-output"
     ),
-    parts: Annotated[int, typer.Option(min=1, max=100_000, help="Parts to produce.")] = 150,
+    parts: Annotated[int, typer.Option(min=1, max=100_000, help="Parts to produce.")] = 200,
 ) -> None:
     """Run the demo production line on the embedded defaults (files in a local folder)."""
     from thermoscope.demo import run_demo
