@@ -59,14 +59,14 @@ export const SHORTCUTS = [
       ["← / →", "previous / next frame of the sequence"],
       ["Home / End", "first / last frame"],
       ["Space (tap)", "play / pause"],
-      ["Page Up / Page Down", "previous / next item of the list"],
+      ["PgUp / PgDn", "previous / next item of the list"],
     ],
   ],
   [
     "Editing",
     [
       ["Ctrl + Z", "undo"],
-      ["Ctrl + Shift + Z / Ctrl + Y", "redo"],
+      ["Ctrl + Shift + Z", "redo (also Ctrl + Y)"],
       ["Ctrl + S", "save now (changes save by themselves)"],
       ["?", "this help"],
     ],

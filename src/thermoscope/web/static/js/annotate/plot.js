@@ -94,6 +94,14 @@ export function drawPlot(host, points, { frameCount, current, xOf, xLabel, onPic
       svg.append(dot);
     }
   }
+  [
+    ["max °C", "series-max"],
+    ["mean °C", "series-mean"],
+  ].forEach(([text, cls], i) => {
+    const x = width - PAD.right - 150 + i * 75;
+    svg.append(s("rect", { x, y: PAD.top + 2, width: 10, height: 3, class: cls }));
+    svg.append(s("text", { x: x + 14, y: PAD.top + 7, class: `legend ${cls}` }, text));
+  });
   svg.addEventListener("click", (event) => {
     const rect = svg.getBoundingClientRect();
     const x = x0 + ((event.clientX - rect.left - PAD.left) / (width - PAD.left - PAD.right)) * (x1 - x0);

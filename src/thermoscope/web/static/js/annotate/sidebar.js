@@ -321,7 +321,7 @@ function verdictPanel(ctl) {
             "button",
             {
               type: "button",
-              class: `verdict-button ${v}${verdict?.verdict === v ? " active" : ""}`,
+              class: `verdict-button ${v}${verdict?.verdict === v ? (isMachineDraft(verdict) ? " proposed" : " active") : ""}`,
               title: `${frameScoped ? "Shift + " : ""}${v === "OK" ? "O" : "N"}`,
               onclick: () => ctl.verdict(/** @type {"OK" | "NG"} */ (v), frameScoped),
             },

@@ -14,7 +14,7 @@ const MAX_SCALE = 64;
 
 export class Viewer {
   /**
-   * @param {HTMLCanvasElement} canvas
+   * @param {HTMLCanvasElement} canvas inside the element whose size it takes
    * @param {(ctx: CanvasRenderingContext2D, viewer: Viewer) => void} drawOverlay
    */
   constructor(canvas, drawOverlay) {
@@ -113,7 +113,7 @@ export class Viewer {
   /** Fit the frame into the canvas, centred. */
   fit() {
     if (!this.frame) return;
-    const { width, height } = this.canvas.getBoundingClientRect();
+    const { width, height } = /** @type {Element} */ (this.canvas.parentElement).getBoundingClientRect();
     if (!width || !height) return;
     const scale = Math.min(width / this.frame.width, height / this.frame.height) * 0.96;
     this.setView(scale, (width - this.frame.width * scale) / 2, (height - this.frame.height * scale) / 2);

@@ -84,6 +84,7 @@ export async function renderAnnotate(root, params, ctx) {
 
   // ---- layout ------------------------------------------------------------------------------
   const canvas = /** @type {HTMLCanvasElement} */ (h("canvas", { class: "thermogram", tabindex: 0, "aria-label": "Thermogram" }));
+  const canvasHost = h("div", { class: "canvas-host" }, canvas);
   const readout = {
     pos: h("span", { class: "cursor-pos" }, "—"),
     temp: h("span", { class: "cursor-temp", "aria-live": "off" }, "—"),
@@ -97,7 +98,7 @@ export async function renderAnnotate(root, params, ctx) {
   );
   const trackToggle = h(
     "button",
-    { type: "button", class: "tool track-toggle", title: "New shapes become tracks (T)", "aria-pressed": String(state.trackMode), hidden: info.frame_count < 2, onclick: () => toggleTrackMode() },
+    { type: "button", class: `tool track-toggle${state.trackMode ? " active" : ""}`, title: "New shapes become tracks (T)", "aria-pressed": String(state.trackMode), hidden: info.frame_count < 2, onclick: () => toggleTrackMode() },
     h("span", {}, "Track"),
     h("kbd", {}, "T"),
   );
@@ -171,20 +172,13 @@ export async function renderAnnotate(root, params, ctx) {
         "section",
         { class: "stage" },
         banner,
-        h("div", { class: "canvas-host" }, canvas),
+        canvasHost,
         h("div", { class: "statusbar" }, readout.pos, readout.temp, h("span", { class: "spacer" }), readout.zoom, readout.timing),
         player?.element,
       ),
       sidebar,
     ),
   );
-  viewer.setFrame(first);
-  viewer.autoRange();
-  viewer.resize();
-  readout.timing.textContent = `${first.width}×${first.height} · data ${loadMs.toFixed(0)} ms · paint ${viewer.paintMs.toFixed(1)} ms`;
-  setTool(state.tool);
-  refresh();
-  preload();
 
   // ---- drawing -----------------------------------------------------------------------------
   /** @param {CanvasRenderingContext2D} c */
@@ -599,6 +593,16 @@ export async function renderAnnotate(root, params, ctx) {
     if (saver.dirty || saver.inFlight) e.preventDefault();
   }
 
+  // ---- start -------------------------------------------------------------------------------
+  viewer.setFrame(first);
+  viewer.autoRange();
+  viewer.resize();
+  readout.timing.textContent = `${first.width}×${first.height} · data ${loadMs.toFixed(0)} ms · paint ${viewer.paintMs.toFixed(1)} ms`;
+  setTool(state.tool);
+  refresh();
+  preload();
+  const plotResize = new ResizeObserver(() => refreshSoon());
+  if (player) plotResize.observe(player.plot);
   window.addEventListener("keydown", onKeyDown);
   window.addEventListener("keyup", onKeyUp);
   window.addEventListener("beforeunload", onBeforeUnload);
@@ -606,6 +610,7 @@ export async function renderAnnotate(root, params, ctx) {
     disposed = true;
     player?.stop();
     viewer.dispose();
+    plotResize.disconnect();
     saver.flush();
     window.removeEventListener("keydown", onKeyDown);
     window.removeEventListener("keyup", onKeyUp);

@@ -26,6 +26,7 @@ export async function renderReview(root, params, ctx) {
   const list = h("ol", { class: "queue", "aria-label": "Review queue" });
   const pagerHost = h("div");
   const canvas = /** @type {HTMLCanvasElement} */ (h("canvas", { class: "thermogram" }));
+  const canvasHost = h("div", { class: "canvas-host" }, canvas);
   const details = h("div", { class: "review-details" });
   /** @type {{item: any, revision: number} | null} */
   let current = null;
@@ -48,7 +49,7 @@ export async function renderReview(root, params, ctx) {
       "div",
       { class: "review" },
       h("div", { class: "queue-pane" }, list, pagerHost),
-      h("div", { class: "preview-pane" }, h("div", { class: "canvas-host" }, canvas), details),
+      h("div", { class: "preview-pane" }, canvasHost, details),
     ),
   );
 
