@@ -149,6 +149,8 @@ class Settings(BaseSettings):
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
         path = os.environ.get(CONFIG_ENV)
         if path:
+            if not Path(path).is_file():
+                raise FileNotFoundError(f"{CONFIG_ENV} names {path}, which is not a file")
             sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=Path(path)))
         return tuple(sources)
 

@@ -25,6 +25,10 @@ class AnnotationIn(Request):
 
     item: dict[str, Any] = Field(description="AnnotatedItem.to_dict()")
     revision: int | None = Field(default=None, ge=0, le=2**62)
+    updated_at: datetime | None = Field(
+        default=None, description="ignored (a GET answer may be sent back as is)"
+    )
+    updated_by: str | None = Field(default=None, max_length=64, description="ignored")
 
 
 class ReviewIn(Request):

@@ -1,0 +1,119 @@
+"""Dataset versions and exports as background jobs with progress."""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+import zipfile
+from typing import Any
+
+import numpy as np
+from test_api_annotations import SCHEMA, box, verdict
+
+from conftest import API, Server, ingest, npy_file
+
+
+def wait(server: Server, job_id: str, timeout: float = 30.0) -> dict[str, Any]:
+    """Poll a job until it is done or failed."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job: dict[str, Any] = server.admin.get(f"{API}/jobs/{job_id}").json()
+        assert 0.0 <= job["progress"] <= 1.0
+        if job["state"] in ("done", "failed"):
+            return job
+        time.sleep(0.05)
+    raise AssertionError(f"job {job_id} still {job['state']} after {timeout} s")
+
+
+def test_version_and_export(server: Server) -> None:
+    pid = server.project(label_schema=SCHEMA)["id"]
+    frames = {}
+    for seed in range(3):
+        data = npy_file(seed)
+        frames[ingest(server.admin, pid, data).json()["frame_id"]] = data
+    first = next(iter(frames))
+    current = server.admin.get(f"{API}/frames/{first}/annotations").json()
+    item = {**current["item"], "annotations": [box()], "verdicts": [verdict("NG")]}
+    server.admin.put(f"{API}/frames/{first}/annotations", json={"item": item, "revision": 1})
+
+    made = server.admin.post(f"{API}/projects/{pid}/dataset-versions", json={"message": "v1"})
+    assert made.status_code == 202
+    job = wait(server, made.json()["job_id"])
+    assert job["state"] == "done", job
+    assert job["progress"] == 1.0
+    vid = job["result"]["version_id"]
+    assert job["result_url"] == f"{API}/dataset-versions/{vid}"
+    version = server.admin.get(job["result_url"]).json()
+    assert version["item_count"] == 3
+    assert version["message"] == "v1"
+    assert version["stats"]["labels"] == {"hot_spot": 1}
+    assert version["stats"]["verdicts"] == {"OK": 0, "NG": 1, "none": 2}
+    listed = server.admin.get(f"{API}/projects/{pid}/dataset-versions").json()
+    assert [v["id"] for v in listed["items"]] == [vid]
+    # the same content again is the same version
+    again = wait(
+        server,
+        server.admin.post(f"{API}/projects/{pid}/dataset-versions", json={}).json()["job_id"],
+    )
+    assert again["result"]["version_id"] == vid
+    assert server.admin.get(f"{API}/projects/{pid}/dataset-versions").json()["total"] == 1
+    accepted_only = server.admin.post(
+        f"{API}/projects/{pid}/dataset-versions", json={"only_accepted": True}
+    ).json()
+    empty = wait(server, accepted_only["job_id"])["result"]["version_id"]
+    assert server.admin.get(f"{API}/dataset-versions/{empty}").json()["item_count"] == 0
+
+    formats = server.admin.get(f"{API}/export-formats").json()["items"]
+    assert "thermoscope" in {f["name"] for f in formats}
+    unknown = server.admin.post(f"{API}/dataset-versions/{vid}/exports", json={"format": "bmp"})
+    assert unknown.status_code == 422
+    assert "thermoscope" in unknown.json()["detail"]
+    export = server.admin.post(
+        f"{API}/dataset-versions/{vid}/exports", json={"format": "thermoscope"}
+    )
+    assert export.status_code == 202
+    done = wait(server, export.json()["job_id"])
+    assert done["state"] == "done"
+    eid = export.json()["export_id"]
+    meta = server.admin.get(f"{API}/exports/{eid}").json()
+    assert meta["state"] == "done"
+    assert meta["download_url"] == done["result_url"]
+    archive = zipfile.ZipFile(io.BytesIO(server.admin.get(done["result_url"]).content))
+    names = set(archive.namelist())
+    assert "manifest.json" in names
+    manifest = json.loads(archive.read("manifest.json"))
+    assert len(manifest["items"]) == 3
+    for record in manifest["items"]:
+        item = json.loads(archive.read(f"items/{record['id']}.json"))
+        assert item["item_id"] == record["id"]
+        stack = np.load(io.BytesIO(archive.read(f"frames/{record['id']}.npy")))
+        assert stack.shape == (1, 24, 32)
+        assert stack.dtype == np.float32
+    originals = {np.load(io.BytesIO(d)).tobytes() for d in frames.values()}
+    exported = {
+        np.load(io.BytesIO(archive.read(f"frames/{r['id']}.npy")))[0].tobytes()
+        for r in manifest["items"]
+    }
+    assert exported == originals
+
+
+def test_dataset_access(server: Server) -> None:
+    pid = server.project()["id"]
+    ingest(server.admin, pid, npy_file(1))
+    job = wait(
+        server,
+        server.admin.post(f"{API}/projects/{pid}/dataset-versions", json={}).json()["job_id"],
+    )
+    vid = job["result"]["version_id"]
+    annotator = server.user("ann", pid, "annotator")
+    assert annotator.get(f"{API}/dataset-versions/{vid}").status_code == 200
+    refused = annotator.post(
+        f"{API}/dataset-versions/{vid}/exports", json={"format": "thermoscope"}
+    )
+    assert refused.status_code == 403
+    outsider = server.user("out")
+    assert outsider.get(f"{API}/dataset-versions/{vid}").status_code == 404
+    assert outsider.get(f"{API}/jobs/{job['id']}").status_code == 404
+    assert server.admin.get(f"{API}/jobs/{'0' * 32}").status_code == 404
+    assert server.admin.get(f"{API}/exports/{'0' * 32}/download").status_code == 404
