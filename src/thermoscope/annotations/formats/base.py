@@ -980,3 +980,9 @@ class ImageSizes(Mapping[str, tuple[int, int]]):
 
     def __len__(self) -> int:
         return len(self._stems)
+
+
+def normal_angle(degrees: float) -> float:
+    """An angle in [0, 360) degrees (``-1e-300`` gives 0, not 360)."""
+    turned = degrees % 360.0
+    return 0.0 if turned >= 360.0 else turned

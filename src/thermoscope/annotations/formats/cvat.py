@@ -85,6 +85,7 @@ from thermoscope.annotations.formats.base import (
     item_losses,
     make_item,
     mask_bounds,
+    normal_angle,
     note_provenance,
     number_text,
     read_text,
@@ -184,7 +185,7 @@ def _geometry(shape: Shape) -> tuple[str, dict[str, str]]:
             "ytl": number_text(shape.cy - shape.height / 2),
             "xbr": number_text(shape.cx + shape.width / 2),
             "ybr": number_text(shape.cy + shape.height / 2),
-            "rotation": number_text(shape.angle_deg % 360.0),
+            "rotation": number_text(normal_angle(shape.angle_deg)),
         }
     if isinstance(shape, Polygon | Polyline):
         return shape.kind, {"points": _points_text(shape.points)}
@@ -222,8 +223,11 @@ def _shapes_of(tag: str, attrib: Mapping[str, str], width: int, height: int) -> 
     return [_mask_of(runs, left, top, w, h, width, height)]
 
 
-def _codec(shape: Shape, width: int, height: int) -> Shape:
-    """``shape`` after writing and reading it back."""
+def _codec(shape: Shape, width: int, height: int, coded: bool) -> Shape:
+    """``shape`` after writing and reading it back (``coded``), or as it is (for ``emit``,
+    which writes the original numbers)."""
+    if not coded:
+        return shape
     tag, attrib = _geometry(shape)
     return _shapes_of(tag, attrib, width, height)[0]
 
@@ -258,11 +262,12 @@ def _annotation(
     schema: LabelSchema,
     defaults: ImportDefaults,
     losses: Losses,
+    coded: bool,
 ) -> Annotation:
     return Annotation(
         id=new_id,
         label=a.label,
-        shape=_codec(a.shape, item.width, item.height),
+        shape=_codec(a.shape, item.width, item.height, coded),
         frame=a.frame,
         attributes=text_round_trip(a.attributes, a.label, schema),
         metadata=_metadata(a.metadata, item, path, losses),
@@ -311,7 +316,11 @@ def _image_verdicts(
 
 
 def _reduce_images(
-    item: AnnotatedItem, schema: LabelSchema, defaults: ImportDefaults, losses: Losses
+    item: AnnotatedItem,
+    schema: LabelSchema,
+    defaults: ImportDefaults,
+    losses: Losses,
+    coded: bool,
 ) -> AnnotatedItem:
     item_losses(item, losses, verdicts=True)
     index = {a.id: i for i, a in enumerate(item.annotations)}
@@ -319,7 +328,9 @@ def _reduce_images(
     for a in flatten_tracks(item, losses):
         path = f"annotations[{index[a.id]}]" if a.id in index else f"track shape {a.id}"
         annotations.append(
-            _annotation(a, rename("a", len(annotations)), item, path, schema, defaults, losses)
+            _annotation(
+                a, rename("a", len(annotations)), item, path, schema, defaults, losses, coded
+            )
         )
     return with_records(
         item, annotations=annotations, verdicts=_image_verdicts(item, defaults, losses)
@@ -340,23 +351,27 @@ def _one_frame(track: Track, frame_count: int) -> int | None:
     return None
 
 
-def _video_keyframes(track: Track, item: AnnotatedItem) -> tuple[Keyframe, ...]:
+def _video_keyframes(track: Track, item: AnnotatedItem, coded: bool) -> tuple[Keyframe, ...]:
     """The track's keyframes with their shapes as a CVAT file gives them back."""
     return tuple(
-        Keyframe(k.frame, _codec(k.shape, item.width, item.height), k.outside)
+        Keyframe(k.frame, _codec(k.shape, item.width, item.height, coded), k.outside)
         for k in track.keyframes
     )
 
 
 def _reduce_video(
-    item: AnnotatedItem, schema: LabelSchema, defaults: ImportDefaults, losses: Losses
+    item: AnnotatedItem,
+    schema: LabelSchema,
+    defaults: ImportDefaults,
+    losses: Losses,
+    coded: bool,
 ) -> AnnotatedItem:
     item_losses(item, losses, verdicts=True)
     converted: list[Annotation] = []
     tracks: list[Track] = []
     for i, t in enumerate(item.tracks):
         path = f"tracks[{i}]"
-        keys = _video_keyframes(t, item)
+        keys = _video_keyframes(t, item, coded)
         frame = _one_frame(t, item.frame_count)
         common: dict[str, Any] = {
             "label": t.label,
@@ -390,7 +405,7 @@ def _reduce_video(
             [
                 *converted,
                 *(
-                    _annotation(a, "x", item, f"annotations[{i}]", schema, defaults, losses)
+                    _annotation(a, "x", item, f"annotations[{i}]", schema, defaults, losses, coded)
                     for i, a in enumerate(item.annotations)
                 ),
             ]
@@ -406,15 +421,17 @@ def reduce(
     mode: Mode = "images",
     schema: LabelSchema | None = None,
     defaults: ImportDefaults | None = None,
+    coded: bool = True,
 ) -> tuple[list[AnnotatedItem], list[LossWarning]]:
     """The items as a CVAT ``mode`` export keeps them (what ``parse`` returns with the same
     ``defaults``), and what is lost; ``schema`` is the one the export declares (default: the
-    one inferred from the items)."""
+    one inferred from the items). ``coded=False`` leaves coordinates as they are (what
+    ``emit`` writes)."""
     defaults = defaults or ImportDefaults()
     schema = schema or infer_schema(items)
     losses = Losses(f"{NAME}-{mode}")
     step = _reduce_images if mode == "images" else _reduce_video
-    return [step(item, schema, defaults, losses) for item in items], losses.warnings()
+    return [step(item, schema, defaults, losses, coded) for item in items], losses.warnings()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -523,7 +540,7 @@ def emit(
     schema = schema or infer_schema(items)
     check_labels(schema, items, NAME)
     _check_schema(schema)
-    kept, warnings = reduce(items, mode=mode, schema=schema)
+    kept, warnings = reduce(items, mode=mode, schema=schema, coded=False)
     has_verdicts = any(item.verdicts for item in kept)
     if mode == "images":
         return _emit_images(items, kept, schema, has_verdicts, warnings)

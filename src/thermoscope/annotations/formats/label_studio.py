@@ -74,6 +74,7 @@ from thermoscope.annotations.formats.base import (
     infer_schema,
     item_losses,
     make_item,
+    normal_angle,
     note_provenance,
     read_text,
     save_export,
@@ -221,7 +222,7 @@ def _value(shape: Shape, width: int, height: int) -> dict[str, Any]:
             "y": _pct(y0, height),
             "width": _pct(shape.width, width),
             "height": _pct(shape.height, height),
-            "rotation": shape.angle_deg % 360.0,
+            "rotation": normal_angle(shape.angle_deg),
         }
     if isinstance(shape, Polygon):
         return {"points": [[_pct(x, width), _pct(y, height)] for x, y in shape.points]}
@@ -262,7 +263,10 @@ def _num(value: Mapping[str, Any], key: str) -> float:
     return float(v)
 
 
-def _codec(shape: Shape, width: int, height: int) -> Shape:
+def _codec(shape: Shape, width: int, height: int, coded: bool) -> Shape:
+    """``shape`` after writing and reading it back (``coded``), or as it is (for ``emit``)."""
+    if not coded:
+        return shape
     result_type = _CONTROLS[shape.kind][0]
     return _shape_of(result_type, _value(shape, width, height), width, height)
 
@@ -363,6 +367,7 @@ def _reduce(
     read: LabelSchema | None,
     defaults: ImportDefaults,
     losses: Losses,
+    coded: bool,
 ) -> AnnotatedItem:
     item_losses(item, losses, verdicts=True)
     index = {a.id: i for i, a in enumerate(item.annotations)}
@@ -380,7 +385,7 @@ def _reduce(
             Annotation(
                 id=a.id,
                 label=a.label,
-                shape=_codec(a.shape, item.width, item.height),
+                shape=_codec(a.shape, item.width, item.height, coded),
                 frame=a.frame,
                 attributes=_attributes_back(a.attributes, a.label, written, read),
                 provenance=note_provenance(
@@ -430,14 +435,17 @@ def reduce(
     schema: LabelSchema | None = None,
     defaults: ImportDefaults | None = None,
     written: LabelSchema | None = None,
+    coded: bool = True,
 ) -> tuple[list[AnnotatedItem], list[LossWarning]]:
     """The items as a Label Studio export keeps them (what ``parse`` with ``schema`` and
     ``defaults`` returns), and what is lost; ``written`` is the schema the export was written
-    with (default: inferred from the items)."""
+    with (default: inferred from the items). ``coded=False`` leaves coordinates as they are
+    (what ``emit`` writes)."""
     defaults = defaults or ImportDefaults()
     written = written or infer_schema(items)
     losses = Losses(NAME)
-    return [_reduce(i, written, schema, defaults, losses) for i in items], losses.warnings()
+    kept = [_reduce(i, written, schema, defaults, losses, coded) for i in items]
+    return kept, losses.warnings()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -563,7 +571,7 @@ def emit(
     """
     schema = schema or infer_schema(items)
     check_labels(schema, items, NAME)
-    kept, warnings = reduce(items, written=schema)
+    kept, warnings = reduce(items, written=schema, coded=False)
     tasks: list[dict[str, Any]] = []
     frames: list[FrameFile] = []
     for original, item in zip(items, kept, strict=True):

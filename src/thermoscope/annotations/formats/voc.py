@@ -91,15 +91,17 @@ def _corners(box: Box) -> tuple[float, float, float, float]:
     return box.x, box.y, box.x + box.width, box.y + box.height
 
 
-def _kept_box(shape: Shape, item: AnnotatedItem, path: str, losses: Losses) -> Box | None:
+def _kept_box(
+    shape: Shape, item: AnnotatedItem, path: str, losses: Losses, coded: bool
+) -> Box | None:
     if isinstance(shape, Box):
-        return _box_of(*_corners(shape))
+        return _box_of(*_corners(shape)) if coded else shape
     box = bounding_box(shape)
     if box is None:
         losses.add(shape.kind, f"{shape.kind}s (VOC has boxes only)", where(item, path))
         return None
     losses.add(shape.kind, f"{shape.kind}s become their bounding boxes", where(item, path))
-    return _box_of(*_corners(box))
+    return _box_of(*_corners(box)) if coded else box
 
 
 def _metadata(
@@ -115,14 +117,18 @@ def _metadata(
 
 
 def _reduce(
-    item: AnnotatedItem, schema: LabelSchema | None, defaults: ImportDefaults, losses: Losses
+    item: AnnotatedItem,
+    schema: LabelSchema | None,
+    defaults: ImportDefaults,
+    losses: Losses,
+    coded: bool,
 ) -> AnnotatedItem:
     item_losses(item, losses, verdicts=False)
     index = {a.id: i for i, a in enumerate(item.annotations)}
     annotations: list[Annotation] = []
     for a in flatten_tracks(item, losses):
         path = f"annotations[{index[a.id]}]" if a.id in index else f"track shape {a.id}"
-        box = _kept_box(a.shape, item, path, losses)
+        box = _kept_box(a.shape, item, path, losses, coded)
         if box is None:
             continue
         annotations.append(
@@ -145,12 +151,15 @@ def reduce(
     *,
     schema: LabelSchema | None = None,
     defaults: ImportDefaults | None = None,
+    coded: bool = True,
 ) -> tuple[list[AnnotatedItem], list[LossWarning]]:
     """The items as a VOC export keeps them (what ``parse`` with the same ``schema`` and
-    ``defaults`` returns), and what is lost."""
+    ``defaults`` returns), and what is lost; ``coded=False`` leaves box corners as they are
+    (what ``emit`` writes)."""
     defaults = defaults or ImportDefaults()
     losses = Losses(NAME)
-    return [_reduce(item, schema, defaults, losses) for item in items], losses.warnings()
+    kept = [_reduce(item, schema, defaults, losses, coded) for item in items]
+    return kept, losses.warnings()
 
 
 def _sub(parent: ET.Element, tag: str, text: str) -> ET.Element:
@@ -206,7 +215,7 @@ def emit(
     """
     schema = schema or infer_schema(items)
     check_labels(schema, items, NAME)
-    kept, warnings = reduce(items, schema=schema)
+    kept, warnings = reduce(items, schema=schema, coded=False)
     files: dict[str, bytes] = {}
     frames: list[FrameFile] = []
     stems: list[str] = []
@@ -260,7 +269,8 @@ def parse(
 
     Args:
         files: by relative path: the ``.xml`` annotation files (those under ``Annotations/``
-            when there are any) and ``labelmap.txt`` if present.
+            when there are any; items come in the mapping's order) and ``labelmap.txt`` if
+            present.
         sizes: ``(width, height)`` px by stem for files without a ``size``.
         schema: labels and attribute types to check against and type attributes with
             (default: the label map, or the labels met).
@@ -279,7 +289,7 @@ def parse(
     known = set(mapped) if mapped is not None else None
     if schema is not None:
         known = {spec.name for spec in schema.labels}
-    xmls = sorted(n for n in files if n.endswith(".xml"))
+    xmls = [n for n in files if n.endswith(".xml")]
     under = [n for n in xmls if n.startswith(f"{ANNOTATION_DIR}/")]
     entries = []
     seen: list[str] = []
@@ -451,17 +461,24 @@ def load(
     defaults: ImportDefaults | None = None,
     one_based: bool = False,
 ) -> ImportResult:
-    """Read a VOC folder (``Annotations/*.xml``, ``labelmap.txt``), or one VOC ``.xml``
-    file; files without a size take it from their image in ``JPEGImages``."""
+    """Read a VOC folder (``Annotations/*.xml`` in the order of the ``ImageSets/Main`` lists,
+    ``labelmap.txt``), or one VOC ``.xml`` file; files without a size take it from their image
+    in ``JPEGImages``."""
     p = Path(path)
     if p.is_file():
         root, files = p.parent, {p.name: p.read_bytes()}
     elif p.is_dir():
         root = p
-        files = {
-            f"{ANNOTATION_DIR}/{x.name}": x.read_bytes()
-            for x in sorted((p / ANNOTATION_DIR).glob("*.xml"))
-        }
+        listed = [
+            line.strip()
+            for lst in sorted((p / "ImageSets" / "Main").glob("*.txt"))
+            for line in lst.read_text(encoding="utf-8").splitlines()
+            if line.strip() and "_" not in lst.stem
+        ]
+        found = {x.stem: x for x in sorted((p / ANNOTATION_DIR).glob("*.xml"))}
+        order = [s for s in dict.fromkeys(listed) if s in found]
+        order += [s for s in found if s not in set(order)]
+        files = {f"{ANNOTATION_DIR}/{s}.xml": found[s].read_bytes() for s in order}
         if (p / LABELMAP).is_file():
             files[LABELMAP] = (p / LABELMAP).read_bytes()
     else:

@@ -40,6 +40,7 @@ from typing import Literal
 import yaml
 
 from thermoscope.annotations.formats.base import (
+    IMAGE_SUFFIXES,
     AnnotationFormatError,
     Export,
     ExportReport,
@@ -164,7 +165,7 @@ def _shape_of(values: Sequence[float], width: int, height: int) -> Shape:
 
 
 def _reduce(
-    item: AnnotatedItem, task: Task, defaults: ImportDefaults, losses: Losses
+    item: AnnotatedItem, task: Task, defaults: ImportDefaults, losses: Losses, coded: bool
 ) -> AnnotatedItem:
     item_losses(item, losses, verdicts=False)
     annotations: list[Annotation] = []
@@ -177,7 +178,11 @@ def _reduce(
         provenance = note_provenance(a.provenance, defaults.human(), item, path, losses)
         review = drop_review(a, item, path, losses)
         for shape in _kept_shapes(a.shape, task, item, path, losses):
-            back = _shape_of(_line(shape, item.width, item.height), item.width, item.height)
+            back = (
+                _shape_of(_line(shape, item.width, item.height), item.width, item.height)
+                if coded
+                else shape
+            )
             annotations.append(
                 Annotation(
                     id=rename("a", len(annotations)),
@@ -203,12 +208,14 @@ def reduce(
     *,
     task: Task = "detect",
     defaults: ImportDefaults | None = None,
+    coded: bool = True,
 ) -> tuple[list[AnnotatedItem], list[LossWarning]]:
     """The items as a YOLO ``task`` export keeps them (what ``parse`` returns), and what is
-    lost."""
+    lost; ``coded=False`` leaves coordinates unnormalised (what ``emit`` writes)."""
     defaults = defaults or ImportDefaults()
     losses = Losses(f"{NAME}-{task}")
-    return [_reduce(item, task, defaults, losses) for item in items], losses.warnings()
+    kept = [_reduce(item, task, defaults, losses, coded) for item in items]
+    return kept, losses.warnings()
 
 
 def emit(
@@ -228,7 +235,7 @@ def emit(
         raise AnnotationFormatError(f"unknown YOLO task {task!r}; detect or segment")
     schema = schema or infer_schema(items)
     check_labels(schema, items, NAME)
-    kept, warnings = reduce(items, task=task)
+    kept, warnings = reduce(items, task=task, coded=False)
     index = {spec.name: n for n, spec in enumerate(schema.labels)}
     files: dict[str, bytes] = {}
     frames: list[FrameFile] = []
@@ -299,18 +306,18 @@ def _meta_sizes(files: Mapping[str, bytes]) -> dict[str, tuple[int, int]]:
             raise AnnotationFormatError(
                 "expected '<name> <height> <width>'", file=META_FILE, item=f"line {n + 1}"
             ) from exc
-        sizes[stem_of(name)] = (w, h)
+        sizes[stem_of(name) if name.lower().endswith(IMAGE_SUFFIXES) else name] = (w, h)
     return sizes
 
 
 def label_files(files: Mapping[str, bytes]) -> list[str]:
-    """The label files among an export's files: ``.txt`` files in a ``labels``,
-    ``annotations`` or darknet ``obj_*_data`` folder."""
-    return sorted(
+    """The label files among an export's files (in the mapping's order): ``.txt`` files in a
+    ``labels``, ``annotations`` or darknet ``obj_*_data`` folder."""
+    return [
         n
         for n in files
         if n.endswith(".txt") and _LABEL_DIRS.search(n.rsplit("/", 1)[0] if "/" in n else "")
-    )
+    ]
 
 
 def parse(
@@ -509,7 +516,7 @@ def load(
     for p in root.iterdir():
         if p.is_file() and (p.suffix in (".yaml", ".yml") or p.name in (*_NAME_FILES, META_FILE)):
             files[p.name] = p.read_bytes()
-    for p in root.rglob("*.txt"):
+    for p in sorted(root.rglob("*.txt")):
         rel = p.relative_to(root).as_posix()
         if rel not in files and p.is_file():
             files[rel] = p.read_bytes()
