@@ -18,6 +18,7 @@ from thermoscope.cli.dataset import dataset_app
 from thermoscope.cli.describe import describe, describe_without_temperatures
 from thermoscope.cli.inputs import expand_inputs
 from thermoscope.cli.inspection import inspect_command, recipe_app, synth_command
+from thermoscope.cli.serve import serve_command
 from thermoscope.core import ThermoscopeError
 from thermoscope.render import PALETTES, Isotherm, encode_png, render
 
@@ -33,6 +34,7 @@ app.command("inspect")(inspect_command)
 app.command("synth")(synth_command)
 app.add_typer(recipe_app, name="recipe")
 app.add_typer(dataset_app, name="dataset")
+app.command("serve")(serve_command)
 
 Inputs = Annotated[
     list[str],
