@@ -256,7 +256,7 @@ export async function renderAnnotate(root, params, ctx) {
 
   /** @param {{col: number, row: number, celsius: number} | null} probe */
   function showCursor(probe) {
-    readout.pos.textContent = probe ? `x ${probe.col}  y ${probe.row}` : "—";
+    readout.pos.textContent = probe ? `x ${probe.col} · y ${probe.row}` : "—";
     readout.temp.textContent = probe ? celsiusText(probe.celsius) : "—";
   }
 
