@@ -692,8 +692,8 @@ def _attribute_spec(el: ET.Element) -> AttributeSpec | None:
             spec = AttributeSpec(name, kind, minimum=float(values[0]), maximum=float(values[1]))
         else:
             spec = AttributeSpec(name, kind)
-    except (AnnotationError, ValueError):
-        spec = AttributeSpec(name, AttributeType.TEXT)
+    except (AnnotationError, ValueError):  # values that do not fit the type: keep the type
+        spec = AttributeSpec(name, kind if kind is not AttributeType.ENUM else AttributeType.TEXT)
     if default_text is not None:
         try:
             default = attribute_from_text(default_text, spec.type)
