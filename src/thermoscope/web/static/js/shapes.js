@@ -271,7 +271,7 @@ export function spans(s, width, height) {
  * @param {number[]} rowSpans from `spans`
  * @returns {Stats}
  */
-export function spanStats(celsius, width, rowSpans) {
+function spanStats(celsius, width, rowSpans) {
   let min = Infinity;
   let max = -Infinity;
   let sum = 0;
@@ -310,7 +310,7 @@ export function shapeStats(celsius, width, height, s) {
  * @param {number[]} b
  * @returns {number}
  */
-export function segmentDistance(p, a, b) {
+function segmentDistance(p, a, b) {
   const dx = b[0] - a[0];
   const dy = b[1] - a[1];
   const len2 = dx * dx + dy * dy;
@@ -476,7 +476,7 @@ export function isValid(s) {
  * @param {number[][]} pts
  * @returns {number}
  */
-export function polygonArea(pts) {
+function polygonArea(pts) {
   let twice = 0;
   for (let i = 0; i < pts.length; i += 1) {
     const [x1, y1] = pts[i];

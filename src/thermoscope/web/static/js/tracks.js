@@ -31,16 +31,6 @@ export function shapeAt(track, frame) {
 }
 
 /**
- * The keyframe of a track on exactly `frame`, or undefined.
- * @param {{keyframes: Keyframe[]}} track
- * @param {number} frame
- * @returns {Keyframe | undefined}
- */
-export function keyframeAt(track, frame) {
-  return track.keyframes.find((k) => k.frame === frame);
-}
-
-/**
  * The keyframes with `key` put in (replacing one on the same frame), sorted by frame.
  * @param {Keyframe[]} keys
  * @param {Keyframe} key
@@ -172,7 +162,7 @@ function linspace(n, endpoint) {
  * @param {boolean} closed
  * @returns {number[][][]}
  */
-export function resamplePair(a, b, closed) {
+function resamplePair(a, b, closed) {
   const m = b.length;
   const probe = linspace(Math.min(Math.max(a.length, m, 16) * 2, 64), !closed);
   const sa = sample(a, closed, probe);

@@ -5,7 +5,7 @@
  */
 
 const SVG = "http://www.w3.org/2000/svg";
-const PAD = { left: 46, right: 12, top: 10, bottom: 22 };
+const PAD = { left: 46, right: 12, top: 22, bottom: 22 };
 
 /**
  * An SVG element.
@@ -98,9 +98,9 @@ export function drawPlot(host, points, { frameCount, current, xOf, xLabel, onPic
     ["max °C", "series-max"],
     ["mean °C", "series-mean"],
   ].forEach(([text, cls], i) => {
-    const x = width - PAD.right - 150 + i * 75;
-    svg.append(s("rect", { x, y: PAD.top + 2, width: 10, height: 3, class: cls }));
-    svg.append(s("text", { x: x + 14, y: PAD.top + 7, class: `legend ${cls}` }, text));
+    const x = PAD.left + i * 80;
+    svg.append(s("rect", { x, y: 8, width: 10, height: 3, class: cls }));
+    svg.append(s("text", { x: x + 14, y: 13, class: `legend ${cls}` }, text));
   });
   svg.addEventListener("click", (event) => {
     const rect = svg.getBoundingClientRect();

@@ -21,7 +21,6 @@ import { frameVerdict, isMachineDraft, itemVerdict, visibleOn } from "./records.
  * @property {string[]} labels label names in schema order
  * @property {any} schema
  * @property {import("./viewer.js").Viewer} viewer
- * @property {(index: number) => import("../thermal.js").Frame | undefined} frameData
  * @property {(id: string | null) => void} select
  * @property {(label: string) => void} chooseLabel
  * @property {(id: string, label: string, attributes: Record<string, any>) => void} relabel
@@ -36,6 +35,9 @@ import { frameVerdict, isMachineDraft, itemVerdict, visibleOn } from "./records.
  * @property {() => void} autoRange
  * @property {(x: number, y: number) => void} centreOn
  */
+
+/** Findings order: NG first, OK last. */
+const SEVERITY = { NG: 0, WARN: 1, OK: 2 };
 
 /**
  * A titled panel.
@@ -368,7 +370,7 @@ function findingsPanel(ctl) {
         h(
           "ul",
           { class: "finding-list" },
-          inspection.findings.map((f) =>
+          [...inspection.findings].sort((a, b) => SEVERITY[a.verdict] - SEVERITY[b.verdict]).map((f) =>
             h(
               "li",
               {},

@@ -348,11 +348,6 @@ export class Interaction {
     return true;
   }
 
-  /** Whether a polygon is being drawn (Escape and tool keys should wait). */
-  get drawing() {
-    return this.polygon.length > 0;
-  }
-
   /** Forget a polygon in progress (tool or frame changed). */
   reset() {
     this.polygon = [];

@@ -99,15 +99,14 @@ export class Viewer {
     this.repaint();
   }
 
-  /** Paint the frame into the image buffer (one pass), then redraw. */
+  /** Paint the frame into the image buffer (one pass; timed in `paintMs`), then redraw. */
   repaint() {
     if (!this.frame || !this.imageData || !this.pixels) return;
     const t0 = performance.now();
     paint(this.frame.celsius, this.pixels, palette(this.paletteName), this.low, this.high);
     /** @type {CanvasRenderingContext2D} */ (this.image.getContext("2d")).putImageData(this.imageData, 0, 0);
-    this.draw();
     this.paintMs = performance.now() - t0;
-    this.canvas.dataset.paintMs = this.paintMs.toFixed(2);
+    this.draw();
   }
 
   /** Fit the frame into the canvas, centred. */

@@ -8,6 +8,7 @@ import * as api from "../api.js";
 import { celsiusText, fill, h, promptText, toast } from "../dom.js";
 import { PALETTES } from "../palettes.js";
 import { shapeStats } from "../shapes.js";
+import { autoRange } from "../thermal.js";
 import { shapeAt } from "../tracks.js";
 import { Saver } from "../annotate/autosave.js";
 import { showHelp } from "../annotate/help.js";
@@ -51,12 +52,15 @@ function icon(path) {
 export async function renderAnnotate(root, params, ctx) {
   const fid = params.fid;
   const t0 = performance.now();
+  let dataMs = 0;
   const [info, saved, first] = await Promise.all([
     api.get(`/frames/${fid}`),
     api.get(`/frames/${fid}/annotations`),
-    api.celsius(fid, Number(params.frame || 0)),
+    api.celsius(fid, Number(params.frame || 0)).then((frame) => {
+      dataMs = performance.now() - t0;
+      return frame;
+    }),
   ]);
-  const loadMs = performance.now() - t0;
   const project = await api.get(`/projects/${info.project_id}`);
   const schema = project.label_schema ?? { labels: [] };
   const labels = schema.labels.map((l) => l.name);
@@ -72,8 +76,9 @@ export async function renderAnnotate(root, params, ctx) {
     /** @type {string | null} */
     selected: null,
     trackMode: info.frame_count > 1,
+    /** the display range was set by hand (a sequence's range then stays as it is) */
+    rangeTouched: false,
     brushRadius: 3,
-    loadMs,
   };
   /** @type {Map<number, import("../thermal.js").Frame>} */
   const frames = new Map([[state.index, first]]);
@@ -154,7 +159,10 @@ export async function renderAnnotate(root, params, ctx) {
     brushRadius: () => state.brushRadius,
     color: () => labelColor(labels, selectedRecord()?.label ?? state.label),
     cursor: (probe) => showCursor(probe),
-    rangeChanged: () => refreshSoon(),
+    rangeChanged: () => {
+      state.rangeTouched = true;
+      refreshSoon();
+    },
     togglePlay: () => player?.toggle(),
   });
   const player =
@@ -291,7 +299,11 @@ export async function renderAnnotate(root, params, ctx) {
     return /** @type {Promise<import("../thermal.js").Frame>} */ (pending.get(index));
   }
 
-  /** Fetch the other frames of a sequence in the background, two at a time. */
+  /**
+   * Fetch the other frames of a sequence in the background, two at a time; then, unless the
+   * range was set by hand, show the whole sequence in one range (from the coldest frame's 1st
+   * to the warmest frame's 99th percentile), so that colours compare across frames.
+   */
   async function preload() {
     const order = Array.from({ length: info.frame_count }, (_, i) => i).filter((i) => !frames.has(i));
     const worker = async () => {
@@ -301,6 +313,10 @@ export async function renderAnnotate(root, params, ctx) {
       }
     };
     await Promise.all([worker(), worker()]);
+    if (disposed || state.rangeTouched || frames.size < 2) return;
+    const ranges = [...frames.values()].map((f) => autoRange(f)).filter((r) => r !== null);
+    viewer.setRange(Math.min(...ranges.map((r) => r[0])), Math.max(...ranges.map((r) => r[1])));
+    refresh();
   }
 
   /**
@@ -484,6 +500,7 @@ export async function renderAnnotate(root, params, ctx) {
    * @param {number} spanFactor
    */
   function nudgeRange(levelStep, spanFactor) {
+    state.rangeTouched = true;
     const centre = (viewer.low + viewer.high) / 2 + levelStep * (viewer.high - viewer.low);
     const span = (viewer.high - viewer.low) * spanFactor;
     viewer.setRange(centre - span / 2, centre + span / 2);
@@ -506,7 +523,6 @@ export async function renderAnnotate(root, params, ctx) {
     labels,
     schema,
     viewer,
-    frameData: (i) => frames.get(i),
     select,
     chooseLabel,
     relabel: (id, label, attributes) =>
@@ -519,10 +535,12 @@ export async function renderAnnotate(root, params, ctx) {
     goto,
     setPalette,
     setRange: (low, high) => {
+      state.rangeTouched = true;
       viewer.setRange(low, high);
       refresh();
     },
     autoRange: () => {
+      state.rangeTouched = true;
       viewer.autoRange();
       refresh();
     },
@@ -597,7 +615,7 @@ export async function renderAnnotate(root, params, ctx) {
   viewer.setFrame(first);
   viewer.autoRange();
   viewer.resize();
-  readout.timing.textContent = `${first.width}×${first.height} · data ${loadMs.toFixed(0)} ms · paint ${viewer.paintMs.toFixed(1)} ms`;
+  readout.timing.textContent = `${first.width}×${first.height} · °C data ${dataMs.toFixed(0)} ms · paint ${viewer.paintMs.toFixed(1)} ms`;
   setTool(state.tool);
   refresh();
   preload();

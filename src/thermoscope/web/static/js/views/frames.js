@@ -80,7 +80,9 @@ export async function renderFrames(root, params, ctx) {
             h(
               "tr",
               {},
-              ["File", "Size", "Frames", "Status", "Verdict", "Machine", "Confidence", "", "Added"].map((c) => h("th", {}, c)),
+              ["File", "Size", "Frames", "Status", "Verdict", "Machine", "Confidence", "", "Added"].map((c, i) =>
+                h("th", { class: [1, 2, 6].includes(i) ? "num" : null }, c),
+              ),
             ),
           ),
           h("tbody", {}, rows),

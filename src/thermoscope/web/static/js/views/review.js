@@ -5,7 +5,7 @@
  */
 
 import * as api from "../api.js";
-import { fill, h, promptText, toast } from "../dom.js";
+import { celsiusText, fill, h, promptText, toast } from "../dom.js";
 import { drawShape, labelColor } from "../annotate/overlay.js";
 import { isMachineDraft, itemVerdict, visibleOn } from "../annotate/records.js";
 import { Viewer } from "../annotate/viewer.js";
@@ -13,6 +13,18 @@ import { loadProject, pager, projectTabs, rememberOrder, statusBadge, verdictBad
 
 const LIMIT = 50;
 const PALETTE_KEY = "thermoscope.palette";
+
+/**
+ * A reason of the queue as a short tag ("disagreement", "NG", "low confidence" ...).
+ * @param {string} reason the server's text
+ * @returns {string}
+ */
+function shortReason(reason) {
+  if (/disagree/i.test(reason)) return "disagreement";
+  if (/confidence/i.test(reason)) return "low confidence";
+  if (/submitted/i.test(reason)) return "submitted";
+  return reason;
+}
 
 /** @type {import("../main.js").View} */
 export async function renderReview(root, params, ctx) {
@@ -26,7 +38,8 @@ export async function renderReview(root, params, ctx) {
   const list = h("ol", { class: "queue", "aria-label": "Review queue" });
   const pagerHost = h("div");
   const canvas = /** @type {HTMLCanvasElement} */ (h("canvas", { class: "thermogram" }));
-  const canvasHost = h("div", { class: "canvas-host" }, canvas);
+  const readout = h("div", { class: "preview-readout", "aria-live": "off" });
+  const canvasHost = h("div", { class: "canvas-host" }, canvas, readout);
   const details = h("div", { class: "review-details" });
   /** @type {{item: any, revision: number} | null} */
   let current = null;
@@ -41,6 +54,11 @@ export async function renderReview(root, params, ctx) {
     }
   });
   viewer.setPalette(localStorage.getItem(PALETTE_KEY) || "iron");
+  canvas.addEventListener("pointermove", (event) => {
+    const probe = viewer.probe(...viewer.toFrame(event));
+    readout.textContent = probe ? `x ${probe.col} · y ${probe.row}   ${celsiusText(probe.celsius)}` : "";
+  });
+  canvas.addEventListener("pointerleave", () => (readout.textContent = ""));
 
   fill(
     root,
@@ -71,7 +89,7 @@ export async function renderReview(root, params, ctx) {
                 { type: "button", class: "queue-entry", dataset: { frameId: entry.frame.id }, onclick: () => choose(i) },
                 h("span", { class: "queue-name" }, entry.frame.filename || entry.frame.id.slice(0, 12)),
                 h("span", { class: "queue-meta" }, statusBadge(entry.frame.status), verdictBadge(entry.frame.verdict)),
-                h("span", { class: "reasons" }, entry.reasons.map((r) => h("span", { class: "reason" }, r))),
+                h("span", { class: "reasons" }, entry.reasons.map((r) => h("span", { class: "reason", title: r }, shortReason(r)))),
               ),
             ),
           )
