@@ -81,6 +81,8 @@ def freeze_json(value: Any, what: str) -> Mapping[str, Any]:
     lists and objects), so that ``to_dict`` / ``from_dict`` round-trips it exactly."""
     if not isinstance(value, Mapping):
         raise AnnotationError(f"{what} must be a mapping, got {type(value).__name__}")
+    if not value:
+        return MappingProxyType({})
     try:
         text = json.dumps(dict(value), allow_nan=False, sort_keys=True)
     except (TypeError, ValueError) as exc:

@@ -39,6 +39,7 @@ from typing import Any, TypeGuard
 
 from thermoscope.annotations import rle
 from thermoscope.annotations.formats.base import (
+    PENDING,
     AnnotationFormatError,
     Export,
     ExportReport,
@@ -54,9 +55,11 @@ from thermoscope.annotations.formats.base import (
     drop_review,
     frame_stem,
     group_frames,
+    in_bulk,
     infer_schema,
     item_losses,
     keep_metadata,
+    kept_annotation,
     make_item,
     mask_bounds,
     note_provenance,
@@ -140,7 +143,7 @@ def _reduce(item: AnnotatedItem, defaults: ImportDefaults, losses: Losses) -> An
         if shape is None:
             continue
         annotations.append(
-            Annotation(
+            kept_annotation(
                 id=rename("a", len(annotations)),
                 label=a.label,
                 shape=shape,
@@ -428,12 +431,14 @@ def parse(
     grouped = group_frames(entries, problems, file)
     frame_of: dict[Any, tuple[str, int]] = {}
     sizes: dict[str, tuple[int, int]] = {}
+    counts: dict[str, int] = {}
     for item_id, image_ids in grouped:
         dims = {images[iid][1:] for iid in image_ids}
         if len(dims) > 1:
             problems.fail(file, f"item {item_id!r}", "its frames differ in size")
             continue
         sizes[item_id] = dims.pop()
+        counts[item_id] = len(image_ids)
         for f, iid in enumerate(image_ids):
             frame_of[iid] = (item_id, f)
 
@@ -478,7 +483,7 @@ def parse(
         if item_id not in sizes:
             continue
         width, height = sizes[item_id]
-        frame_count = sum(1 for v in frame_of.values() if v[0] == item_id)
+        frame_count = counts[item_id]
         annotations = [renamed(a, rename("a", n)) for n, a in enumerate(own.get(item_id, []))]
         tracks = []
         for n, (track_id, shapes) in enumerate(tracked.get(item_id, {}).items()):
@@ -561,6 +566,7 @@ def _record(
         provenance = defaults.human()
     records = [
         Annotation(
+            id=PENDING,
             label=label,
             shape=shape,
             frame=frame,
@@ -579,6 +585,7 @@ def _record(
 # files
 
 
+@in_bulk
 def save(
     items: Sequence[AnnotatedItem],
     path: str | os.PathLike[str],
@@ -619,6 +626,7 @@ def save(
     )
 
 
+@in_bulk
 def load(
     path: str | os.PathLike[str],
     *,

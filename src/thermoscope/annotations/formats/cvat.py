@@ -58,6 +58,7 @@ import numpy as np
 from thermoscope.annotations import rle
 from thermoscope.annotations.errors import AnnotationError
 from thermoscope.annotations.formats.base import (
+    PENDING,
     VERDICT_LABELS,
     AnnotationFormatError,
     Export,
@@ -80,9 +81,11 @@ from thermoscope.annotations.formats.base import (
     frame_stem,
     frame_verdicts,
     group_frames,
+    in_bulk,
     infer_schema,
     item_id_of,
     item_losses,
+    kept_annotation,
     make_item,
     mask_bounds,
     normal_angle,
@@ -264,7 +267,7 @@ def _annotation(
     losses: Losses,
     coded: bool,
 ) -> Annotation:
-    return Annotation(
+    return kept_annotation(
         id=new_id,
         label=a.label,
         shape=_codec(a.shape, item.width, item.height, coded),
@@ -388,11 +391,11 @@ def _reduce_video(
                 "tracks visible on one frame only (come back as annotations)",
                 where(item, path),
             )
-            converted.append(Annotation(id="x", shape=keys[0].shape, frame=frame, **common))
+            converted.append(kept_annotation(id="x", shape=keys[0].shape, frame=frame, **common))
         else:
             tracks.append(Track(id=rename("t", len(tracks)), keyframes=keys, **common))
     annotations = [
-        Annotation(
+        kept_annotation(
             id=rename("a", n),
             label=a.label,
             shape=a.shape,
@@ -627,7 +630,9 @@ def _emit_video(
             track_el = _sub(
                 root, "track", id=str(n), label=record.label, source=_source(record.provenance)
             )
-            track = Track(label=record.label, keyframes=keys, provenance=record.provenance)
+            track = Track(
+                id=PENDING, label=record.label, keyframes=keys, provenance=record.provenance
+            )
             at = {k.frame: k for k in keys}
             for f in range(keys[0].frame, item.frame_count):
                 key = at.get(f)
@@ -777,6 +782,7 @@ class _Reader:
             self.schema.validate(label, attributes)
         return [
             Annotation(
+                id=PENDING,
                 label=label,
                 shape=shape,
                 frame=frame,
@@ -796,7 +802,11 @@ class _Reader:
             (a.text or "" for a in el.iterfind("attribute") if a.get("name") == "reason"), ""
         )
         return VerdictLabel(
-            verdict=Verdict(label), reason=reason, frame=frame, provenance=self.provenance(el)
+            id=PENDING,
+            verdict=Verdict(label),
+            reason=reason,
+            frame=frame,
+            provenance=self.provenance(el),
         )
 
 
@@ -998,7 +1008,7 @@ def _parse_video(
             frame = _one_frame(t, frame_count)
             if frame is not None:
                 annotations.append(
-                    Annotation(
+                    kept_annotation(
                         id=rename("a", len(annotations)),
                         label=t.label,
                         shape=t.keyframes[0].shape,
@@ -1054,6 +1064,7 @@ def _track(reader: _Reader, el: ET.Element, index: Any, width: int, height: int)
             keys.append(Keyframe(frame, shape, outside))
     return [
         Track(
+            id=PENDING,
             label=label,
             keyframes=tuple(keys),
             attributes=attributes,
@@ -1068,6 +1079,7 @@ def _track(reader: _Reader, el: ET.Element, index: Any, width: int, height: int)
 # files
 
 
+@in_bulk
 def save(
     items: Sequence[AnnotatedItem],
     path: str | os.PathLike[str],
@@ -1095,6 +1107,7 @@ def save(
     )
 
 
+@in_bulk
 def load(
     path: str | os.PathLike[str],
     *,

@@ -71,8 +71,10 @@ from thermoscope.annotations.formats.base import (
     frame_stem,
     frame_verdicts,
     group_frames,
+    in_bulk,
     infer_schema,
     item_losses,
+    kept_annotation,
     make_item,
     normal_angle,
     note_provenance,
@@ -382,7 +384,7 @@ def _reduce(
         if isinstance(a.shape, RotatedBox) and a.shape.angle_deg % 360.0 == 0.0:
             losses.add("rotated_box", "rotated boxes at 0° come back as boxes", where(item, path))
         per_frame.setdefault(a.frame, []).append(
-            Annotation(
+            kept_annotation(
                 id=a.id,
                 label=a.label,
                 shape=_codec(a.shape, item.width, item.height, coded),
@@ -956,6 +958,7 @@ def _verdict(
 # files
 
 
+@in_bulk
 def save(
     items: Sequence[AnnotatedItem],
     path: str | os.PathLike[str],
@@ -983,6 +986,7 @@ def save(
     )
 
 
+@in_bulk
 def load(
     path: str | os.PathLike[str],
     *,

@@ -53,8 +53,10 @@ from thermoscope.annotations.formats.base import (
     flatten_tracks,
     frame_stem,
     group_frames,
+    in_bulk,
     infer_schema,
     item_losses,
+    kept_annotation,
     make_item,
     note_provenance,
     number_text,
@@ -132,7 +134,7 @@ def _reduce(
         if box is None:
             continue
         annotations.append(
-            Annotation(
+            kept_annotation(
                 id=rename("a", len(annotations)),
                 label=a.label,
                 shape=box,
@@ -426,6 +428,7 @@ def _annotation(
     )
 
 
+@in_bulk
 def save(
     items: Sequence[AnnotatedItem],
     path: str | os.PathLike[str],
@@ -453,6 +456,7 @@ def save(
     )
 
 
+@in_bulk
 def load(
     path: str | os.PathLike[str],
     *,
@@ -477,7 +481,8 @@ def load(
         ]
         found = {x.stem: x for x in sorted((p / ANNOTATION_DIR).glob("*.xml"))}
         order = [s for s in dict.fromkeys(listed) if s in found]
-        order += [s for s in found if s not in set(order)]
+        seen = set(order)
+        order += [s for s in found if s not in seen]
         files = {f"{ANNOTATION_DIR}/{s}.xml": found[s].read_bytes() for s in order}
         if (p / LABELMAP).is_file():
             files[LABELMAP] = (p / LABELMAP).read_bytes()

@@ -41,6 +41,7 @@ import yaml
 
 from thermoscope.annotations.formats.base import (
     IMAGE_SUFFIXES,
+    PENDING,
     AnnotationFormatError,
     Export,
     ExportReport,
@@ -59,14 +60,17 @@ from thermoscope.annotations.formats.base import (
     flatten_tracks,
     frame_stem,
     group_frames,
+    in_bulk,
     infer_schema,
     item_losses,
+    kept_annotation,
     make_item,
     mask_polygons,
     note_provenance,
     read_image_size,
     read_text,
     rename,
+    renamed,
     save_export,
     schema_of,
     shape_inside,
@@ -184,7 +188,7 @@ def _reduce(
                 else shape
             )
             annotations.append(
-                Annotation(
+                kept_annotation(
                     id=rename("a", len(annotations)),
                     label=a.label,
                     shape=back,
@@ -377,15 +381,7 @@ def parse(
                     rel, f"line {n + 1}", _known, schema, record.label
                 ):
                     continue
-                annotations.append(
-                    Annotation(
-                        id=rename("a", len(annotations)),
-                        label=record.label,
-                        shape=record.shape,
-                        frame=f,
-                        provenance=record.provenance,
-                    )
-                )
+                annotations.append(renamed(record, rename("a", len(annotations))))
         item = problems.attempt(
             frames[0][0],
             f"item {item_id!r}",
@@ -426,7 +422,7 @@ def _record(
             shape = _clipped(shape, width, height)
         else:
             raise ValueError(shape_inside(shape, width, height))
-    return Annotation(label=names[cls], shape=shape, frame=frame, provenance=d.human())
+    return Annotation(id=PENDING, label=names[cls], shape=shape, frame=frame, provenance=d.human())
 
 
 def _extent(values: Sequence[float]) -> list[float]:
@@ -454,6 +450,7 @@ def _clipped(shape: Shape, width: int, height: int) -> Shape:
 # files
 
 
+@in_bulk
 def save(
     items: Sequence[AnnotatedItem],
     path: str | os.PathLike[str],
@@ -500,6 +497,7 @@ def _image_for(root: Path, rel: str) -> Path | None:
     return None
 
 
+@in_bulk
 def load(
     path: str | os.PathLike[str],
     *,
