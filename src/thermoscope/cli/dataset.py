@@ -339,3 +339,77 @@ def stats(
             str(s.golden.get(product, 0)),
         )
     console.print(table)
+
+
+FormatArgument = Annotated[
+    str,
+    typer.Option(
+        "--format", "-f", help="coco, yolo-detect, yolo-segment, cvat-images, ...", metavar="FORMAT"
+    ),
+]
+
+
+@dataset_app.command("export")
+def export_command(
+    root: DatasetDir,
+    ref: Annotated[str, typer.Argument(help="Version id, prefix or tag.", metavar="VERSION")],
+    out: Annotated[Path, typer.Argument(help="The export folder to write.", metavar="OUT")],
+    fmt: FormatArgument = "coco",
+    sidecar: Annotated[
+        str, typer.Option(help="Radiometric side-car per frame: tiff or npy.")
+    ] = "tiff",
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing export folder.")] = False,
+    strict: Annotated[
+        bool, typer.Option(help="Refuse (and write nothing) when the format would lose data.")
+    ] = False,
+) -> None:
+    """Export a version to an interchange format, with °C side-cars; warns what the format loses."""
+    from thermoscope.datasets.interchange import export_version
+
+    if sidecar not in ("tiff", "npy"):
+        raise _fail(f"--sidecar must be tiff or npy, got {sidecar!r}")
+    store = _open(root)
+    try:
+        with err_console.status(f"Exporting {ref} as {fmt}..."):
+            report = export_version(
+                store,
+                ref,
+                fmt,
+                out,
+                sidecar=cast(Literal["tiff", "npy"], sidecar),
+                overwrite=overwrite,
+                strict=strict,
+            )
+    except ThermoscopeError as exc:
+        raise _fail(str(exc)) from None
+    for warning in report.warnings:
+        err_console.print(f"[yellow]![/yellow] {warning}", highlight=False)
+    console.print(f"exported {store.resolve(ref)[:12]} as {fmt} to {out}")
+
+
+@dataset_app.command("import")
+def import_command(
+    root: DatasetDir,
+    path: Annotated[Path, typer.Argument(help="An export folder or file.", metavar="EXPORT")],
+    fmt: FormatArgument = "coco",
+    skip_invalid: Annotated[
+        bool, typer.Option(help="Leave malformed entries out and report them, instead of failing.")
+    ] = False,
+    replace: Annotated[
+        bool, typer.Option(help="Take the export's annotations for items the dataset holds.")
+    ] = False,
+) -> None:
+    """Import an export (with its °C side-cars) into the dataset's working state."""
+    from thermoscope.datasets.interchange import import_export
+
+    store = _open(root)
+    try:
+        summary = import_export(store, fmt, path, skip_invalid=skip_invalid, replace=replace)
+    except ThermoscopeError as exc:
+        raise _fail(str(exc)) from None
+    for message in summary.skipped:
+        err_console.print(f"[yellow]skipped[/yellow] {message}", highlight=False)
+    console.print(
+        f"{len(summary.added)} items added, {len(summary.unchanged)} unchanged, "
+        f"{len(summary.skipped)} skipped"
+    )
