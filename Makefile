@@ -15,8 +15,12 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
+# The demo line (inspection, drift watch, report), then the annotation server seeded with demo
+# boards; it prints the UI's URL and, on first start, the admin password (delete
+# demo-output/server to start afresh).
 demo: setup
 	$(BIN)/thermoscope demo --out demo-output
+	$(BIN)/thermoscope serve --demo --data-dir demo-output/server
 
 # System packages the tests need (Chromium drives the browser tests); installed where apt-get exists.
 SYSTEM_PACKAGES := chromium fonts-liberation
