@@ -630,13 +630,17 @@ def _emit_video(
             track_el = _sub(
                 root, "track", id=str(n), label=record.label, source=_source(record.provenance)
             )
-            track = Track(
-                id=PENDING, label=record.label, keyframes=keys, provenance=record.provenance
-            )
+            # shapes from the first keyframe on; nothing shows after a final outside keyframe
+            last = keys[-1].frame if keys[-1].outside else item.frame_count - 1
+            track = None
             at = {k.frame: k for k in keys}
-            for f in range(keys[0].frame, item.frame_count):
+            for f in range(keys[0].frame, last + 1):
                 key = at.get(f)
-                shape = key.shape if key is not None else track.shape_at(f)
+                if key is None and track is None:
+                    track = Track(
+                        id=PENDING, label=record.label, keyframes=keys, provenance=record.provenance
+                    )
+                shape = key.shape if key is not None else track.shape_at(f) if track else None
                 if shape is None:
                     continue
                 extra = {
