@@ -23,6 +23,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 
 from thermoscope.server import Settings, create_app
+from thermoscope.server.db.models import Base
 
 PG_SERVER = os.environ.get("THERMOSCOPE_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432")
 ADMIN_PASSWORD = "admin-password-1"
@@ -60,18 +61,11 @@ def postgres_url() -> Iterator[str]:
 
 
 def _empty(url: str) -> None:
+    """Delete every row (children first); much faster than TRUNCATE on small tables."""
     engine = create_engine(url)
     with engine.begin() as conn:
-        tables = [
-            row[0]
-            for row in conn.execute(
-                text(
-                    "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
-                    "AND tablename <> 'alembic_version'"
-                )
-            )
-        ]
-        conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+        for table in reversed(Base.metadata.sorted_tables):
+            conn.execute(table.delete())
     engine.dispose()
 
 

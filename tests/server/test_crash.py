@@ -8,6 +8,7 @@ completes, and no frame row points at missing data (no half frame).
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import io
 import os
@@ -158,9 +159,11 @@ def test_kill_mid_ingest_loses_nothing_acknowledged(server_process: ServerProces
     acked_offset = 0
     acked_frames: dict[str, bytes] = {}
     stop = threading.Event()
+    ingesting = threading.Event()
 
     def stream() -> None:
         nonlocal acked_offset
+        ingesting.wait(30)  # both kinds of ingest are in flight when the kill comes
         with httpx.Client(base_url=server_process.url, headers=auth, timeout=30) as uploader:
             offset = 0
             while offset < len(data) and not stop.is_set():
@@ -190,6 +193,7 @@ def test_kill_mid_ingest_loses_nothing_acknowledged(server_process: ServerProces
                     return
                 assert response.status_code == 201, response.text
                 acked_frames[response.json()["frame_id"]] = body
+                ingesting.set()
 
     threads = [threading.Thread(target=stream), threading.Thread(target=small_frames)]
     for thread in threads:
@@ -247,7 +251,7 @@ def _assert_no_half_frame(data_dir: Path, client: Any, pid: int) -> None:
     for fid, prefix, original, count, width, height in rows:
         assert (blobs / original).is_file(), f"frame {fid}: original missing"
         for index in range(count):
-            path = blobs / prefix / f"{index}.f32"
-            assert path.stat().st_size == width * height * 4, f"frame {fid}: °C {index} partial"
+            data = gzip.decompress((blobs / prefix / f"{index}.f32.gz").read_bytes())
+            assert len(data) == width * height * 4, f"frame {fid}: °C {index} partial"
     listed = client.get(f"{API}/projects/{pid}/frames?limit=500").json()
     assert listed["total"] == len(rows)

@@ -11,33 +11,66 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from thermoscope.annotations import AnnotatedItem, AnnotationError, LabelSchema, ReviewState
+from thermoscope.annotations import AnnotatedItem, AnnotationError, ReviewState
 from thermoscope.datasets.store import summarise
-from thermoscope.server.auth import Action, Principal, require
+from thermoscope.server.auth import Action, Principal, Role, check_role, require
 from thermoscope.server.context import ServerContext
+from thermoscope.server.db import queries
 from thermoscope.server.db.models import (
-    AnnotationRevision,
     AnnotationRow,
     Frame,
     Project,
     ReviewEvent,
     Task,
-    VerdictVote,
     now,
     utc,
 )
 from thermoscope.server.errors import ApiError, not_found
 from thermoscope.server.ingest import item_json
-from thermoscope.server.schemas.annotations import AnnotationOut, ReviewOut
+from thermoscope.server.schemas.annotations import ReviewOut
 
 #: The kinds of records an item holds (each has a review state).
 _RECORD_KINDS = ("annotations", "tracks", "verdicts", "tolerances")
+
+
+@dataclass(frozen=True, slots=True)
+class FrameRef:
+    """What the hot paths need of a frame (one query, no JSON columns but the schema)."""
+
+    id: str
+    project_id: int
+    content_hash: str
+    width: int
+    height: int
+    frame_count: int
+    celsius_prefix: str
+    machine_verdict: str | None
+    human_edited: bool
+    label_schema: dict[str, Any]
+
+
+def frame_access(session: Session, principal: Principal, frame_id: str, action: Action) -> FrameRef:
+    """The frame when the principal may do ``action`` on it, in one query (404 otherwise)."""
+    row = session.execute(
+        queries.FRAME_ACCESS, {"frame_id": frame_id, "user_id": principal.user_id}
+    ).first()
+    what = f"frame {frame_id}"
+    if row is None:
+        raise not_found(what)
+    *fields, role = row
+    check_role(principal, Role.ADMIN if principal.is_admin else _role(role), action, what)
+    return FrameRef(*fields)
+
+
+def _role(value: str | None) -> Role | None:
+    return None if value is None else Role(value)
 
 
 def load_frame(
@@ -56,30 +89,28 @@ def load_frame(
     return frame, project
 
 
-def annotation_out(row: AnnotationRow) -> AnnotationOut:
-    """The API form of a stored annotation."""
-    return AnnotationOut(
-        item=json.loads(row.item),
-        revision=row.revision,
-        updated_at=utc(row.updated_at),
-        updated_by=row.updated_by,
+def annotation_json(item: str, revision: int, updated_at: datetime, updated_by: str) -> str:
+    """The JSON text of ``AnnotationOut``, built around the stored item text (not re-encoded)."""
+    meta = json.dumps(
+        {"revision": revision, "updated_at": utc(updated_at).isoformat(), "updated_by": updated_by}
     )
+    return '{"item":' + item + "," + meta[1:]
 
 
-def get_annotation(ctx: ServerContext, principal: Principal, frame_id: str) -> AnnotationOut:
-    """The current annotation of a frame."""
+def get_annotation(ctx: ServerContext, principal: Principal, frame_id: str) -> tuple[str, int]:
+    """The current annotation of a frame as ``AnnotationOut`` JSON text, and its revision."""
     with ctx.db.read() as session:
-        load_frame(session, principal, frame_id, Action.READ)
-        row = session.get(AnnotationRow, frame_id)
-        if row is None:
-            raise not_found(f"annotation of frame {frame_id}")
-        return annotation_out(row)
+        frame_access(session, principal, frame_id, Action.READ)
+        row = session.execute(queries.ANNOTATION, {"frame_id": frame_id}).first()
+    if row is None:
+        raise not_found(f"annotation of frame {frame_id}")
+    return annotation_json(*row), row[1]
 
 
-def parse_item(data: dict[str, Any], frame: Frame, schema: dict[str, Any]) -> AnnotatedItem:
+def parse_item(ctx: ServerContext, data: dict[str, Any], frame: FrameRef) -> AnnotatedItem:
     """The item of a request, checked against the project schema and the frame; 422 else."""
     try:
-        item = AnnotatedItem.from_dict(data, schema=LabelSchema.from_dict(schema))
+        item = AnnotatedItem.from_dict(data, schema=ctx.label_schema(frame.label_schema))
     except AnnotationError as exc:
         raise ApiError(422, str(exc)) from None
     except (ValueError, TypeError, OverflowError) as exc:
@@ -127,74 +158,72 @@ def confidence_of(item: AnnotatedItem) -> float | None:
     return min(scores) if scores else None
 
 
-def _update_facts(
-    session: Session, frame: Frame, item: AnnotatedItem, author: str, human: bool
-) -> None:
-    """Refresh the frame's status, verdict, confidence and disagreement after a save."""
+def _update_facts(session: Session, frame: FrameRef, item: AnnotatedItem, author: str) -> str:
+    """Refresh the frame's status, verdict, confidence and disagreement after a person's save
+    (one statement, plus the person's verdict vote); returns the new status."""
     verdict = summarise(item).verdict
-    if human:
-        frame.human_edited = True
-        vote = session.get(VerdictVote, (frame.id, author))
-        if verdict is None and vote is not None:
-            session.delete(vote)
-        elif verdict is not None and vote is None:
-            session.add(VerdictVote(frame_id=frame.id, author=author, verdict=verdict))
-        elif vote is not None and verdict is not None:
-            vote.verdict = verdict
-        session.flush()
-    votes = set(
-        session.scalars(select(VerdictVote.verdict).where(VerdictVote.frame_id == frame.id))
+    keys = {"frame_id": frame.id, "author": author}
+    if verdict is None:
+        session.execute(queries.DROP_VOTE, keys)
+    else:
+        session.execute(queries.SET_VOTE, {**keys, "verdict": verdict})
+    status = status_of(item, True)
+    session.execute(
+        queries.FRAME_FACTS,
+        {
+            "frame_id": frame.id,
+            "human_edited": True,
+            "verdict": verdict,
+            "status": status,
+            "confidence": confidence_of(item),
+            "machine_disagrees": frame.machine_verdict is not None
+            and verdict is not None
+            and verdict != frame.machine_verdict,
+        },
     )
-    frame.verdict = verdict
-    frame.status = status_of(item, frame.human_edited)
-    frame.confidence = confidence_of(item)
-    frame.disagreement = len(votes) > 1 or (
-        frame.human_edited
-        and frame.machine_verdict is not None
-        and verdict is not None
-        and verdict != frame.machine_verdict
-    )
+    return status
 
 
-def _conflict(row: AnnotationRow, base: int) -> ApiError:
+def _conflict(session: Session, frame_id: str, base: int) -> ApiError:
+    row = session.execute(queries.ANNOTATION, {"frame_id": frame_id}).first()
+    if row is None:
+        return not_found(f"annotation of frame {frame_id}")
+    item, revision, _, by = row
     return ApiError(
         409,
-        f"the annotation changed since revision {base}: it is at revision {row.revision} "
-        f"(saved by {row.updated_by}); reload, merge and save again",
-        extra={"revision": row.revision, "item": json.loads(row.item)},
+        f"the annotation changed since revision {base}: it is at revision {revision} "
+        f"(saved by {by}); reload, merge and save again",
+        extra={"revision": revision, "item": json.loads(item)},
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Saved:
+    """A saved annotation."""
+
+    text: str
+    revision: int
+    updated_at: datetime
+    status: str
+
+    def json(self, author: str) -> str:
+        """The ``AnnotationOut`` JSON text."""
+        return annotation_json(self.text, self.revision, self.updated_at, author)
 
 
 def write_item(
-    session: Session,
-    frame: Frame,
-    item: AnnotatedItem,
-    base: int,
-    author: str,
-    *,
-    at: datetime | None = None,
-) -> AnnotationRow:
+    session: Session, frame: FrameRef, item: AnnotatedItem, base: int, author: str
+) -> Saved:
     """Save ``item`` over revision ``base`` in the open transaction; 409 when stale."""
     text = item_json(item)
-    moment = at or now()
-    result = session.execute(
-        update(AnnotationRow)
-        .where(AnnotationRow.frame_id == frame.id, AnnotationRow.revision == base)
-        .values(item=text, revision=base + 1, updated_by=author, updated_at=moment)
-        .execution_options(synchronize_session=False)
-    )
-    row = session.get(AnnotationRow, frame.id, populate_existing=True)
-    if row is None:
-        raise not_found(f"annotation of frame {frame.id}")
+    moment = now()
+    values = {"frame_id": frame.id, "item": text, "author": author, "at": moment}
+    result = session.execute(queries.SAVE_ANNOTATION, {**values, "base": base})
     if getattr(result, "rowcount", 0) != 1:
-        raise _conflict(row, base)
-    session.add(
-        AnnotationRevision(
-            frame_id=frame.id, revision=base + 1, item=text, author=author, created_at=moment
-        )
-    )
-    _update_facts(session, frame, item, author, human=True)
-    return row
+        raise _conflict(session, frame.id, base)
+    session.execute(queries.ADD_REVISION, {**values, "revision": base + 1})
+    status = _update_facts(session, frame, item, author)
+    return Saved(text, base + 1, moment, status)
 
 
 def save_annotation(
@@ -203,21 +232,17 @@ def save_annotation(
     frame_id: str,
     data: dict[str, Any],
     base: int | None,
-) -> AnnotationOut:
+) -> Saved:
     """Validate and save an annotation over revision ``base``."""
     if base is None:
         raise ApiError(
             428, "say which revision you edited: 'revision' in the body or an If-Match header"
         )
     with ctx.db.read() as session:
-        found, project = load_frame(session, principal, frame_id, Action.ANNOTATE)
-        item = parse_item(data, found, project.label_schema)
+        frame = frame_access(session, principal, frame_id, Action.ANNOTATE)
+    item = parse_item(ctx, data, frame)
     with ctx.db.write() as session:
-        frame = session.get(Frame, frame_id)
-        if frame is None:
-            raise not_found(f"frame {frame_id}")
-        row = write_item(session, frame, item, base, principal.username)
-        return annotation_out(row)
+        return write_item(session, frame, item, base, principal.username)
 
 
 def _move(item: AnnotatedItem, action: str, by: str, comment: str) -> tuple[AnnotatedItem, int]:
@@ -259,19 +284,20 @@ def review(
     if action == "reject" and not comment.strip():
         raise ApiError(422, "a rejection needs a comment saying what to fix")
     with ctx.db.read() as session:
-        load_frame(session, principal, frame_id, need)
+        frame = frame_access(session, principal, frame_id, need)
     attempts = 1 if base is not None else 5
     for attempt in range(attempts):  # without a base revision, retry when a save overtook us
         with ctx.db.read() as session:
-            row = session.get(AnnotationRow, frame_id)
+            row = session.execute(
+                select(AnnotationRow.revision, AnnotationRow.item).where(
+                    AnnotationRow.frame_id == frame_id
+                )
+            ).first()
             if row is None:
                 raise not_found(f"annotation of frame {frame_id}")
-            current, text = row.revision, row.item
-        if base is not None and base != current:
-            with ctx.db.read() as session:
-                found = session.get(AnnotationRow, frame_id)
-                assert found is not None
-                raise _conflict(found, base)
+            current, text = row
+            if base is not None and base != current:
+                raise _conflict(session, frame_id, base)
         item = AnnotatedItem.from_dict(json.loads(text))
         moved_item, moved = _move(item, action, principal.username, comment)
         if not moved:
@@ -279,9 +305,6 @@ def review(
             raise ApiError(422, f"nothing to {action}: no record of this frame is {state}")
         try:
             with ctx.db.write() as session:
-                frame = session.get(Frame, frame_id)
-                if frame is None:
-                    raise not_found(f"frame {frame_id}")
                 saved = write_item(session, frame, moved_item, current, principal.username)
                 session.add(
                     ReviewEvent(
@@ -296,11 +319,10 @@ def review(
                         update(Task)
                         .where(Task.frame_id == frame_id, Task.state == "open")
                         .values(state="done")
-                        .execution_options(synchronize_session=False)
                     )
-                return ReviewOut(
-                    item=json.loads(saved.item), revision=saved.revision, status=frame.status
-                )
+            return ReviewOut(
+                item=json.loads(saved.text), revision=saved.revision, status=saved.status
+            )
         except ApiError as exc:
             if exc.status != 409 or attempt == attempts - 1:
                 raise

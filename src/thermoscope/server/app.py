@@ -11,17 +11,18 @@ from __future__ import annotations
 import logging
 import secrets
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import select
 from sqlalchemy.exc import DataError
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from thermoscope import __version__
 from thermoscope.server.auth import Passwords
@@ -102,6 +103,35 @@ def _problems(exc: RequestValidationError) -> tuple[int, str]:
     return 422, "; ".join(parts) or "invalid request"
 
 
+class BodyLimit:
+    """ASGI middleware: refuse a request whose declared body exceeds ``limit`` (413) before it
+    is read, and mark every response ``X-Content-Type-Options: nosniff``."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope["headers"]:
+            if name == b"content-length" and value.isdigit() and int(value) > self.limit:
+                response = JSONResponse(
+                    {"detail": f"request body larger than {self.limit - BODY_SLACK} bytes"},
+                    status_code=413,
+                )
+                await response(scope, receive, send)
+                return
+
+        async def send_nosniff(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message.setdefault("headers", []).append((b"x-content-type-options", b"nosniff"))
+            await send(message)
+
+        await self.app(scope, receive, send_nosniff)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """The annotation server's app for ``settings`` (default: from the environment)."""
     settings = settings or Settings()
@@ -157,25 +187,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             status_code=400,
         )
 
-    limit = settings.max_upload_bytes + BODY_SLACK
-
-    @app.middleware("http")
-    async def limit_body(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        length = request.headers.get("content-length")
-        too_big = length is not None and length.isdigit() and int(length) > limit
-        if too_big:
-            return JSONResponse(
-                {"detail": f"request body larger than {settings.max_upload_bytes} bytes"},
-                status_code=413,
-            )
-        response = await call_next(request)
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        return response
-
     if settings.gzip_level > 0:
         app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=settings.gzip_level)
+    app.add_middleware(BodyLimit, limit=settings.max_upload_bytes + BODY_SLACK)
 
     @app.get(f"{API_PREFIX}/health", response_model=Health, tags=["misc"])
     def health() -> Health:

@@ -4,10 +4,12 @@ the job runner and compiled recipes."""
 from __future__ import annotations
 
 import hashlib
+import json
 import threading
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from thermoscope.annotations import LabelSchema
 from thermoscope.core import regions as core_regions
 from thermoscope.recipes import InspectionPlan, Recipe, compile_recipe, parse_recipe
 from thermoscope.server.auth import Passwords
@@ -39,7 +41,20 @@ class ServerContext:
     passwords: Passwords
     jobs: JobRunner | None = None
     _recipes: dict[str, CompiledRecipe] = field(default_factory=dict)
+    _schemas: dict[str, LabelSchema] = field(default_factory=dict)
     _recipes_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def label_schema(self, data: dict[str, Any]) -> LabelSchema:
+        """The parsed form of a stored label schema (kept while the server runs)."""
+        key = json.dumps(data, sort_keys=True)
+        found = self._schemas.get(key)
+        if found is None:
+            found = LabelSchema.from_dict(data)
+            with self._recipes_lock:
+                if len(self._schemas) > 1000:
+                    self._schemas.clear()
+                self._schemas[key] = found
+        return found
 
     def compiled_recipe(self, text: str) -> CompiledRecipe:
         """The compiled form of a stored recipe text (kept while the server runs)."""

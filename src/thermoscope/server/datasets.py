@@ -26,7 +26,7 @@ from thermoscope.datasets.store import summarise
 from thermoscope.datasets.versions import ItemRecord, Version, canonical_json, content_hash, stats
 from thermoscope.server.db.models import AnnotationRow, DatasetVersion, Export, Frame, Project
 from thermoscope.server.errors import ApiError, not_found
-from thermoscope.server.ingest import celsius_key
+from thermoscope.server.ingest import read_celsius
 from thermoscope.server.jobs import Handler, JobContext
 
 #: Report progress every this many items.
@@ -136,7 +136,7 @@ def _frames(job: JobContext, project_id: int, content: str) -> np.ndarray[Any, A
         if frame is None:
             raise not_found(f"frame {content}")
     layers = [
-        np.frombuffer(job.ctx.blobs.get(celsius_key(frame.celsius_prefix, i)), dtype="<f4")
+        np.frombuffer(read_celsius(job.ctx.blobs, frame.celsius_prefix, i), dtype="<f4")
         for i in range(frame.frame_count)
     ]
     return np.stack(layers).reshape(frame.frame_count, frame.height, frame.width)

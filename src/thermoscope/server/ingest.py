@@ -11,6 +11,7 @@ content hash of the radiometric data, so the same data ingested twice is found, 
 from __future__ import annotations
 
 import dataclasses
+import gzip
 import hashlib
 import json
 import math
@@ -44,6 +45,7 @@ from thermoscope.server.db.models import (
 )
 from thermoscope.server.errors import ApiError, not_found
 from thermoscope.server.schemas.frames import EdgeInspection, IngestOut
+from thermoscope.server.storage import BlobStore
 
 #: What the server writes as the author of machine-made revisions.
 MACHINE = "thermoscope"
@@ -55,8 +57,14 @@ def frame_key(project_id: int, content: str) -> str:
 
 
 def celsius_key(prefix: str, index: int) -> str:
-    """The blob key of frame ``index``'s °C under a frame's ``celsius_prefix``."""
-    return f"{prefix}/{index}.f32"
+    """The blob key of frame ``index``'s °C under a frame's ``celsius_prefix``: float32
+    little-endian HxW, gzip-compressed (served as is to clients that accept gzip)."""
+    return f"{prefix}/{index}.f32.gz"
+
+
+def read_celsius(blobs: BlobStore, prefix: str, index: int) -> bytes:
+    """The float32 little-endian °C bytes of frame ``index`` (uncompressed)."""
+    return gzip.decompress(blobs.get(celsius_key(prefix, index)))
 
 
 def item_json(item: AnnotatedItem) -> str:
@@ -260,7 +268,8 @@ def ingest_bytes(
     content = decoded.content
     prefix = f"celsius/{content[:2]}/{content}"
     for index, frame in enumerate(decoded.frames):
-        ctx.blobs.put(celsius_key(prefix, index), frame.celsius.astype("<f4").tobytes())
+        data_c = frame.celsius.astype("<f4").tobytes()
+        ctx.blobs.put(celsius_key(prefix, index), gzip.compress(data_c, compresslevel=1, mtime=0))
     original_key = f"originals/{content[:2]}/{content}/{hashlib.sha256(data).hexdigest()}"
     ctx.blobs.put(original_key, data)
     try:

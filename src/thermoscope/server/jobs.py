@@ -146,12 +146,13 @@ class JobRunner:
         claimable = or_(
             Job.state == "queued", and_(Job.state == "running", Job.lease_until < moment)
         )
-        with self.ctx.db.write() as session:
+        with self.ctx.db.read() as session:  # idle polls never take the write lock
             job_id = session.scalars(
                 select(Job.id).where(claimable).order_by(Job.created_at).limit(1)
             ).first()
-            if job_id is None:
-                return None
+        if job_id is None:
+            return None
+        with self.ctx.db.write() as session:
             result = session.execute(
                 update(Job)
                 .where(Job.id == job_id, claimable)

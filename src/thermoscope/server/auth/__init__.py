@@ -25,8 +25,8 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from thermoscope.server.db import queries
 from thermoscope.server.db.models import (
-    ApiToken,
     LoginSession,
     Membership,
     Project,
@@ -160,35 +160,26 @@ def authenticate(
         kind, _, text = authorization.partition(" ")
         if kind.lower() != "bearer" or not text.strip():
             raise ApiError(401, "Authorization must be 'Bearer <token>'")
-        found = db.execute(
-            select(ApiToken, User)
-            .join(User, User.id == ApiToken.user_id)
-            .where(ApiToken.token_hash == digest(text.strip()))
-        ).first()
-        if found is None:
+        token = db.execute(queries.TOKEN_PRINCIPAL, {"digest": digest(text.strip())}).first()
+        if token is None:
             raise ApiError(401, "unknown API token")
-        token, user = found
-        if utc(token.expires_at) <= moment:
+        expires, scopes, user_id, username, is_admin = token
+        if utc(expires) <= moment:
             raise ApiError(401, "API token expired")
-        return Principal(user.id, user.username, user.is_admin, scopes=frozenset(token.scopes))
+        return Principal(user_id, username, is_admin, scopes=frozenset(scopes))
     if cookie:
-        row = db.execute(
-            select(LoginSession, User)
-            .join(User, User.id == LoginSession.user_id)
-            .where(LoginSession.id == digest(cookie))
-        ).first()
-        if row is None:
+        session_id = digest(cookie)
+        login = db.execute(queries.SESSION_PRINCIPAL, {"session_id": session_id}).first()
+        if login is None:
             raise ApiError(401, "not logged in (unknown session)")
-        login, user = row
-        if utc(login.expires_at) <= moment:
+        expires, csrf_token, user_id, username, is_admin = login
+        if utc(expires) <= moment:
             raise ApiError(401, "session expired; log in again")
         if method.upper() not in SAFE_METHODS and not (
-            csrf_header and hmac.compare_digest(csrf_header, login.csrf_token)
+            csrf_header and hmac.compare_digest(csrf_header, csrf_token)
         ):
             raise forbidden(f"missing or wrong {CSRF_HEADER} header (browser writes need it)")
-        return Principal(
-            user.id, user.username, user.is_admin, session_id=login.id, csrf_token=login.csrf_token
-        )
+        return Principal(user_id, username, is_admin, session_id=session_id, csrf_token=csrf_token)
     raise ApiError(401, "not logged in: send a session cookie or 'Authorization: Bearer <token>'")
 
 
@@ -202,6 +193,16 @@ def role_in(db: Session, principal: Principal, project_id: int) -> Role | None:
         )
     )
     return None if role is None else Role(role)
+
+
+def check_role(principal: Principal, role: Role | None, action: Action, what: str) -> None:
+    """404 for ``what`` when the principal has no role, 403 when the role or the token's
+    scopes do not allow ``action``."""
+    if role is None:
+        raise not_found(what)
+    principal.check_scope(action)
+    if action not in ROLE_ACTIONS[role]:
+        raise forbidden(f"your role in this project ({role.value}) may not {action.value}")
 
 
 def require(db: Session, principal: Principal, project_id: int, action: Action) -> Project:

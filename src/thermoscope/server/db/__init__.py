@@ -50,8 +50,13 @@ class Database:
             path = url.split("///", 1)[1] if "///" in url else ""
             if path and path != ":memory:":
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
+            # one connection per worker thread that may need one: the request thread pool is
+            # larger than SQLAlchemy's default pool of 5 + 10
             self.engine: Engine = create_engine(
-                url, connect_args={"check_same_thread": False, "timeout": 30}
+                url,
+                connect_args={"check_same_thread": False, "timeout": 30},
+                pool_size=pool_size,
+                max_overflow=100,
             )
             event.listen(self.engine, "connect", _sqlite_pragmas(sqlite_synchronous))
         else:

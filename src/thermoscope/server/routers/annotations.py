@@ -41,11 +41,10 @@ def _revision(if_match: str | None) -> int | None:
 
 
 @router.get("/frames/{fid}/annotations", response_model=AnnotationOut)
-def read_annotation(fid: HexId, caller: Caller, ctx: Ctx, response: Response) -> AnnotationOut:
+def read_annotation(fid: HexId, caller: Caller, ctx: Ctx) -> Response:
     """The frame's annotation and its revision (also as ``ETag``)."""
-    out = get_annotation(ctx, caller, fid)
-    response.headers["ETag"] = f'"{out.revision}"'
-    return out
+    text, revision = get_annotation(ctx, caller, fid)
+    return Response(text, media_type="application/json", headers={"ETag": f'"{revision}"'})
 
 
 @router.put(
@@ -61,14 +60,16 @@ def write_annotation(
     body: AnnotationIn,
     caller: Caller,
     ctx: Ctx,
-    response: Response,
     if_match: Annotated[str | None, Header(max_length=40)] = None,
-) -> AnnotationOut:
+) -> Response:
     """Save the annotation over the revision it was edited from (409 when that is stale)."""
     base = body.revision if body.revision is not None else _revision(if_match)
-    out = save_annotation(ctx, caller, fid, body.item, base)
-    response.headers["ETag"] = f'"{out.revision}"'
-    return out
+    saved = save_annotation(ctx, caller, fid, body.item, base)
+    return Response(
+        saved.json(caller.username),
+        media_type="application/json",
+        headers={"ETag": f'"{saved.revision}"'},
+    )
 
 
 @router.post("/frames/{fid}/review", response_model=ReviewOut)

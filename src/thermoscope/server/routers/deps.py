@@ -20,8 +20,8 @@ _csrf = APIKeyHeader(
 )
 
 
-def server(request: Request) -> ServerContext:
-    """The app's server context."""
+async def server(request: Request) -> ServerContext:
+    """The app's server context (async: no thread hop for a lookup)."""
     ctx: ServerContext = request.app.state.ctx
     return ctx
 
@@ -34,7 +34,7 @@ def caller(
 ) -> Principal:
     """Who makes the request (401 / 403 when nobody, or a browser write without CSRF token)."""
     del bearer  # declared for the OpenAPI document; the header is read as sent
-    ctx = server(request)
+    ctx: ServerContext = request.app.state.ctx
     with ctx.db.read() as session:
         return authenticate(
             session,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import math
@@ -17,12 +18,12 @@ from pydantic import ValidationError
 from sqlalchemy import func, select, update
 
 from thermoscope.render import PALETTES, encode_png, palette_lut, render
-from thermoscope.server.annotating import load_frame
+from thermoscope.server.annotating import FrameRef, frame_access, load_frame
 from thermoscope.server.auth import Action, Principal, require
 from thermoscope.server.context import ServerContext
 from thermoscope.server.db.models import AnnotationRow, Frame, Upload, now, utc
 from thermoscope.server.errors import ApiError, not_found
-from thermoscope.server.ingest import celsius_key, ingest_bytes
+from thermoscope.server.ingest import celsius_key, ingest_bytes, read_celsius
 from thermoscope.server.routers.deps import Caller, Ctx, HexId, Limit, Offset, ProjectId
 from thermoscope.server.schemas.common import Items, Page, Palette
 from thermoscope.server.schemas.frames import (
@@ -391,17 +392,14 @@ def get_frame(fid: HexId, caller: Caller, ctx: Ctx) -> FrameDetail:
     )
 
 
-def _celsius(ctx: ServerContext, caller: Principal, fid: str, index: int) -> tuple[Frame, bytes]:
-    with ctx.db.read() as session:
-        frame, _ = load_frame(session, caller, fid, Action.READ)
+FrameIndex = Annotated[int, Query(ge=0, le=10**7, description="frame of a sequence (0-based)")]
+
+
+def _frame_index(frame: FrameRef, index: int) -> None:
     if index >= frame.frame_count:
         raise ApiError(
             422, f"frame {index} out of range: the item has {frame.frame_count} frame(s)"
         )
-    return frame, ctx.blobs.get(celsius_key(frame.celsius_prefix, index))
-
-
-FrameIndex = Annotated[int, Query(ge=0, le=10**7, description="frame of a sequence (0-based)")]
 
 
 @router.get(
@@ -412,9 +410,11 @@ FrameIndex = Annotated[int, Query(ge=0, le=10**7, description="frame of a sequen
 def get_celsius(
     fid: HexId, caller: Caller, ctx: Ctx, request: Request, frame: FrameIndex = 0
 ) -> Response:
-    """The °C of one frame: HxW float32 little-endian, row-major (``X-Width``, ``X-Height``)."""
+    """The °C of one frame: HxW float32 little-endian, row-major (``X-Width``, ``X-Height``);
+    gzip-encoded when the client accepts it (stored compressed: no work per request)."""
     with ctx.db.read() as session:
-        row, _ = load_frame(session, caller, fid, Action.READ)
+        row = frame_access(session, caller, fid, Action.READ)
+    _frame_index(row, frame)
     etag = f'"{row.content_hash}-{frame}"'
     headers = {
         "X-Width": str(row.width),
@@ -423,13 +423,16 @@ def get_celsius(
         "X-Frame-Index": str(frame),
         "ETag": etag,
         "Cache-Control": IMMUTABLE,
+        "Vary": "Accept-Encoding",
         "Access-Control-Expose-Headers": "X-Width, X-Height, X-Frame-Count, X-Frame-Index",
     }
-    if frame >= row.frame_count:
-        raise ApiError(422, f"frame {frame} out of range: the item has {row.frame_count} frame(s)")
     if request.headers.get("if-none-match") == etag:
         return Response(status_code=304, headers=headers)
     data = ctx.blobs.get(celsius_key(row.celsius_prefix, frame))
+    if "gzip" in request.headers.get("accept-encoding", "").lower():
+        headers["Content-Encoding"] = "gzip"
+    else:
+        data = gzip.decompress(data)
     return Response(data, media_type="application/octet-stream", headers=headers)
 
 
@@ -454,7 +457,10 @@ def get_render(
         raise ApiError(422, "give both low and high, or neither")
     if low is not None and high is not None and not (math.isfinite(low) and low < high):
         raise ApiError(422, f"low {low} must be below high {high}")
-    row, data = _celsius(ctx, caller, fid, frame)
+    with ctx.db.read() as session:
+        row = frame_access(session, caller, fid, Action.READ)
+    _frame_index(row, frame)
+    data = read_celsius(ctx.blobs, row.celsius_prefix, frame)
     celsius = np.frombuffer(data, dtype="<f4").reshape(row.height, row.width)
     span = None if low is None or high is None else (low, high)
     image = render(celsius, palette=palette, range=span)
