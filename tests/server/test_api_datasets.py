@@ -117,3 +117,25 @@ def test_dataset_access(server: Server) -> None:
     assert outsider.get(f"{API}/jobs/{job['id']}").status_code == 404
     assert server.admin.get(f"{API}/jobs/{'0' * 32}").status_code == 404
     assert server.admin.get(f"{API}/exports/{'0' * 32}/download").status_code == 404
+
+
+def test_interchange_exports(server: Server) -> None:
+    """Every format of ``thermoscope.annotations.formats`` exports a version, with side-cars."""
+    pid = server.project(label_schema=SCHEMA)["id"]
+    fid = ingest(server.admin, pid, npy_file(1)).json()["frame_id"]
+    current = server.admin.get(f"{API}/frames/{fid}/annotations").json()
+    item = {**current["item"], "annotations": [box()], "verdicts": [verdict("OK")]}
+    server.admin.put(f"{API}/frames/{fid}/annotations", json={"item": item, "revision": 1})
+    made = server.admin.post(f"{API}/projects/{pid}/dataset-versions", json={})
+    vid = wait(server, made.json()["job_id"])["result"]["version_id"]
+    formats = {f["name"] for f in server.admin.get(f"{API}/export-formats").json()["items"]}
+    assert {"coco", "yolo-detect", "cvat-images", "voc", "label-studio"} <= formats
+    for name in ("coco", "cvat-video"):
+        export = server.admin.post(f"{API}/dataset-versions/{vid}/exports", json={"format": name})
+        done = wait(server, export.json()["job_id"])
+        assert done["state"] == "done", done
+        archive = zipfile.ZipFile(io.BytesIO(server.admin.get(done["result_url"]).content))
+        names = archive.namelist()
+        assert "warnings.txt" in names
+        assert any(n.endswith((".tif", ".tiff")) for n in names), names
+        assert any(n.endswith((".json", ".xml")) for n in names), names

@@ -10,18 +10,21 @@ format to the blob store.
 from __future__ import annotations
 
 import hashlib
-import importlib
 import io
 import json
+import tempfile
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 from sqlalchemy import select
 
-from thermoscope.annotations import AnnotatedItem
+from thermoscope.annotations import AnnotatedItem, LabelSchema
+from thermoscope.annotations.formats import FORMATS
+from thermoscope.core import ThermalFrame
 from thermoscope.datasets.store import summarise
 from thermoscope.datasets.versions import ItemRecord, Version, canonical_json, content_hash, stats
 from thermoscope.server.db.models import AnnotationRow, DatasetVersion, Export, Frame, Project
@@ -167,30 +170,37 @@ NATIVE = ExportFormat(
 def export_formats() -> dict[str, ExportFormat]:
     """The export formats: ``thermoscope`` and those of ``thermoscope.annotations.formats``."""
     formats = {NATIVE.name: NATIVE}
-    formats.update(_library_formats())
+    for name, fmt in FORMATS.items():
+        formats[name] = ExportFormat(name, fmt.description, _interchange_writer(name))
     return formats
 
 
-def _library_formats() -> dict[str, ExportFormat]:
-    """Adapters for the emitters of ``thermoscope.annotations.formats`` (when installed)."""
-    try:
-        module = importlib.import_module("thermoscope.annotations.formats")
-    except ImportError:
-        return {}
-    found: dict[str, ExportFormat] = {}
-    for name, emit, description in getattr(module, "EXPORTERS", ()):
-        found[name] = ExportFormat(name, description, _library_writer(emit))
-    return found
-
-
-def _library_writer(
-    emit: Callable[[list[AnnotatedItem]], dict[str, bytes]],
+def _interchange_writer(
+    name: str,
 ) -> Callable[[JobContext, DatasetVersion, Version, zipfile.ZipFile], None]:
+    """An export through ``thermoscope.annotations.formats``: the format's files, a PNG
+    rendering and a float32 °C TIFF side-car per frame, and ``warnings.txt`` with what the
+    format cannot hold."""
+
     def write(
         job: JobContext, row: DatasetVersion, version: Version, archive: zipfile.ZipFile
     ) -> None:
-        for path, data in emit([item for _, item in _items(job, version)]).items():
-            archive.writestr(path, data)
+        pairs = _items(job, version)
+        items = [item for _, item in pairs]
+        schema = LabelSchema.from_dict(dict(version.schema)) if version.schema else None
+
+        def frames(item_id: str) -> list[ThermalFrame]:
+            stack = _frames(job, row.project_id, item_id)
+            return [ThermalFrame(celsius=layer) for layer in stack]
+
+        job.progress(0.1, f"writing {len(items)} items as {name}")
+        with tempfile.TemporaryDirectory(prefix="thermoscope-export-") as folder:
+            out = Path(folder) / "export"
+            report = FORMATS[name].save(items, out, schema=schema, frames=frames)
+            for relative in report.files:
+                archive.write(out / relative, relative)
+        lines = [str(warning) for warning in report.warnings]
+        archive.writestr("warnings.txt", "\n".join(lines) + ("\n" if lines else ""))
 
     return write
 
