@@ -75,8 +75,9 @@ def page(browser: sync_api.Browser, live: LiveServer) -> Iterator[Page]:
 def open_frame(page: Page, live: LiveServer, frame_id: str) -> None:
     """Open the annotate view of a frame and wait until it is drawn."""
     page.goto(f"{live.url}/#/f/{frame_id}")
+    canvas = f"canvas.thermogram[data-frame-id='{frame_id}']"
+    page.wait_for_function(f'document.querySelector("{canvas}")?.dataset.scale > 0')
     page.wait_for_selector(".objects")
-    page.wait_for_function("document.querySelector('canvas.thermogram').dataset.scale > 0")
 
 
 def screen_point(page: Page, x: float, y: float) -> tuple[float, float]:
@@ -215,6 +216,14 @@ EDGE_FINDINGS = {
 }
 
 
+def display_range(page: Page) -> tuple[float, float]:
+    """The low and high °C of the palette's ends."""
+    canvas = page.locator("canvas.thermogram")
+    return float(canvas.get_attribute("data-low") or "nan"), float(
+        canvas.get_attribute("data-high") or "nan"
+    )
+
+
 def canvas_rgb(page: Page, x: float, y: float) -> list[int]:
     """The colour the canvas shows at frame position (x, y)."""
     px, py = screen_point(page, x, y)
@@ -249,6 +258,40 @@ def test_annotate_a_frame(page: Page, live: LiveServer, tmp_path: Path) -> None:
     assert page.input_value("select[name=palette]") == "rainbow-hc"
     page.select_option("select[name=palette]", "arctic")
     assert canvas_rgb(page, col + 0.5, row + 0.5) == [0, 0, 30]
+
+    # zoom at the pointer, pan with Space + drag, fit again
+    canvas = page.locator("canvas.thermogram")
+    scale = float(canvas.get_attribute("data-scale") or 0)
+    pointer = screen_point(page, 320, 256)
+    page.mouse.move(*pointer)
+    page.mouse.wheel(0, -300)
+    assert float(canvas.get_attribute("data-scale") or 0) > scale * 1.5
+    assert screen_point(page, 320, 256) == pytest.approx(pointer, abs=0.5)  # stays put
+    page.keyboard.down(" ")
+    before = screen_point(page, 320, 256)
+    page.mouse.down()
+    page.mouse.move(before[0] + 80, before[1] + 40, steps=4)
+    page.mouse.up()
+    page.keyboard.up(" ")
+    assert screen_point(page, 320, 256) == pytest.approx((before[0] + 80, before[1] + 40), abs=1.0)
+    page.keyboard.press("f")
+    assert float(canvas.get_attribute("data-scale") or 0) == pytest.approx(scale)
+
+    # level and span: right drag, keys, automatic again (the panel shows the range too)
+    auto = display_range(page)
+    assert float(page.input_value("input[name=low]")) == pytest.approx(auto[0], abs=0.005)
+    page.mouse.move(*screen_point(page, 320, 256))
+    page.mouse.down(button="right")
+    page.mouse.move(*screen_point(page, 320 + 60, 256 - 30), steps=4)
+    page.mouse.up(button="right")
+    dragged = display_range(page)
+    assert dragged[1] - dragged[0] > auto[1] - auto[0]  # wider to the right
+    assert sum(dragged) > sum(auto)  # warmer upwards
+    page.keyboard.press("Shift+ArrowLeft")
+    narrower = display_range(page)
+    assert narrower[1] - narrower[0] == pytest.approx((dragged[1] - dragged[0]) / 1.1)
+    page.keyboard.press("l")
+    assert display_range(page) == pytest.approx(auto)
 
     # a box, with the temperatures inside it
     page.keyboard.press("b")
@@ -340,6 +383,10 @@ def test_track_interpolates_across_a_sequence(page: Page, live: LiveServer) -> N
     page.keyboard.press("v")
     drag(page, (140, 130), (340, 230))
     page.keyboard.press("Home")
+    page.keyboard.press(" ")  # a tap of Space plays, a second one pauses
+    page.wait_for_selector(f".frame-label:has-text('3 / {count}')")
+    page.keyboard.press(" ")
+    page.keyboard.press("Home")
     for _ in range(3):
         page.keyboard.press("ArrowRight")
     page.wait_for_selector(f".frame-label:has-text('4 / {count}')")
@@ -415,14 +462,34 @@ def test_a_conflicting_save_overwrites_nothing(
 
 
 def test_submit_review_accept_and_export(page: Page, live: LiveServer, tmp_path: Path) -> None:
-    fid = ingest_scene(live, tmp_path, 3)["frame_id"]
-    open_frame(page, live, fid)
-    page.keyboard.press("b")
-    drag(page, (380, 130), (420, 170))
-    page.keyboard.press("o")
-    page.keyboard.press("Control+Enter")
-    page.wait_for_selector(".frame-status:has-text('submitted')")
-    assert live.api.get(f"{API}/frames/{fid}").json()["status"] == "submitted"
+    fid, other = (ingest_scene(live, tmp_path, seed)["frame_id"] for seed in (3, 4))
+    for frame_id in (fid, other):
+        open_frame(page, live, frame_id)
+        page.keyboard.press("b")
+        drag(page, (380, 130), (420, 170))
+        page.keyboard.press("o")
+        page.keyboard.press("Control+Enter")
+        page.wait_for_selector(".frame-status:has-text('submitted')")
+        assert live.api.get(f"{API}/frames/{frame_id}").json()["status"] == "submitted"
+
+    # reject one with a comment
+    page.goto(f"{live.url}/#/p/{live.project_id}/review")
+    page.locator(f".queue-entry[data-frame-id='{other}']").click()
+    page.wait_for_function(
+        f"document.querySelector('.queue-entry.active').dataset.frameId == '{other}'"
+    )
+    page.keyboard.press("r")
+    page.wait_for_selector("dialog.prompt textarea:focus")
+    page.keyboard.press("Enter")  # an empty comment is refused
+    page.wait_for_selector(".prompt-error:has-text('Please write something')")
+    page.fill("dialog textarea", "box too large")
+    page.keyboard.press("Enter")
+    page.wait_for_function(
+        f"!document.querySelector(`.queue-entry[data-frame-id='{other}'] .status-submitted`)"
+    )
+    assert live.api.get(f"{API}/frames/{other}").json()["status"] == "rejected"
+    (box,) = live.annotations(other)["item"]["annotations"]
+    assert (box["review"]["state"], box["review"]["comment"]) == ("rejected", "box too large")
 
     page.goto(f"{live.url}/#/p/{live.project_id}/review")
     entry = page.locator(f".queue-entry[data-frame-id='{fid}']")

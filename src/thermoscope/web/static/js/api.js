@@ -52,7 +52,8 @@ export function setUnauthorizedHandler(handler) {
 function detailOf(body, fallback) {
   const detail = body?.detail;
   if (typeof detail === "string") return detail;
-  if (Array.isArray(detail)) return detail.map((d) => `${(d.loc ?? []).join(".")}: ${d.msg}`).join("; ");
+  if (Array.isArray(detail))
+    return detail.map((d) => `${(d.loc ?? []).join(".")}: ${d.msg}`).join("; ");
   return fallback;
 }
 
@@ -77,7 +78,11 @@ async function send(method, path, body) {
   if (response.ok) return response;
   const data = await response.json().catch(() => null);
   if (response.status === 401 && path !== "/auth/login") onUnauthorized();
-  throw new ApiError(response.status, detailOf(data, `${response.status} ${response.statusText}`), data);
+  throw new ApiError(
+    response.status,
+    detailOf(data, `${response.status} ${response.statusText}`),
+    data,
+  );
 }
 
 /**
@@ -116,7 +121,10 @@ export function query(params) {
  * @returns {Promise<import("./thermal.js").Frame>}
  */
 export async function celsius(frameId, index) {
-  const response = await send("GET", `/frames/${encodeURIComponent(frameId)}/celsius?frame=${index}`);
+  const response = await send(
+    "GET",
+    `/frames/${encodeURIComponent(frameId)}/celsius?frame=${index}`,
+  );
   const width = Number(response.headers.get("X-Width"));
   const height = Number(response.headers.get("X-Height"));
   return parseFrame(await response.arrayBuffer(), width, height);

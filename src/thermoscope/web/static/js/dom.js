@@ -55,7 +55,9 @@ export function fill(el, ...children) {
  * @returns {string}
  */
 export function celsiusText(value) {
-  return value === null || value === undefined || !Number.isFinite(value) ? "—" : `${value.toFixed(2)} °C`;
+  return value === null || value === undefined || !Number.isFinite(value)
+    ? "—"
+    : `${value.toFixed(2)} °C`;
 }
 
 /**
@@ -66,7 +68,9 @@ export function celsiusText(value) {
 export function timeText(iso) {
   if (!iso) return "—";
   const d = new Date(iso);
-  return Number.isNaN(d.getTime()) ? iso : d.toLocaleString(undefined, { dateStyle: "short", timeStyle: "short" });
+  return Number.isNaN(d.getTime())
+    ? iso
+    : d.toLocaleString(undefined, { dateStyle: "short", timeStyle: "short" });
 }
 
 /**
@@ -77,7 +81,11 @@ export function timeText(iso) {
 export function toast(message, kind = "info") {
   const host = document.getElementById("toasts");
   if (!host) return;
-  const el = h("div", { class: `toast ${kind}`, role: kind === "error" ? "alert" : "status" }, message);
+  const el = h(
+    "div",
+    { class: `toast ${kind}`, role: kind === "error" ? "alert" : "status" },
+    message,
+  );
   host.append(el);
   setTimeout(() => el.remove(), kind === "error" ? 6000 : 3000);
 }

@@ -125,7 +125,12 @@ async function route() {
       ...names.map((name, i) => [name, decodeURIComponent(match[i + 1])]),
     ]);
     try {
-      const result = await view(root, params, { user: /** @type {Context["user"]} */ (user), setCrumbs, extra, reload: route });
+      const result = await view(root, params, {
+        user: /** @type {Context["user"]} */ (user),
+        setCrumbs,
+        extra,
+        reload: route,
+      });
       if (token === routeCount) cleanup = result;
       else if (typeof result === "function") result();
     } catch (error) {

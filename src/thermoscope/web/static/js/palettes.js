@@ -218,7 +218,8 @@ export function palette(name) {
   if (!spec) throw new Error(`unknown palette ${name}`);
   const rgb = rgbTable(spec);
   const rgba = new Uint32Array(LUT_SIZE);
-  for (let i = 0; i < LUT_SIZE; i += 1) rgba[i] = packRgba(rgb[3 * i], rgb[3 * i + 1], rgb[3 * i + 2]);
+  for (let i = 0; i < LUT_SIZE; i += 1)
+    rgba[i] = packRgba(rgb[3 * i], rgb[3 * i + 1], rgb[3 * i + 2]);
   const packed = { name, rgb, rgba, nan: packRgba(...spec.nan) };
   cache.set(name, packed);
   return packed;

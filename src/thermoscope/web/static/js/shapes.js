@@ -44,7 +44,11 @@ export function maskPixels(shape) {
  */
 export function maskShape(pixels, height, width) {
   if (!pixels.some((v) => v)) return null;
-  const shape = { type: "mask", size: [height, width], counts: rle.toString(rle.encode(pixels, height, width)) };
+  const shape = {
+    type: "mask",
+    size: [height, width],
+    counts: rle.toString(rle.encode(pixels, height, width)),
+  };
   decoded.set(shape, pixels.slice());
   return shape;
 }
@@ -133,8 +137,7 @@ export function bounds(s) {
  * @returns {number[]}
  */
 function centreRange(a, b, size) {
-  const clamp = (v) => Math.min(Math.max(v, 0), size);
-  return [clamp(Math.ceil(a - 0.5)), clamp(Math.ceil(b - 0.5))];
+  return [clamp(Math.ceil(a - 0.5), 0, size), clamp(Math.ceil(b - 0.5), 0, size)];
 }
 
 /**

@@ -30,7 +30,9 @@ const FLAT_HALF_SPAN_C = 0.5;
  */
 export function parseFrame(buffer, width, height) {
   if (buffer.byteLength !== width * height * 4) {
-    throw new Error(`frame data has ${buffer.byteLength} bytes, expected ${width}x${height} float32`);
+    throw new Error(
+      `frame data has ${buffer.byteLength} bytes, expected ${width}x${height} float32`,
+    );
   }
   const littleEndianHost = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
   if (littleEndianHost) return { width, height, celsius: new Float32Array(buffer) };

@@ -60,7 +60,7 @@ export function interpolate(a, b, t) {
         height: lerp(a.height, b.height, t),
       };
     case "rotated_box": {
-      const turn = (((b.angle_deg - a.angle_deg + 180) % 360) + 360) % 360 - 180;
+      const turn = ((((b.angle_deg - a.angle_deg + 180) % 360) + 360) % 360) - 180;
       return {
         type: "rotated_box",
         cx: lerp(a.cx, b.cx, t),
@@ -76,7 +76,11 @@ export function interpolate(a, b, t) {
     case "polyline": {
       const [pa, pb] = resamplePair(a.points, b.points, a.type === "polygon");
       const points = pa.map((p, i) => [lerp(p[0], pb[i][0], t), lerp(p[1], pb[i][1], t)]);
-      return degenerate(points, a.type === "polygon") ? (t < 0.5 ? a : b) : { type: a.type, points };
+      return degenerate(points, a.type === "polygon")
+        ? t < 0.5
+          ? a
+          : b
+        : { type: a.type, points };
     }
     default:
       return a;
@@ -96,7 +100,8 @@ function degenerate(pts, closed) {
   for (const [x, y] of pts) {
     size = Math.max(size, Math.hypot(x - x0, y - y0));
     if (closed) {
-      for (const [u, v] of pts) cross = Math.max(cross, Math.abs((x - x0) * (v - y0) - (y - y0) * (u - x0)));
+      for (const [u, v] of pts)
+        cross = Math.max(cross, Math.abs((x - x0) * (v - y0) - (y - y0) * (u - x0)));
     }
   }
   return size === 0 || (closed && cross <= 1e-12 * size * size);
@@ -167,18 +172,25 @@ function resamplePair(a, b, closed) {
   const probe = linspace(Math.min(Math.max(a.length, m, 16) * 2, 64), !closed);
   const sa = sample(a, closed, probe);
   const starts = closed ? params(b, closed).params : [0];
-  const cost = (grid) => sample(b, closed, grid).reduce((acc, [x, y], i) => acc + (x - sa[i][0]) ** 2 + (y - sa[i][1]) ** 2, 0);
+  const cost = (grid) =>
+    sample(b, closed, grid).reduce(
+      (acc, [x, y], i) => acc + (x - sa[i][0]) ** 2 + (y - sa[i][1]) ** 2,
+      0,
+    );
   const costs = [1, -1].map((dir) =>
     starts.map((s0) => cost(probe.map((p) => (closed ? mod1(s0 + dir * p) : dir > 0 ? p : 1 - p)))),
   );
   const best = costs.map((c) => Math.min(...c));
   const direction = best[1] < best[0] ? 1 : 0;
   const k = costs[direction].indexOf(best[direction]);
-  const roll = (pts, shift) => pts.map((_, i) => pts[(((i + shift) % pts.length) + pts.length) % pts.length]);
+  const roll = (pts, shift) =>
+    pts.map((_, i) => pts[(((i + shift) % pts.length) + pts.length) % pts.length]);
   let pb;
   if (direction === 0) pb = roll(b, k);
   else pb = closed ? roll([...b].reverse(), m - 1 - k) : [...b].reverse();
-  const union = [...new Set([...params(a, closed).params, ...params(pb, closed).params])].sort((x, y) => x - y);
+  const union = [...new Set([...params(a, closed).params, ...params(pb, closed).params])].sort(
+    (x, y) => x - y,
+  );
   const s = union.filter((v, i) => i === 0 || v - union[i - 1] > 1e-12);
   return [sample(a, closed, s), sample(pb, closed, s)];
 }

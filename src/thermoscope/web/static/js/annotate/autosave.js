@@ -74,7 +74,10 @@ export class Saver {
     this.dirty = false;
     this.onState("saving", "Saving…");
     try {
-      const body = await api.put(`/frames/${this.frameId}/annotations`, { item: this.current(), revision: this.revision });
+      const body = await api.put(`/frames/${this.frameId}/annotations`, {
+        item: this.current(),
+        revision: this.revision,
+      });
       this.revision = body.revision;
       if (!this.dirty) this.onState("saved", `Saved · revision ${body.revision}`);
     } catch (error) {

@@ -79,7 +79,9 @@ export const SHORTCUTS = [
  * @returns {Array<string | HTMLElement>}
  */
 function keyTokens(keys) {
-  return keys.split(" ").map((k) => (/^([+/–]|\(.*\)|[a-z].*)$/.test(k) ? ` ${k} ` : h("kbd", {}, k)));
+  return keys
+    .split(" ")
+    .map((k) => (/^([+/–]|\(.*\)|[a-z].*)$/.test(k) ? ` ${k} ` : h("kbd", {}, k)));
 }
 
 /** Open the shortcut help as a modal dialog (Escape or the button closes it). */
@@ -94,7 +96,12 @@ export function showHelp() {
   dialog.addEventListener("close", () => dialog.remove());
   fill(
     dialog,
-    h("div", { class: "help-head" }, h("h2", {}, "Keyboard shortcuts"), h("button", { type: "button", class: "ghost", onclick: close }, "Close")),
+    h(
+      "div",
+      { class: "help-head" },
+      h("h2", {}, "Keyboard shortcuts"),
+      h("button", { type: "button", class: "ghost", onclick: close }, "Close"),
+    ),
     h(
       "div",
       { class: "help-grid" },
@@ -103,7 +110,11 @@ export function showHelp() {
           "section",
           {},
           h("h3", {}, title),
-          h("dl", {}, rows.map(([keys, what]) => [h("dt", {}, keyTokens(keys)), h("dd", {}, what)])),
+          h(
+            "dl",
+            {},
+            rows.map(([keys, what]) => [h("dt", {}, keyTokens(keys)), h("dd", {}, what)]),
+          ),
         ),
       ),
     ),

@@ -55,12 +55,23 @@ export function attributesFor(schema, label, current = {}) {
 export function attributeInput(spec, value, onChange) {
   const title = spec.description || spec.name;
   if (spec.type === "bool") {
-    return h("input", { type: "checkbox", name: spec.name, title, checked: value === true, onchange: (e) => onChange(e.target.checked) });
+    return h("input", {
+      type: "checkbox",
+      name: spec.name,
+      title,
+      checked: value === true,
+      onchange: (e) => onChange(e.target.checked),
+    });
   }
   if (spec.type === "enum") {
     return h(
       "select",
-      { name: spec.name, title, value: value ?? "", onchange: (e) => onChange(e.target.value || undefined) },
+      {
+        name: spec.name,
+        title,
+        value: value ?? "",
+        onchange: (e) => onChange(e.target.value || undefined),
+      },
       !spec.required && h("option", { value: "" }, "—"),
       (spec.values ?? []).map((v) => h("option", { value: v }, v)),
     );
@@ -74,8 +85,17 @@ export function attributeInput(spec, value, onChange) {
       min: spec.minimum ?? null,
       max: spec.maximum ?? null,
       value: value ?? "",
-      onchange: (e) => onChange(e.target.value === "" || !e.target.checkValidity() ? undefined : Number(e.target.value)),
+      onchange: (e) =>
+        onChange(
+          e.target.value === "" || !e.target.checkValidity() ? undefined : Number(e.target.value),
+        ),
     });
   }
-  return h("input", { type: "text", name: spec.name, title, value: value ?? "", onchange: (e) => onChange(e.target.value || undefined) });
+  return h("input", {
+    type: "text",
+    name: spec.name,
+    title,
+    value: value ?? "",
+    onchange: (e) => onChange(e.target.value || undefined),
+  });
 }

@@ -7,7 +7,18 @@
 import { bounds, handles, maskPixels, outline } from "../shapes.js";
 
 /** Outline colours by label index: bright, far from each other, clear of grey. */
-const COLORS = ["#00e5ff", "#76ff03", "#ff4081", "#ffea00", "#b388ff", "#ff9e40", "#64ffda", "#ff80ab", "#c6ff00", "#82b1ff"];
+const COLORS = [
+  "#00e5ff",
+  "#76ff03",
+  "#ff4081",
+  "#ffea00",
+  "#b388ff",
+  "#ff9e40",
+  "#64ffda",
+  "#ff80ab",
+  "#c6ff00",
+  "#82b1ff",
+];
 const UNKNOWN = "#b0bec5";
 const HANDLE = 4;
 
@@ -109,7 +120,12 @@ function haloStroke(ctx, color, width) {
  * @param {boolean} [style.interpolated] a track between keyframes: thinner
  * @param {string} [style.tag] text of the label tag
  */
-export function drawShape(ctx, viewer, shape, { color, selected = false, draft = false, interpolated = false, tag = "" }) {
+export function drawShape(
+  ctx,
+  viewer,
+  shape,
+  { color, selected = false, draft = false, interpolated = false, tag = "" },
+) {
   ctx.save();
   ctx.setLineDash(draft ? [7, 5] : []);
   if (shape.type === "mask") {

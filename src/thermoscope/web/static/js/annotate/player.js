@@ -22,7 +22,16 @@ export class Player {
     this.index = 0;
     /** @type {ReturnType<typeof setInterval> | undefined} */
     this.timer = undefined;
-    this.button = h("button", { type: "button", class: "play", title: "Play / pause (Space)", onclick: () => this.toggle() }, "▶");
+    this.button = h(
+      "button",
+      {
+        type: "button",
+        class: "play",
+        title: "Play / pause (Space)",
+        onclick: () => this.toggle(),
+      },
+      "▶",
+    );
     this.slider = /** @type {HTMLInputElement} */ (
       h("input", {
         type: "range",
@@ -41,7 +50,13 @@ export class Player {
     this.element = h(
       "div",
       { class: "player" },
-      h("div", { class: "player-controls" }, this.button, h("div", { class: "slider" }, this.slider, this.marks), this.label),
+      h(
+        "div",
+        { class: "player-controls" },
+        this.button,
+        h("div", { class: "slider" }, this.slider, this.marks),
+        this.label,
+      ),
       this.plot,
     );
     this.show(0);
@@ -73,7 +88,9 @@ export class Player {
    */
   setMarks(frames) {
     const span = Math.max(1, this.frameCount - 1);
-    this.marks.replaceChildren(...frames.map((f) => h("span", { class: "mark", style: `left:${(f / span) * 100}%` })));
+    this.marks.replaceChildren(
+      ...frames.map((f) => h("span", { class: "mark", style: `left:${(f / span) * 100}%` })),
+    );
   }
 
   /** @returns {boolean} */
@@ -89,8 +106,15 @@ export class Player {
       this.button.textContent = "▶";
       return;
     }
-    const steps = this.timestamps ? this.timestamps.slice(1).map((t, i) => t - this.timestamps[i]).filter((d) => d > 0) : [];
-    const interval = steps.length ? Math.min(1000, Math.max(33, (steps.sort((a, b) => a - b)[steps.length >> 1] ?? 0.1) * 1000)) : 100;
+    const steps = this.timestamps
+      ? this.timestamps
+          .slice(1)
+          .map((t, i) => t - this.timestamps[i])
+          .filter((d) => d > 0)
+      : [];
+    const interval = steps.length
+      ? Math.min(1000, Math.max(33, (steps.sort((a, b) => a - b)[steps.length >> 1] ?? 0.1) * 1000))
+      : 100;
     this.button.textContent = "❚❚";
     this.timer = setInterval(() => {
       const next = (this.index + 1) % this.frameCount;

@@ -33,7 +33,8 @@ function ticks(lo, hi, count) {
   const mag = 10 ** Math.floor(Math.log10(raw));
   const step = [1, 2, 5, 10].map((m) => m * mag).find((v) => v >= raw) ?? raw;
   const out = [];
-  for (let v = Math.ceil(lo / step) * step; v <= hi + step * 1e-9; v += step) out.push(Number(v.toFixed(10)));
+  for (let v = Math.ceil(lo / step) * step; v <= hi + step * 1e-9; v += step)
+    out.push(Number(v.toFixed(10)));
   return out;
 }
 
@@ -60,7 +61,13 @@ function ticks(lo, hi, count) {
 export function drawPlot(host, points, { frameCount, current, xOf, xLabel, onPick }) {
   const width = Math.max(200, host.clientWidth);
   const height = Math.max(80, host.clientHeight);
-  const svg = s("svg", { width, height, viewBox: `0 0 ${width} ${height}`, class: "plot", role: "img" });
+  const svg = s("svg", {
+    width,
+    height,
+    viewBox: `0 0 ${width} ${height}`,
+    class: "plot",
+    role: "img",
+  });
   const finite = points.filter((p) => Number.isFinite(p.max) && Number.isFinite(p.mean));
   svg.setAttribute("aria-label", `max and mean °C over ${finite.length} frames`);
   const x0 = xOf(0);
@@ -76,20 +83,58 @@ export function drawPlot(host, points, { frameCount, current, xOf, xLabel, onPic
   const py = (v) => PAD.top + (1 - (v - lo) / (hi - lo)) * (height - PAD.top - PAD.bottom);
 
   for (const t of ticks(lo, hi, Math.max(2, Math.floor(height / 28)))) {
-    svg.append(s("line", { x1: PAD.left, x2: width - PAD.right, y1: py(t), y2: py(t), class: "grid" }));
-    svg.append(s("text", { x: PAD.left - 6, y: py(t) + 3.5, class: "tick", "text-anchor": "end" }, t.toFixed(Math.max(0, -Math.floor(Math.log10(hi - lo)) + 1))));
+    svg.append(
+      s("line", { x1: PAD.left, x2: width - PAD.right, y1: py(t), y2: py(t), class: "grid" }),
+    );
+    svg.append(
+      s(
+        "text",
+        { x: PAD.left - 6, y: py(t) + 3.5, class: "tick", "text-anchor": "end" },
+        t.toFixed(Math.max(0, -Math.floor(Math.log10(hi - lo)) + 1)),
+      ),
+    );
   }
   for (const t of ticks(x0, x1, Math.max(2, Math.floor(width / 70)))) {
-    svg.append(s("text", { x: px(t), y: height - 6, class: "tick", "text-anchor": "middle" }, String(Number(t.toPrecision(4)))));
+    svg.append(
+      s(
+        "text",
+        { x: px(t), y: height - 6, class: "tick", "text-anchor": "middle" },
+        String(Number(t.toPrecision(4))),
+      ),
+    );
   }
-  svg.append(s("text", { x: width - PAD.right, y: height - 6, class: "tick axis-label", "text-anchor": "end" }, xLabel));
-  svg.append(s("line", { x1: px(xOf(current)), x2: px(xOf(current)), y1: PAD.top, y2: height - PAD.bottom, class: "cursor" }));
+  svg.append(
+    s(
+      "text",
+      { x: width - PAD.right, y: height - 6, class: "tick axis-label", "text-anchor": "end" },
+      xLabel,
+    ),
+  );
+  svg.append(
+    s("line", {
+      x1: px(xOf(current)),
+      x2: px(xOf(current)),
+      y1: PAD.top,
+      y2: height - PAD.bottom,
+      class: "cursor",
+    }),
+  );
 
-  for (const [key, cls] of [["max", "series-max"], ["mean", "series-mean"]]) {
-    const d = finite.map((p, i) => `${i ? "L" : "M"}${px(p.x).toFixed(1)},${py(p[key]).toFixed(1)}`).join("");
+  for (const [key, cls] of [
+    ["max", "series-max"],
+    ["mean", "series-mean"],
+  ]) {
+    const d = finite
+      .map((p, i) => `${i ? "L" : "M"}${px(p.x).toFixed(1)},${py(p[key]).toFixed(1)}`)
+      .join("");
     if (d) svg.append(s("path", { d, class: `series ${cls}` }));
     for (const p of finite) {
-      const dot = s("circle", { cx: px(p.x), cy: py(p[key]), r: p.frame === current ? 3.5 : 2, class: `dot ${cls}` });
+      const dot = s("circle", {
+        cx: px(p.x),
+        cy: py(p[key]),
+        r: p.frame === current ? 3.5 : 2,
+        class: `dot ${cls}`,
+      });
       dot.append(s("title", {}, `frame ${p.frame}: ${key} ${p[key].toFixed(2)} °C`));
       svg.append(dot);
     }
@@ -104,9 +149,11 @@ export function drawPlot(host, points, { frameCount, current, xOf, xLabel, onPic
   });
   svg.addEventListener("click", (event) => {
     const rect = svg.getBoundingClientRect();
-    const x = x0 + ((event.clientX - rect.left - PAD.left) / (width - PAD.left - PAD.right)) * (x1 - x0);
+    const x =
+      x0 + ((event.clientX - rect.left - PAD.left) / (width - PAD.left - PAD.right)) * (x1 - x0);
     let best = 0;
-    for (let f = 1; f < frameCount; f += 1) if (Math.abs(xOf(f) - x) < Math.abs(xOf(best) - x)) best = f;
+    for (let f = 1; f < frameCount; f += 1)
+      if (Math.abs(xOf(f) - x) < Math.abs(xOf(best) - x)) best = f;
     onPick(best);
   });
   host.replaceChildren(svg);

@@ -12,7 +12,9 @@ import { shapeAt, withKeyframe } from "../tracks.js";
  * @returns {string}
  */
 export function newId() {
-  return Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, "0")).join("");
+  return Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) =>
+    b.toString(16).padStart(2, "0"),
+  ).join("");
 }
 
 /**
@@ -57,11 +59,18 @@ export function visibleOn(item, frame) {
   /** @type {Visible[]} */
   const out = [];
   for (const record of item.annotations) {
-    if (record.frame === frame) out.push({ kind: "annotation", record, shape: record.shape, keyframe: true });
+    if (record.frame === frame)
+      out.push({ kind: "annotation", record, shape: record.shape, keyframe: true });
   }
   for (const record of item.tracks) {
     const shape = shapeAt(record, frame);
-    if (shape) out.push({ kind: "track", record, shape, keyframe: record.keyframes.some((k) => k.frame === frame) });
+    if (shape)
+      out.push({
+        kind: "track",
+        record,
+        shape,
+        keyframe: record.keyframes.some((k) => k.frame === frame),
+      });
   }
   return out;
 }
@@ -104,7 +113,14 @@ function touch(record, author) {
  */
 export function addShape(item, { label, attributes, frame, shape, author, track }) {
   const id = newId();
-  const common = { id, label, attributes: { ...attributes }, metadata: {}, provenance: humanProvenance(author), review: draftReview() };
+  const common = {
+    id,
+    label,
+    attributes: { ...attributes },
+    metadata: {},
+    provenance: humanProvenance(author),
+    review: draftReview(),
+  };
   if (track) item.tracks.push({ ...common, keyframes: [{ frame, shape, outside: false }] });
   else item.annotations.push({ ...common, frame, shape });
   return id;
@@ -122,7 +138,8 @@ export function setShape(item, id, frame, shape, author) {
   const found = findRecord(item, id);
   if (!found) return;
   if (found.kind === "annotation") found.record.shape = shape;
-  else found.record.keyframes = withKeyframe(found.record.keyframes, { frame, shape, outside: false });
+  else
+    found.record.keyframes = withKeyframe(found.record.keyframes, { frame, shape, outside: false });
   touch(found.record, author);
 }
 
@@ -140,7 +157,8 @@ export function keyTrack(item, id, frame, outside, author) {
   const found = findRecord(item, id);
   if (found?.kind !== "track") return false;
   const track = found.record;
-  const shape = shapeAt(track, frame) ?? [...track.keyframes].reverse().find((k) => k.frame <= frame)?.shape;
+  const shape =
+    shapeAt(track, frame) ?? [...track.keyframes].reverse().find((k) => k.frame <= frame)?.shape;
   if (!shape) return false;
   track.keyframes = withKeyframe(track.keyframes, { frame, shape, outside });
   touch(track, author);
@@ -229,7 +247,13 @@ export function frameVerdict(item, frame) {
  */
 export function setVerdict(item, verdict, reason, author, frame) {
   const current = frame === undefined ? itemVerdict(item) : frameVerdict(item, frame);
-  const target = current ? current.frame : frame === undefined ? (item.frame_count === 1 ? 0 : null) : frame;
+  const target = current
+    ? current.frame
+    : frame === undefined
+      ? item.frame_count === 1
+        ? 0
+        : null
+      : frame;
   const record = {
     id: current?.id ?? newId(),
     frame: target,

@@ -56,7 +56,9 @@ function panel(title, cls, ...children) {
  * @returns {HTMLCanvasElement}
  */
 function colorbar(name) {
-  const canvas = /** @type {HTMLCanvasElement} */ (h("canvas", { width: 256, height: 1, class: "colorbar" }));
+  const canvas = /** @type {HTMLCanvasElement} */ (
+    h("canvas", { width: 256, height: 1, class: "colorbar" })
+  );
   const ctx = /** @type {CanvasRenderingContext2D} */ (canvas.getContext("2d"));
   const image = ctx.createImageData(256, 1);
   new Uint32Array(image.data.buffer).set(palette(name).rgba);
@@ -95,17 +97,40 @@ function displayPanel(ctl) {
       "Palette",
       h(
         "select",
-        { name: "palette", value: viewer.paletteName, onchange: (e) => ctl.setPalette(e.target.value) },
+        {
+          name: "palette",
+          value: viewer.paletteName,
+          onchange: (e) => ctl.setPalette(e.target.value),
+        },
         PALETTES.map((p) => h("option", { value: p.name, title: p.description }, p.name)),
       ),
     ),
     colorbar(viewer.paletteName),
-    h("div", { class: "range" }, rangeInput(viewer.low, "low"), h("span", { class: "muted" }, "°C"), rangeInput(viewer.high, "high")),
+    h(
+      "div",
+      { class: "range" },
+      rangeInput(viewer.low, "low"),
+      h("span", { class: "muted" }, "°C"),
+      rangeInput(viewer.high, "high"),
+    ),
     h(
       "div",
       { class: "row" },
-      h("span", { class: "muted small" }, `level ${((viewer.low + viewer.high) / 2).toFixed(2)} · span ${(viewer.high - viewer.low).toFixed(2)}`),
-      h("button", { type: "button", class: "small", title: "1st – 99th percentile (L)", onclick: () => ctl.autoRange() }, "Auto"),
+      h(
+        "span",
+        { class: "muted small" },
+        `level ${((viewer.low + viewer.high) / 2).toFixed(2)} · span ${(viewer.high - viewer.low).toFixed(2)}`,
+      ),
+      h(
+        "button",
+        {
+          type: "button",
+          class: "small",
+          title: "1st – 99th percentile (L)",
+          onclick: () => ctl.autoRange(),
+        },
+        "Auto",
+      ),
     ),
     stats &&
       h(
@@ -153,7 +178,11 @@ function labelsPanel(ctl) {
             ),
           ),
         )
-      : h("p", { class: "muted small" }, "This project has no labels yet; an admin sets the label schema."),
+      : h(
+          "p",
+          { class: "muted small" },
+          "This project has no labels yet; an admin sets the label schema.",
+        ),
   );
 }
 
@@ -177,12 +206,19 @@ function selectionPanel(ctl) {
   const { state } = ctl;
   const item = ctl.item();
   const visible = visibleOn(item, state.index).find((v) => v.record.id === state.selected);
-  const record = visible?.record ?? [...item.annotations, ...item.tracks].find((r) => r.id === state.selected);
-  if (!record) return panel("Selection", "selection", h("p", { class: "muted small" }, "Click an object (V) or press Tab."));
+  const record =
+    visible?.record ?? [...item.annotations, ...item.tracks].find((r) => r.id === state.selected);
+  if (!record)
+    return panel(
+      "Selection",
+      "selection",
+      h("p", { class: "muted small" }, "Click an object (V) or press Tab."),
+    );
   const isTrack = "keyframes" in record;
   const spec = labelSpec(ctl.schema, record.label);
   const frame = ctl.viewer.frame;
-  const stats = visible && frame ? shapeStats(frame.celsius, frame.width, frame.height, visible.shape) : null;
+  const stats =
+    visible && frame ? shapeStats(frame.celsius, frame.width, frame.height, visible.shape) : null;
   const draft = isMachineDraft(record);
   const setAttr = (name, value) => {
     const attributes = { ...record.attributes };
@@ -199,18 +235,36 @@ function selectionPanel(ctl) {
       h("span", { class: "swatch", style: `background:${labelColor(ctl.labels, record.label)}` }),
       h(
         "select",
-        { name: "label", value: record.label, onchange: (e) => ctl.relabel(record.id, e.target.value, record.attributes) },
-        [...new Set([...ctl.labels, record.label])].map((name) => h("option", { value: name }, name)),
+        {
+          name: "label",
+          value: record.label,
+          onchange: (e) => ctl.relabel(record.id, e.target.value, record.attributes),
+        },
+        [...new Set([...ctl.labels, record.label])].map((name) =>
+          h("option", { value: name }, name),
+        ),
       ),
-      h("span", { class: "muted small" }, isTrack ? "track" : (visible?.shape.type ?? record.shape.type)),
+      h(
+        "span",
+        { class: "muted small" },
+        isTrack ? "track" : (visible?.shape.type ?? record.shape.type),
+      ),
     ),
     draft &&
       h(
         "div",
         { class: "draft-actions" },
         h("span", { class: "badge draft" }, "machine draft"),
-        h("button", { type: "button", class: "small primary", onclick: () => ctl.accept(record.id) }, "Accept (A)"),
-        h("button", { type: "button", class: "small danger", onclick: () => ctl.reject(record.id) }, "Reject (R)"),
+        h(
+          "button",
+          { type: "button", class: "small primary", onclick: () => ctl.accept(record.id) },
+          "Accept (A)",
+        ),
+        h(
+          "button",
+          { type: "button", class: "small danger", onclick: () => ctl.reject(record.id) },
+          "Reject (R)",
+        ),
       ),
     stats &&
       h(
@@ -230,7 +284,12 @@ function selectionPanel(ctl) {
           "div",
           { class: "attributes" },
           spec.attributes.map((a) =>
-            h("label", { class: "row" }, h("span", {}, a.name, a.required && h("span", { class: "req" }, " *")), attributeInput(a, record.attributes[a.name], (v) => setAttr(a.name, v))),
+            h(
+              "label",
+              { class: "row" },
+              h("span", {}, a.name, a.required && h("span", { class: "req" }, " *")),
+              attributeInput(a, record.attributes[a.name], (v) => setAttr(a.name, v)),
+            ),
           ),
         )
       : null,
@@ -245,9 +304,30 @@ function selectionPanel(ctl) {
           record.keyframes.map((k) =>
             h(
               "span",
-              { class: `chip${k.frame === state.index ? " active" : ""}${k.outside ? " outside" : ""}` },
-              h("button", { type: "button", class: "link", onclick: () => ctl.goto(k.frame), title: k.outside ? "leaves the picture" : "go to frame" }, `#${k.frame}`),
-              record.keyframes.length > 1 && h("button", { type: "button", class: "link remove", title: "remove keyframe", onclick: () => ctl.removeKeyframe(record.id, k.frame) }, "×"),
+              {
+                class: `chip${k.frame === state.index ? " active" : ""}${k.outside ? " outside" : ""}`,
+              },
+              h(
+                "button",
+                {
+                  type: "button",
+                  class: "link",
+                  onclick: () => ctl.goto(k.frame),
+                  title: k.outside ? "leaves the picture" : "go to frame",
+                },
+                `#${k.frame}`,
+              ),
+              record.keyframes.length > 1 &&
+                h(
+                  "button",
+                  {
+                    type: "button",
+                    class: "link remove",
+                    title: "remove keyframe",
+                    onclick: () => ctl.removeKeyframe(record.id, k.frame),
+                  },
+                  "×",
+                ),
             ),
           ),
         ),
@@ -258,7 +338,11 @@ function selectionPanel(ctl) {
       `${madeBy(record.provenance)} · ${record.review.state}`,
       record.review.comment && h("span", { class: "comment" }, ` — “${record.review.comment}”`),
     ),
-    h("button", { type: "button", class: "small danger ghost", onclick: () => ctl.remove(record.id) }, isTrack ? "Delete track" : "Delete"),
+    h(
+      "button",
+      { type: "button", class: "small danger ghost", onclick: () => ctl.remove(record.id) },
+      isTrack ? "Delete track" : "Delete",
+    ),
   );
 }
 
@@ -273,7 +357,13 @@ function objectsPanel(ctl) {
   return panel(
     `Objects (${visible.length})`,
     "objects",
-    drafts ? h("p", { class: "small draft-hint" }, `${drafts} machine draft${drafts > 1 ? "s" : ""}: A accepts, R rejects`) : null,
+    drafts
+      ? h(
+          "p",
+          { class: "small draft-hint" },
+          `${drafts} machine draft${drafts > 1 ? "s" : ""}: A accepts, R rejects`,
+        )
+      : null,
     visible.length
       ? h(
           "ul",
@@ -290,9 +380,16 @@ function objectsPanel(ctl) {
                   dataset: { recordId: v.record.id },
                   onclick: () => ctl.select(v.record.id),
                 },
-                h("span", { class: "swatch", style: `background:${labelColor(ctl.labels, v.record.label)}` }),
+                h("span", {
+                  class: "swatch",
+                  style: `background:${labelColor(ctl.labels, v.record.label)}`,
+                }),
                 h("span", { class: "label-name" }, v.record.label),
-                h("span", { class: "muted small" }, v.kind === "track" ? `track${v.keyframe ? " ◆" : " ◇"}` : v.shape.type),
+                h(
+                  "span",
+                  { class: "muted small" },
+                  v.kind === "track" ? `track${v.keyframe ? " ◆" : " ◇"}` : v.shape.type,
+                ),
                 isMachineDraft(v.record) && h("span", { class: "badge draft" }, "draft"),
               ),
             ),
@@ -335,7 +432,9 @@ function verdictPanel(ctl) {
         h(
           "p",
           { class: "small verdict-reason" },
-          isMachineDraft(verdict) ? h("span", { class: "badge draft" }, "machine") : h("span", { class: "muted" }, verdict.provenance.author),
+          isMachineDraft(verdict)
+            ? h("span", { class: "badge draft" }, "machine")
+            : h("span", { class: "muted" }, verdict.provenance.author),
           verdict.reason ? ` ${verdict.reason}` : "",
         ),
     );
@@ -366,29 +465,46 @@ function findingsPanel(ctl) {
       h(
         "div",
         { class: "finding-group" },
-        h("div", { class: "row small" }, h("span", { class: "muted" }, source), h("span", { class: `badge verdict-${inspection.verdict}` }, inspection.verdict)),
+        h(
+          "div",
+          { class: "row small" },
+          h("span", { class: "muted" }, source),
+          h("span", { class: `badge verdict-${inspection.verdict}` }, inspection.verdict),
+        ),
         h(
           "ul",
           { class: "finding-list" },
-          [...inspection.findings].sort((a, b) => SEVERITY[a.verdict] - SEVERITY[b.verdict]).map((f) =>
-            h(
-              "li",
-              {},
+          [...inspection.findings]
+            .sort((a, b) => SEVERITY[a.verdict] - SEVERITY[b.verdict])
+            .map((f) =>
               h(
-                "button",
-                {
-                  type: "button",
-                  class: `finding ${f.verdict}`,
-                  disabled: f.x === null || f.x === undefined,
-                  onclick: () => ctl.centreOn(f.x + 0.5, f.y + 0.5),
-                  title: f.explanation || f.rule,
-                },
-                h("span", { class: `dot verdict-${f.verdict}` }),
-                h("span", { class: "label-name" }, `${f.rule}${f.region ? ` · ${f.region}` : ""}`),
-                h("span", { class: "small muted" }, f.value === null ? "" : `${f.value.toFixed(1)} / ${f.limit === null ? "—" : f.limit.toFixed(1)}`),
+                "li",
+                {},
+                h(
+                  "button",
+                  {
+                    type: "button",
+                    class: `finding ${f.verdict}`,
+                    disabled: f.x === null || f.x === undefined,
+                    onclick: () => ctl.centreOn(f.x + 0.5, f.y + 0.5),
+                    title: f.explanation || f.rule,
+                  },
+                  h("span", { class: `dot verdict-${f.verdict}` }),
+                  h(
+                    "span",
+                    { class: "label-name" },
+                    `${f.rule}${f.region ? ` · ${f.region}` : ""}`,
+                  ),
+                  h(
+                    "span",
+                    { class: "small muted" },
+                    f.value === null
+                      ? ""
+                      : `${f.value.toFixed(1)} / ${f.limit === null ? "—" : f.limit.toFixed(1)}`,
+                  ),
+                ),
               ),
             ),
-          ),
         ),
       ),
     ),
@@ -402,6 +518,14 @@ function findingsPanel(ctl) {
  */
 export function renderSidebar(host, ctl) {
   const scroll = host.scrollTop;
-  fill(host, displayPanel(ctl), labelsPanel(ctl), selectionPanel(ctl), objectsPanel(ctl), verdictPanel(ctl), findingsPanel(ctl));
+  fill(
+    host,
+    displayPanel(ctl),
+    labelsPanel(ctl),
+    selectionPanel(ctl),
+    objectsPanel(ctl),
+    verdictPanel(ctl),
+    findingsPanel(ctl),
+  );
   host.scrollTop = scroll;
 }

@@ -5,7 +5,17 @@
  * @module annotate/tools
  */
 
-import { boxFrom, clamp, handles, hits, isValid, maskPixels, maskShape, moveHandle, translate } from "../shapes.js";
+import {
+  boxFrom,
+  clamp,
+  handles,
+  hits,
+  isValid,
+  maskPixels,
+  maskShape,
+  moveHandle,
+  translate,
+} from "../shapes.js";
 import { drawBrush, drawOpenPolygon, drawShape } from "./overlay.js";
 
 /** Pointer tolerance for hitting outlines and handles, screen px. */
@@ -95,7 +105,9 @@ export class Interaction {
     const v = this.host.visible().find((r) => r.record.id === id);
     if (!v) return null;
     const tol = TOLERANCE / this.viewer.view.scale;
-    const index = handles(v.shape).findIndex(([hx, hy]) => Math.abs(hx - x) <= tol && Math.abs(hy - y) <= tol);
+    const index = handles(v.shape).findIndex(
+      ([hx, hy]) => Math.abs(hx - x) <= tol && Math.abs(hy - y) <= tol,
+    );
     return index < 0 ? null : { id: v.record.id, shape: v.shape, index };
   }
 
@@ -196,7 +208,9 @@ export class Interaction {
   startBrush(p, erase, start) {
     const [w, h] = this.size();
     const id = this.host.selected();
-    const target = this.host.visible().find((v) => v.record.id === id && v.kind === "annotation" && v.shape.type === "mask");
+    const target = this.host
+      .visible()
+      .find((v) => v.record.id === id && v.kind === "annotation" && v.shape.type === "mask");
     const pixels = target ? maskPixels(target.shape).slice() : new Uint8Array(w * h);
     if (erase && !target) return;
     const canvas = document.createElement("canvas");
@@ -207,7 +221,18 @@ export class Interaction {
     const color = this.host.color();
     const rgba = [...[1, 3, 5].map((i) => parseInt(color.slice(i, i + 2), 16)), 255];
     for (let i = 0; i < pixels.length; i += 1) if (pixels[i]) image.data.set(rgba, i * 4);
-    this.drag = { type: "brush", ...start, id: target?.record.id ?? null, pixels, erase, canvas, ctx, image, rgba, last: p };
+    this.drag = {
+      type: "brush",
+      ...start,
+      id: target?.record.id ?? null,
+      pixels,
+      erase,
+      canvas,
+      ctx,
+      image,
+      rgba,
+      last: p,
+    };
     this.stamp(p, p);
   }
 
@@ -290,7 +315,8 @@ export class Interaction {
   up(e) {
     const d = this.drag;
     this.drag = null;
-    if (this.viewer.canvas.hasPointerCapture(e.pointerId)) this.viewer.canvas.releasePointerCapture(e.pointerId);
+    if (this.viewer.canvas.hasPointerCapture(e.pointerId))
+      this.viewer.canvas.releasePointerCapture(e.pointerId);
     if (!d) return;
     const preview = this.preview;
     this.preview = null;
@@ -371,8 +397,10 @@ export class Interaction {
       ctx.drawImage(d.canvas, x, y, d.canvas.width * scale, d.canvas.height * scale);
       ctx.restore();
     }
-    if (this.host.tool() === "polygon") drawOpenPolygon(ctx, this.viewer, this.polygon, this.pointer, color);
-    if (this.host.tool() === "brush" && this.pointer) drawBrush(ctx, this.viewer, this.pointer, this.host.brushRadius(), Boolean(d?.erase));
+    if (this.host.tool() === "polygon")
+      drawOpenPolygon(ctx, this.viewer, this.polygon, this.pointer, color);
+    if (this.host.tool() === "brush" && this.pointer)
+      drawBrush(ctx, this.viewer, this.pointer, this.host.brushRadius(), Boolean(d?.erase));
   }
 
   /**
@@ -393,5 +421,11 @@ export class Interaction {
 function snapBox(box) {
   const x0 = Math.round(box.x);
   const y0 = Math.round(box.y);
-  return { ...box, x: x0, y: y0, width: Math.round(box.x + box.width) - x0, height: Math.round(box.y + box.height) - y0 };
+  return {
+    ...box,
+    x: x0,
+    y: y0,
+    width: Math.round(box.x + box.width) - x0,
+    height: Math.round(box.y + box.height) - y0,
+  };
 }

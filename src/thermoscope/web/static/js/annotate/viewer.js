@@ -62,7 +62,8 @@ export class Viewer {
    * @param {import("../thermal.js").Frame} frame
    */
   setFrame(frame) {
-    const sizeChanged = !this.frame || this.frame.width !== frame.width || this.frame.height !== frame.height;
+    const sizeChanged =
+      !this.frame || this.frame.width !== frame.width || this.frame.height !== frame.height;
     this.frame = frame;
     if (sizeChanged) {
       this.image.width = frame.width;
@@ -84,6 +85,7 @@ export class Viewer {
     if (!(high > low)) return;
     this.low = low;
     this.high = high;
+    Object.assign(this.canvas.dataset, { low: String(low), high: String(high) });
     this.repaint();
   }
 
@@ -104,7 +106,11 @@ export class Viewer {
     if (!this.frame || !this.imageData || !this.pixels) return;
     const t0 = performance.now();
     paint(this.frame.celsius, this.pixels, palette(this.paletteName), this.low, this.high);
-    /** @type {CanvasRenderingContext2D} */ (this.image.getContext("2d")).putImageData(this.imageData, 0, 0);
+    /** @type {CanvasRenderingContext2D} */ (this.image.getContext("2d")).putImageData(
+      this.imageData,
+      0,
+      0,
+    );
     this.paintMs = performance.now() - t0;
     this.draw();
   }
@@ -112,10 +118,16 @@ export class Viewer {
   /** Fit the frame into the canvas, centred. */
   fit() {
     if (!this.frame) return;
-    const { width, height } = /** @type {Element} */ (this.canvas.parentElement).getBoundingClientRect();
+    const { width, height } = /** @type {Element} */ (
+      this.canvas.parentElement
+    ).getBoundingClientRect();
     if (!width || !height) return;
     const scale = Math.min(width / this.frame.width, height / this.frame.height) * 0.96;
-    this.setView(scale, (width - this.frame.width * scale) / 2, (height - this.frame.height * scale) / 2);
+    this.setView(
+      scale,
+      (width - this.frame.width * scale) / 2,
+      (height - this.frame.height * scale) / 2,
+    );
     this.fitted = true;
   }
 

@@ -84,11 +84,22 @@ export async function renderAnnotate(root, params, ctx) {
   const frames = new Map([[state.index, first]]);
   let disposed = false;
 
-  ctx.setCrumbs([["Projects", "#/"], [project.name, `#/p/${project.id}`], [info.filename || fid.slice(0, 12)]]);
+  ctx.setCrumbs([
+    ["Projects", "#/"],
+    [project.name, `#/p/${project.id}`],
+    [info.filename || fid.slice(0, 12)],
+  ]);
   root.className = "view annotate-view";
 
   // ---- layout ------------------------------------------------------------------------------
-  const canvas = /** @type {HTMLCanvasElement} */ (h("canvas", { class: "thermogram", tabindex: 0, "aria-label": "Thermogram" }));
+  const canvas = /** @type {HTMLCanvasElement} */ (
+    h("canvas", {
+      class: "thermogram",
+      tabindex: 0,
+      "aria-label": "Thermogram",
+      dataset: { frameId: fid },
+    })
+  );
   const canvasHost = h("div", { class: "canvas-host" }, canvas);
   const readout = {
     pos: h("span", { class: "cursor-pos" }, "—"),
@@ -99,29 +110,94 @@ export async function renderAnnotate(root, params, ctx) {
   const banner = h("div", { class: "banner", hidden: true, role: "alert" });
   const sidebar = h("aside", { class: "sidebar", "aria-label": "Panels" });
   const toolButtons = TOOLS.map(([name, key, title, path]) =>
-    h("button", { type: "button", class: "tool", dataset: { tool: name }, title: `${title} (${key})`, "aria-label": title, disabled: readOnly && name !== "select", onclick: () => setTool(name) }, icon(path), h("kbd", {}, key)),
+    h(
+      "button",
+      {
+        type: "button",
+        class: "tool",
+        dataset: { tool: name },
+        title: `${title} (${key})`,
+        "aria-label": title,
+        disabled: readOnly && name !== "select",
+        onclick: () => setTool(name),
+      },
+      icon(path),
+      h("kbd", {}, key),
+    ),
   );
   const trackToggle = h(
     "button",
-    { type: "button", class: `tool track-toggle${state.trackMode ? " active" : ""}`, title: "New shapes become tracks (T)", "aria-pressed": String(state.trackMode), hidden: info.frame_count < 2, onclick: () => toggleTrackMode() },
+    {
+      type: "button",
+      class: `tool track-toggle${state.trackMode ? " active" : ""}`,
+      title: "New shapes become tracks (T)",
+      "aria-pressed": String(state.trackMode),
+      hidden: info.frame_count < 2,
+      onclick: () => toggleTrackMode(),
+    },
     h("span", {}, "Track"),
     h("kbd", {}, "T"),
   );
   const saveState = h("span", { class: "save-state saved" }, `Saved · revision ${saved.revision}`);
   const statusEl = h("span", { class: "frame-status" }, statusBadge(info.status));
-  const undoButton = h("button", { type: "button", class: "ghost", title: "Undo (Ctrl+Z)", onclick: () => history.undo() }, "Undo");
-  const redoButton = h("button", { type: "button", class: "ghost", title: "Redo (Ctrl+Shift+Z)", onclick: () => history.redo() }, "Redo");
-  const submitButton = h("button", { type: "button", class: "primary", title: "Submit for review (Ctrl+Enter)", disabled: readOnly, onclick: () => submit() }, "Submit");
+  const undoButton = h(
+    "button",
+    { type: "button", class: "ghost", title: "Undo (Ctrl+Z)", onclick: () => history.undo() },
+    "Undo",
+  );
+  const redoButton = h(
+    "button",
+    { type: "button", class: "ghost", title: "Redo (Ctrl+Shift+Z)", onclick: () => history.redo() },
+    "Redo",
+  );
+  const submitButton = h(
+    "button",
+    {
+      type: "button",
+      class: "primary",
+      title: "Submit for review (Ctrl+Enter)",
+      disabled: readOnly,
+      onclick: () => submit(),
+    },
+    "Submit",
+  );
   fill(
     ctx.extra,
     statusEl,
     saveState,
     undoButton,
     redoButton,
-    h("button", { type: "button", class: "ghost", title: "Previous item (Page Up)", onclick: () => openNeighbour(-1) }, "‹"),
-    h("button", { type: "button", class: "ghost", title: "Next item (Page Down)", onclick: () => openNeighbour(1) }, "›"),
+    h(
+      "button",
+      {
+        type: "button",
+        class: "ghost",
+        title: "Previous item (Page Up)",
+        onclick: () => openNeighbour(-1),
+      },
+      "‹",
+    ),
+    h(
+      "button",
+      {
+        type: "button",
+        class: "ghost",
+        title: "Next item (Page Down)",
+        onclick: () => openNeighbour(1),
+      },
+      "›",
+    ),
     submitButton,
-    h("button", { type: "button", class: "ghost help-button", title: "Keyboard shortcuts (?)", onclick: showHelp }, "?"),
+    h(
+      "button",
+      {
+        type: "button",
+        class: "ghost help-button",
+        title: "Keyboard shortcuts (?)",
+        onclick: showHelp,
+      },
+      "?",
+    ),
   );
 
   // ---- model -------------------------------------------------------------------------------
@@ -136,6 +212,10 @@ export async function renderAnnotate(root, params, ctx) {
     onState: (s, message) => {
       saveState.className = `save-state ${s}`;
       saveState.textContent = message;
+      if (s === "saved" && state.frameInfo.status === "new") {
+        state.frameInfo = { ...state.frameInfo, status: "in_progress" };
+        fill(statusEl, statusBadge("in_progress"));
+      }
     },
     onConflict: (body) => {
       history.reset(body.item);
@@ -148,7 +228,11 @@ export async function renderAnnotate(root, params, ctx) {
   });
 
   const viewer = new Viewer(canvas, (c) => drawOverlay(c));
-  viewer.setPalette(PALETTES.some((p) => p.name === localStorage.getItem(PALETTE_KEY)) ? /** @type {string} */ (localStorage.getItem(PALETTE_KEY)) : "iron");
+  viewer.setPalette(
+    PALETTES.some((p) => p.name === localStorage.getItem(PALETTE_KEY))
+      ? /** @type {string} */ (localStorage.getItem(PALETTE_KEY))
+      : "iron",
+  );
   const interaction = new Interaction(viewer, {
     tool: () => state.tool,
     visible: () => records.visibleOn(history.item, state.index),
@@ -167,7 +251,12 @@ export async function renderAnnotate(root, params, ctx) {
   });
   const player =
     info.frame_count > 1
-      ? new Player({ frameCount: info.frame_count, timestamps: info.timestamps_s, onSeek: (f) => goto(f), ready: (f) => frames.has(f) })
+      ? new Player({
+          frameCount: info.frame_count,
+          timestamps: info.timestamps_s,
+          onSeek: (f) => goto(f),
+          ready: (f) => frames.has(f),
+        })
       : null;
 
   fill(
@@ -181,7 +270,15 @@ export async function renderAnnotate(root, params, ctx) {
         { class: "stage" },
         banner,
         canvasHost,
-        h("div", { class: "statusbar" }, readout.pos, readout.temp, h("span", { class: "spacer" }), readout.zoom, readout.timing),
+        h(
+          "div",
+          { class: "statusbar" },
+          readout.pos,
+          readout.temp,
+          h("span", { class: "spacer" }),
+          readout.zoom,
+          readout.timing,
+        ),
         player?.element,
       ),
       sidebar,
@@ -240,7 +337,14 @@ export async function renderAnnotate(root, params, ctx) {
   function drawTrackPlot(track) {
     if (!player) return;
     if (!track) {
-      fill(player.plot, h("p", { class: "muted small plot-hint" }, "Select a track to see its max and mean °C over time."));
+      fill(
+        player.plot,
+        h(
+          "p",
+          { class: "muted small plot-hint" },
+          "Select a track to see its max and mean °C over time.",
+        ),
+      );
       return;
     }
     const points = [];
@@ -259,7 +363,9 @@ export async function renderAnnotate(root, params, ctx) {
       xLabel: info.timestamps_s ? "s" : "frame",
       onPick: (f) => goto(f),
     });
-    host.dataset.points = JSON.stringify(points.map((p) => ({ frame: p.frame, max: p.max, mean: p.mean })));
+    host.dataset.points = JSON.stringify(
+      points.map((p) => ({ frame: p.frame, max: p.max, mean: p.mean })),
+    );
   }
 
   /** @param {{col: number, row: number, celsius: number} | null} probe */
@@ -270,7 +376,15 @@ export async function renderAnnotate(root, params, ctx) {
 
   /** @param {string} message */
   function showBanner(message) {
-    fill(banner, h("span", {}, message), h("button", { type: "button", class: "ghost small", onclick: () => (banner.hidden = true) }, "Dismiss"));
+    fill(
+      banner,
+      h("span", {}, message),
+      h(
+        "button",
+        { type: "button", class: "ghost small", onclick: () => (banner.hidden = true) },
+        "Dismiss",
+      ),
+    );
     banner.hidden = false;
   }
 
@@ -305,7 +419,9 @@ export async function renderAnnotate(root, params, ctx) {
    * to the warmest frame's 99th percentile), so that colours compare across frames.
    */
   async function preload() {
-    const order = Array.from({ length: info.frame_count }, (_, i) => i).filter((i) => !frames.has(i));
+    const order = Array.from({ length: info.frame_count }, (_, i) => i).filter(
+      (i) => !frames.has(i),
+    );
     const worker = async () => {
       while (order.length && !disposed) {
         await load(/** @type {number} */ (order.shift())).catch(() => null);
@@ -329,7 +445,8 @@ export async function renderAnnotate(root, params, ctx) {
     state.index = target;
     interaction.reset();
     const found = state.selected && records.findRecord(history.item, state.selected);
-    if (found && found.kind === "annotation" && found.record.frame !== target) state.selected = null;
+    if (found && found.kind === "annotation" && found.record.frame !== target)
+      state.selected = null;
     const frame = await load(target);
     if (state.index !== target || disposed) return;
     viewer.setFrame(frame);
@@ -401,15 +518,24 @@ export async function renderAnnotate(root, params, ctx) {
    * @param {string} [id]
    */
   function decideDraft(accept, id) {
-    const drafts = records.visibleOn(history.item, state.index).filter((v) => records.isMachineDraft(v.record));
-    const target = id ?? (drafts.find((v) => v.record.id === state.selected) ?? drafts[0])?.record.id;
+    const drafts = records
+      .visibleOn(history.item, state.index)
+      .filter((v) => records.isMachineDraft(v.record));
+    const target =
+      id ?? (drafts.find((v) => v.record.id === state.selected) ?? drafts[0])?.record.id;
     if (!target) {
       toast("No machine draft on this frame.");
       return;
     }
-    const changed = edit((item) => (accept ? records.acceptDraft(item, target, ctx.user.username) : records.removeRecord(item, target)));
+    const changed = edit((item) =>
+      accept
+        ? records.acceptDraft(item, target, ctx.user.username)
+        : records.removeRecord(item, target),
+    );
     if (!changed) return;
-    const next = records.visibleOn(history.item, state.index).find((v) => records.isMachineDraft(v.record));
+    const next = records
+      .visibleOn(history.item, state.index)
+      .find((v) => records.isMachineDraft(v.record));
     select(next ? next.record.id : accept ? target : null);
   }
 
@@ -423,22 +549,45 @@ export async function renderAnnotate(root, params, ctx) {
     const scoped = frameScoped && info.frame_count > 1;
     let reason = "";
     if (verdict === "NG") {
-      const current = scoped ? records.frameVerdict(history.item, state.index) : records.itemVerdict(history.item);
+      const current = scoped
+        ? records.frameVerdict(history.item, state.index)
+        : records.itemVerdict(history.item);
       const counts = new Map();
-      for (const v of records.visibleOn(history.item, state.index)) counts.set(v.record.label, (counts.get(v.record.label) ?? 0) + 1);
-      const suggestion = current?.verdict === "NG" ? current.reason : [...counts].map(([l, n]) => (n > 1 ? `${l} ×${n}` : l)).join(", ");
-      const text = await promptText({ title: "NG: why?", label: "Reason (required)", value: suggestion, confirm: "Set NG", required: true });
+      for (const v of records.visibleOn(history.item, state.index))
+        counts.set(v.record.label, (counts.get(v.record.label) ?? 0) + 1);
+      const suggestion =
+        current?.verdict === "NG"
+          ? current.reason
+          : [...counts].map(([l, n]) => (n > 1 ? `${l} ×${n}` : l)).join(", ");
+      const text = await promptText({
+        title: "NG: why?",
+        label: "Reason (required)",
+        value: suggestion,
+        confirm: "Set NG",
+        required: true,
+      });
       if (text === null) return;
       reason = text;
     }
-    edit((item) => records.setVerdict(item, verdict, reason, ctx.user.username, scoped ? state.index : undefined));
+    edit((item) =>
+      records.setVerdict(
+        item,
+        verdict,
+        reason,
+        ctx.user.username,
+        scoped ? state.index : undefined,
+      ),
+    );
   }
 
   /** Submit the item for review (after saving what is unsaved). */
   async function submit() {
     await saver.flush();
     try {
-      const body = await api.post(`/frames/${fid}/review`, { action: "submit", revision: saver.revision });
+      const body = await api.post(`/frames/${fid}/review`, {
+        action: "submit",
+        revision: saver.revision,
+      });
       history.reset(body.item);
       saver.reset(body.revision);
       state.frameInfo = { ...state.frameInfo, status: body.status };
@@ -455,7 +604,9 @@ export async function renderAnnotate(root, params, ctx) {
   async function openNeighbour(step) {
     const next = neighbour(fid, step);
     if (!next) {
-      toast(step > 0 ? "This is the last item of the list." : "This is the first item of the list.");
+      toast(
+        step > 0 ? "This is the last item of the list." : "This is the first item of the list.",
+      );
       return;
     }
     await saver.flush();
@@ -482,7 +633,15 @@ export async function renderAnnotate(root, params, ctx) {
     state.label = name;
     const record = selectedRecord();
     if (record && record.label !== name) {
-      edit((item) => records.setLabel(item, record.id, name, attributesFor(schema, name, record.attributes), ctx.user.username));
+      edit((item) =>
+        records.setLabel(
+          item,
+          record.id,
+          name,
+          attributesFor(schema, name, record.attributes),
+          ctx.user.username,
+        ),
+      );
     }
     refresh();
   }
@@ -512,7 +671,8 @@ export async function renderAnnotate(root, params, ctx) {
     const visible = records.visibleOn(history.item, state.index);
     if (!visible.length) return;
     const i = visible.findIndex((v) => v.record.id === state.selected);
-    const next = i < 0 ? (step > 0 ? 0 : visible.length - 1) : (i + step + visible.length) % visible.length;
+    const next =
+      i < 0 ? (step > 0 ? 0 : visible.length - 1) : (i + step + visible.length) % visible.length;
     select(visible[next].record.id);
   }
 
@@ -526,12 +686,21 @@ export async function renderAnnotate(root, params, ctx) {
     select,
     chooseLabel,
     relabel: (id, label, attributes) =>
-      edit((item) => records.setLabel(item, id, label, attributesFor(schema, label, attributes), ctx.user.username)),
+      edit((item) =>
+        records.setLabel(
+          item,
+          id,
+          label,
+          attributesFor(schema, label, attributes),
+          ctx.user.username,
+        ),
+      ),
     remove,
     accept: (id) => decideDraft(true, id),
     reject: (id) => decideDraft(false, id),
     verdict: (v, frameScoped) => setVerdict(v, frameScoped),
-    removeKeyframe: (id, frame) => edit((item) => records.removeKeyframe(item, id, frame, ctx.user.username)),
+    removeKeyframe: (id, frame) =>
+      edit((item) => records.removeKeyframe(item, id, frame, ctx.user.username)),
     goto,
     setPalette,
     setRange: (low, high) => {
@@ -555,7 +724,8 @@ export async function renderAnnotate(root, params, ctx) {
   /** @param {KeyboardEvent} e */
   function onKeyDown(e) {
     const target = /** @type {HTMLElement} */ (e.target);
-    if (target.closest("input, select, textarea, dialog") || document.querySelector("dialog[open]")) return;
+    if (target.closest("input, select, textarea, dialog") || document.querySelector("dialog[open]"))
+      return;
     if (interaction.keydown(e)) {
       e.preventDefault();
       return;
@@ -579,13 +749,38 @@ export async function renderAnnotate(root, params, ctx) {
     else if ((key === "Delete" || key === "Backspace") && state.selected) remove(state.selected);
     else if (key === "Escape") select(null);
     else if (key === "Tab") cycleSelection(e.shiftKey ? -1 : 1);
-    else if (key === "k" && state.selected) edit((item) => records.keyTrack(item, /** @type {string} */ (state.selected), state.index, false, ctx.user.username));
-    else if (key === "h" && state.selected) edit((item) => records.keyTrack(item, /** @type {string} */ (state.selected), state.index, true, ctx.user.username));
+    else if (key === "k" && state.selected)
+      edit((item) =>
+        records.keyTrack(
+          item,
+          /** @type {string} */ (state.selected),
+          state.index,
+          false,
+          ctx.user.username,
+        ),
+      );
+    else if (key === "h" && state.selected)
+      edit((item) =>
+        records.keyTrack(
+          item,
+          /** @type {string} */ (state.selected),
+          state.index,
+          true,
+          ctx.user.username,
+        ),
+      );
     else if (key === "l") controller.autoRange();
     else if (key === "f") viewer.fit();
-    else if (key === "c") setPalette(PALETTES[(PALETTES.findIndex((p) => p.name === viewer.paletteName) + 1) % PALETTES.length].name);
+    else if (key === "c")
+      setPalette(
+        PALETTES[(PALETTES.findIndex((p) => p.name === viewer.paletteName) + 1) % PALETTES.length]
+          .name,
+      );
     else if (key === "[" || key === "]") {
-      state.brushRadius = Math.max(0.5, Math.min(64, state.brushRadius * (key === "]" ? 1.25 : 0.8)));
+      state.brushRadius = Math.max(
+        0.5,
+        Math.min(64, state.brushRadius * (key === "]" ? 1.25 : 0.8)),
+      );
       viewer.draw();
     } else if (e.shiftKey && key === "ArrowUp") nudgeRange(0.05, 1);
     else if (e.shiftKey && key === "ArrowDown") nudgeRange(-0.05, 1);

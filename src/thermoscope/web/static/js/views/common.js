@@ -22,7 +22,9 @@ export function statusBadge(status) {
  * @returns {HTMLElement}
  */
 export function verdictBadge(verdict) {
-  return verdict ? h("span", { class: `badge verdict-${verdict}` }, verdict) : h("span", { class: "muted" }, "—");
+  return verdict
+    ? h("span", { class: `badge verdict-${verdict}` }, verdict)
+    : h("span", { class: "muted" }, "—");
 }
 
 /**
@@ -38,8 +40,22 @@ export function pager(page, link) {
     "div",
     { class: "pager" },
     h("span", { class: "muted" }, total ? `${offset + 1}–${last} of ${total}` : "none"),
-    h("a", { class: `button ghost${offset > 0 ? "" : " disabled"}`, href: offset > 0 ? link(Math.max(0, offset - limit)) : null }, "‹ Previous"),
-    h("a", { class: `button ghost${last < total ? "" : " disabled"}`, href: last < total ? link(offset + limit) : null }, "Next ›"),
+    h(
+      "a",
+      {
+        class: `button ghost${offset > 0 ? "" : " disabled"}`,
+        href: offset > 0 ? link(Math.max(0, offset - limit)) : null,
+      },
+      "‹ Previous",
+    ),
+    h(
+      "a",
+      {
+        class: `button ghost${last < total ? "" : " disabled"}`,
+        href: last < total ? link(offset + limit) : null,
+      },
+      "Next ›",
+    ),
   );
 }
 
@@ -67,7 +83,17 @@ export function projectTabs(project, active) {
   return h(
     "nav",
     { class: "tabs" },
-    tabs.map(([key, href, label]) => h("a", { href, class: key === active ? "active" : "", "aria-current": key === active ? "page" : null }, label)),
+    tabs.map(([key, href, label]) =>
+      h(
+        "a",
+        {
+          href,
+          class: key === active ? "active" : "",
+          "aria-current": key === active ? "page" : null,
+        },
+        label,
+      ),
+    ),
   );
 }
 

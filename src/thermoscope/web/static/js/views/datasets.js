@@ -43,13 +43,27 @@ function countTable(counts, what) {
   return h(
     "table",
     { class: "table counts" },
-    h("thead", {}, h("tr", {}, h("th", {}, what), h("th", { class: "num" }, "Count"), h("th", {}, ""))),
+    h(
+      "thead",
+      {},
+      h("tr", {}, h("th", {}, what), h("th", { class: "num" }, "Count"), h("th", {}, "")),
+    ),
     h(
       "tbody",
       {},
       rows.length
         ? rows.map(([name, n]) =>
-            h("tr", {}, h("td", {}, name), h("td", { class: "num" }, String(n)), h("td", { class: "bar-cell" }, h("span", { class: "bar", style: `width:${(n / top) * 100}%` }))),
+            h(
+              "tr",
+              {},
+              h("td", {}, name),
+              h("td", { class: "num" }, String(n)),
+              h(
+                "td",
+                { class: "bar-cell" },
+                h("span", { class: "bar", style: `width:${(n / top) * 100}%` }),
+              ),
+            ),
           )
         : h("tr", {}, h("td", { colspan: 3, class: "muted" }, "none")),
     ),
@@ -69,16 +83,37 @@ export async function renderDatasets(root, params, ctx) {
   ctx.setCrumbs([["Projects", "#/"], [project.name, `#/p/${pid}`], ["Dataset versions"]]);
   const canWrite = project.role === "reviewer" || project.role === "admin";
 
-  const progress = /** @type {HTMLProgressElement} */ (h("progress", { max: 1, value: 0, hidden: true }));
+  const progress = /** @type {HTMLProgressElement} */ (
+    h("progress", { max: 1, value: 0, hidden: true })
+  );
   const progressNote = h("span", { class: "muted small" });
-  const createButton = h("button", { type: "button", class: "primary", disabled: !canWrite, onclick: create }, "New version");
-  const onlyAccepted = /** @type {HTMLInputElement} */ (h("input", { type: "checkbox", name: "only_accepted" }));
+  const createButton = h(
+    "button",
+    { type: "button", class: "primary", disabled: !canWrite, onclick: create },
+    "New version",
+  );
+  const onlyAccepted = /** @type {HTMLInputElement} */ (
+    h("input", { type: "checkbox", name: "only_accepted" })
+  );
 
   fill(
     root,
     h("div", { class: "page-head" }, h("h1", {}, project.name), projectTabs(project, "datasets")),
-    h("div", { class: "toolbar" }, createButton, h("label", { class: "inline" }, onlyAccepted, "accepted items only"), progress, progressNote),
-    page.items.length ? page.items.map(versionCard) : h("div", { class: "empty" }, "No dataset version yet: freeze the annotated frames with “New version”."),
+    h(
+      "div",
+      { class: "toolbar" },
+      createButton,
+      h("label", { class: "inline" }, onlyAccepted, "accepted items only"),
+      progress,
+      progressNote,
+    ),
+    page.items.length
+      ? page.items.map(versionCard)
+      : h(
+          "div",
+          { class: "empty" },
+          "No dataset version yet: freeze the annotated frames with “New version”.",
+        ),
     page.total > LIMIT && pager(page, (o) => `#/p/${pid}/datasets?offset=${o}`),
   );
 
@@ -112,13 +147,29 @@ export async function renderDatasets(root, params, ctx) {
           ["No verdict", stats.verdicts?.none],
         ].map(([k, n]) => [h("dt", {}, k), h("dd", {}, n === undefined ? "—" : String(n))]),
       ),
-      h("div", { class: "count-tables" }, countTable(stats.labels, "Label (annotations)"), countTable(stats.items_per_label, "Label (items)")),
+      h(
+        "div",
+        { class: "count-tables" },
+        countTable(stats.labels, "Label (annotations)"),
+        countTable(stats.items_per_label, "Label (items)"),
+      ),
       h(
         "div",
         { class: "export-buttons" },
         h("span", { class: "muted small" }, "Export"),
         formats.items.map((f) =>
-          h("button", { type: "button", class: "small", title: f.description, disabled: !canWrite, dataset: { format: f.name }, onclick: () => exportAs(v, f.name, exportArea) }, f.name),
+          h(
+            "button",
+            {
+              type: "button",
+              class: "small",
+              title: f.description,
+              disabled: !canWrite,
+              dataset: { format: f.name },
+              onclick: () => exportAs(v, f.name, exportArea),
+            },
+            f.name,
+          ),
         ),
       ),
       exportArea,
@@ -126,12 +177,19 @@ export async function renderDatasets(root, params, ctx) {
   }
 
   async function create() {
-    const message = await promptText({ title: "New dataset version", label: "Message (what changed)", confirm: "Create" });
+    const message = await promptText({
+      title: "New dataset version",
+      label: "Message (what changed)",
+      confirm: "Create",
+    });
     if (message === null) return;
     createButton.disabled = true;
     progress.hidden = false;
     try {
-      const { job_id: jobId } = await api.post(`/projects/${pid}/dataset-versions`, { message, only_accepted: onlyAccepted.checked });
+      const { job_id: jobId } = await api.post(`/projects/${pid}/dataset-versions`, {
+        message,
+        only_accepted: onlyAccepted.checked,
+      });
       await followJob(jobId, progress, progressNote, () => alive);
       toast("Dataset version ready.");
       if (alive) ctx.reload();
@@ -151,10 +209,19 @@ export async function renderDatasets(root, params, ctx) {
   async function exportAs(version, format, area) {
     const bar = /** @type {HTMLProgressElement} */ (h("progress", { max: 1, value: 0 }));
     const note = h("span", { class: "muted small" }, "queued");
-    const line = h("div", { class: "export-job", dataset: { format } }, h("span", { class: "format" }, format), bar, note);
+    const line = h(
+      "div",
+      { class: "export-job", dataset: { format } },
+      h("span", { class: "format" }, format),
+      bar,
+      note,
+    );
     area.prepend(line);
     try {
-      const { job_id: jobId, export_id: exportId } = await api.post(`/dataset-versions/${version.id}/exports`, { format });
+      const { job_id: jobId, export_id: exportId } = await api.post(
+        `/dataset-versions/${version.id}/exports`,
+        { format },
+      );
       await followJob(jobId, bar, note, () => alive);
       const done = await api.get(`/exports/${exportId}`);
       const size = done.size_bytes ? ` · ${(done.size_bytes / 1024).toFixed(1)} KiB` : "";
@@ -162,10 +229,23 @@ export async function renderDatasets(root, params, ctx) {
         line,
         h("span", { class: "format" }, format),
         h("span", { class: "badge status-accepted" }, "ready"),
-        h("a", { class: "button small primary download", href: api.href(done.download_url || `/exports/${exportId}/download`), download: "" }, `Download${size}`),
+        h(
+          "a",
+          {
+            class: "button small primary download",
+            href: api.href(done.download_url || `/exports/${exportId}/download`),
+            download: "",
+          },
+          `Download${size}`,
+        ),
       );
     } catch (error) {
-      fill(line, h("span", { class: "format" }, format), h("span", { class: "badge verdict-NG" }, "failed"), h("span", { class: "small" }, error.message));
+      fill(
+        line,
+        h("span", { class: "format" }, format),
+        h("span", { class: "badge verdict-NG" }, "failed"),
+        h("span", { class: "small" }, error.message),
+      );
     }
   }
 

@@ -5,7 +5,14 @@
 
 import * as api from "../api.js";
 import { fill, h, timeText } from "../dom.js";
-import { loadProject, pager, projectTabs, rememberOrder, statusBadge, verdictBadge } from "./common.js";
+import {
+  loadProject,
+  pager,
+  projectTabs,
+  rememberOrder,
+  statusBadge,
+  verdictBadge,
+} from "./common.js";
 
 const LIMIT = 50;
 const STATUSES = ["", "new", "in_progress", "submitted", "accepted", "rejected"];
@@ -54,7 +61,11 @@ export async function renderFrames(root, params, ctx) {
   const rows = page.items.map((f) =>
     h(
       "tr",
-      { class: "clickable", dataset: { frameId: f.id }, onclick: () => (location.hash = `#/f/${f.id}`) },
+      {
+        class: "clickable",
+        dataset: { frameId: f.id },
+        onclick: () => (location.hash = `#/f/${f.id}`),
+      },
       h("td", {}, h("a", { href: `#/f/${f.id}` }, f.filename || f.id.slice(0, 12))),
       h("td", { class: "num" }, `${f.width}×${f.height}`),
       h("td", { class: "num" }, String(f.frame_count)),
@@ -69,7 +80,12 @@ export async function renderFrames(root, params, ctx) {
   fill(
     root,
     h("div", { class: "page-head" }, h("h1", {}, project.name), projectTabs(project, "frames")),
-    h("div", { class: "toolbar" }, select("status", STATUSES, "Status"), select("verdict", VERDICTS, "Verdict")),
+    h(
+      "div",
+      { class: "toolbar" },
+      select("status", STATUSES, "Status"),
+      select("verdict", VERDICTS, "Verdict"),
+    ),
     rows.length
       ? h(
           "table",
@@ -80,9 +96,17 @@ export async function renderFrames(root, params, ctx) {
             h(
               "tr",
               {},
-              ["File", "Size", "Frames", "Status", "Verdict", "Machine", "Confidence", "", "Added"].map((c, i) =>
-                h("th", { class: [1, 2, 6].includes(i) ? "num" : null }, c),
-              ),
+              [
+                "File",
+                "Size",
+                "Frames",
+                "Status",
+                "Verdict",
+                "Machine",
+                "Confidence",
+                "",
+                "Added",
+              ].map((c, i) => h("th", { class: [1, 2, 6].includes(i) ? "num" : null }, c)),
             ),
           ),
           h("tbody", {}, rows),

@@ -14,8 +14,18 @@ import { fill, h } from "../dom.js";
 export function renderLogin(root, onLogin) {
   root.classList.add("centered");
   const error = h("p", { class: "form-error", role: "alert" });
-  const username = h("input", { name: "username", autocomplete: "username", required: true, autofocus: true });
-  const password = h("input", { name: "password", type: "password", autocomplete: "current-password", required: true });
+  const username = h("input", {
+    name: "username",
+    autocomplete: "username",
+    required: true,
+    autofocus: true,
+  });
+  const password = h("input", {
+    name: "password",
+    type: "password",
+    autocomplete: "current-password",
+    required: true,
+  });
   const button = h("button", { type: "submit", class: "primary wide" }, "Sign in");
   const form = h(
     "form",
@@ -37,7 +47,12 @@ export function renderLogin(root, onLogin) {
     button.disabled = true;
     error.textContent = "";
     try {
-      onLogin(await api.post("/auth/login", { username: username.value.trim(), password: password.value }));
+      onLogin(
+        await api.post("/auth/login", {
+          username: username.value.trim(),
+          password: password.value,
+        }),
+      );
     } catch (err) {
       error.textContent = err.status === 401 ? "Wrong user name or password." : err.message;
       password.select();

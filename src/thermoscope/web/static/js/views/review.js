@@ -9,7 +9,14 @@ import { celsiusText, fill, h, promptText, toast } from "../dom.js";
 import { drawShape, labelColor } from "../annotate/overlay.js";
 import { isMachineDraft, itemVerdict, visibleOn } from "../annotate/records.js";
 import { Viewer } from "../annotate/viewer.js";
-import { loadProject, pager, projectTabs, rememberOrder, statusBadge, verdictBadge } from "./common.js";
+import {
+  loadProject,
+  pager,
+  projectTabs,
+  rememberOrder,
+  statusBadge,
+  verdictBadge,
+} from "./common.js";
 
 const LIMIT = 50;
 const PALETTE_KEY = "thermoscope.palette";
@@ -41,8 +48,10 @@ export async function renderReview(root, params, ctx) {
   const readout = h("div", { class: "preview-readout", "aria-live": "off" });
   const canvasHost = h("div", { class: "canvas-host" }, canvas, readout);
   const details = h("div", { class: "review-details" });
-  /** @type {{item: any, revision: number} | null} */
+  /** @type {{item: any, revision: number, frameId: string} | null} the selected frame's item */
   let current = null;
+  /** @type {Promise<void>} the selected frame being read */
+  let reading = Promise.resolve();
   /** @type {any[]} */
   let entries = [];
   let selectedIndex = -1;
@@ -50,13 +59,19 @@ export async function renderReview(root, params, ctx) {
   const viewer = new Viewer(canvas, (c) => {
     if (!current) return;
     for (const v of visibleOn(current.item, 0)) {
-      drawShape(c, viewer, v.shape, { color: labelColor(labels, v.record.label), draft: isMachineDraft(v.record), tag: v.record.label });
+      drawShape(c, viewer, v.shape, {
+        color: labelColor(labels, v.record.label),
+        draft: isMachineDraft(v.record),
+        tag: v.record.label,
+      });
     }
   });
   viewer.setPalette(localStorage.getItem(PALETTE_KEY) || "iron");
   canvas.addEventListener("pointermove", (event) => {
     const probe = viewer.probe(...viewer.toFrame(event));
-    readout.textContent = probe ? `x ${probe.col} · y ${probe.row}   ${celsiusText(probe.celsius)}` : "";
+    readout.textContent = probe
+      ? `x ${probe.col} · y ${probe.row}   ${celsiusText(probe.celsius)}`
+      : "";
   });
   canvas.addEventListener("pointerleave", () => (readout.textContent = ""));
 
@@ -74,7 +89,9 @@ export async function renderReview(root, params, ctx) {
   await loadQueue();
 
   async function loadQueue() {
-    const page = await api.get(`/projects/${pid}/review-queue${api.query({ offset, limit: LIMIT })}`);
+    const page = await api.get(
+      `/projects/${pid}/review-queue${api.query({ offset, limit: LIMIT })}`,
+    );
     entries = page.items;
     rememberOrder(entries.map((e) => e.frame.id));
     fill(
@@ -86,10 +103,30 @@ export async function renderReview(root, params, ctx) {
               {},
               h(
                 "button",
-                { type: "button", class: "queue-entry", dataset: { frameId: entry.frame.id }, onclick: () => choose(i) },
-                h("span", { class: "queue-name" }, entry.frame.filename || entry.frame.id.slice(0, 12)),
-                h("span", { class: "queue-meta" }, statusBadge(entry.frame.status), verdictBadge(entry.frame.verdict)),
-                h("span", { class: "reasons" }, entry.reasons.map((r) => h("span", { class: "reason", title: r }, shortReason(r)))),
+                {
+                  type: "button",
+                  class: "queue-entry",
+                  dataset: { frameId: entry.frame.id },
+                  onclick: () => choose(i),
+                },
+                h(
+                  "span",
+                  { class: "queue-name" },
+                  entry.frame.filename || entry.frame.id.slice(0, 12),
+                ),
+                h(
+                  "span",
+                  { class: "queue-meta" },
+                  statusBadge(entry.frame.status),
+                  verdictBadge(entry.frame.verdict),
+                ),
+                h(
+                  "span",
+                  { class: "reasons" },
+                  entry.reasons.map((r) =>
+                    h("span", { class: "reason", title: r }, shortReason(r)),
+                  ),
+                ),
               ),
             ),
           )
@@ -104,18 +141,28 @@ export async function renderReview(root, params, ctx) {
     }
   }
 
-  /** @param {number} i */
-  async function choose(i) {
+  /**
+   * Select queue entry `i`: read its item and first frame, then show them.
+   * @param {number} i
+   * @returns {Promise<void>}
+   */
+  function choose(i) {
     selectedIndex = i;
-    for (const [k, el] of [...list.querySelectorAll(".queue-entry")].entries()) el.classList.toggle("active", k === i);
+    for (const [k, el] of [...list.querySelectorAll(".queue-entry")].entries())
+      el.classList.toggle("active", k === i);
     const entry = entries[i];
-    const [saved, frame] = await Promise.all([api.get(`/frames/${entry.frame.id}/annotations`), api.celsius(entry.frame.id, 0)]);
-    if (entries[selectedIndex] !== entry) return;
-    current = saved;
-    viewer.setFrame(frame);
-    viewer.autoRange();
-    viewer.resize();
-    drawDetails(entry);
+    reading = Promise.all([
+      api.get(`/frames/${entry.frame.id}/annotations`),
+      api.celsius(entry.frame.id, 0),
+    ]).then(([saved, frame]) => {
+      if (entries[selectedIndex] !== entry) return;
+      current = { ...saved, frameId: entry.frame.id };
+      viewer.setFrame(frame);
+      viewer.autoRange();
+      viewer.resize();
+      drawDetails(entry);
+    });
+    return reading;
   }
 
   /** @param {any} entry */
@@ -139,7 +186,12 @@ export async function renderReview(root, params, ctx) {
         h("dt", {}, "Status"),
         h("dd", {}, statusBadge(entry.frame.status)),
         h("dt", {}, "Verdict"),
-        h("dd", {}, verdictBadge(verdict?.verdict), verdict?.reason ? h("span", { class: "small muted" }, ` ${verdict.reason}`) : ""),
+        h(
+          "dd",
+          {},
+          verdictBadge(verdict?.verdict),
+          verdict?.reason ? h("span", { class: "small muted" }, ` ${verdict.reason}`) : "",
+        ),
         h("dt", {}, "Machine"),
         h("dd", {}, verdictBadge(entry.frame.machine_verdict)),
         h("dt", {}, "Objects"),
@@ -165,8 +217,18 @@ export async function renderReview(root, params, ctx) {
         ? h(
             "div",
             { class: "review-actions" },
-            h("button", { type: "button", class: "primary accept", onclick: () => decide("accept") }, "Accept", h("kbd", {}, "A")),
-            h("button", { type: "button", class: "danger reject", onclick: () => decide("reject") }, "Reject", h("kbd", {}, "R")),
+            h(
+              "button",
+              { type: "button", class: "primary accept", onclick: () => decide("accept") },
+              "Accept",
+              h("kbd", {}, "A"),
+            ),
+            h(
+              "button",
+              { type: "button", class: "danger reject", onclick: () => decide("reject") },
+              "Reject",
+              h("kbd", {}, "R"),
+            ),
           )
         : h("p", { class: "muted small" }, "Reviewers and admins accept or reject."),
     );
@@ -174,16 +236,26 @@ export async function renderReview(root, params, ctx) {
 
   /** @param {"accept" | "reject"} action */
   async function decide(action) {
-    if (!current || !canReview) return;
+    await reading;
     const entry = entries[selectedIndex];
+    if (!canReview || !entry || current?.frameId !== entry.frame.id) return;
     let comment = "";
     if (action === "reject") {
-      const text = await promptText({ title: "Reject: what needs fixing?", label: "Comment for the annotator (required)", confirm: "Reject", required: true });
+      const text = await promptText({
+        title: "Reject: what needs fixing?",
+        label: "Comment for the annotator (required)",
+        confirm: "Reject",
+        required: true,
+      });
       if (text === null) return;
       comment = text;
     }
     try {
-      await api.post(`/frames/${entry.frame.id}/review`, { action, comment, revision: current.revision });
+      await api.post(`/frames/${entry.frame.id}/review`, {
+        action,
+        comment,
+        revision: current?.revision,
+      });
       toast(action === "accept" ? "Accepted." : "Rejected, back to the annotator.");
       await loadQueue();
     } catch (error) {
@@ -193,14 +265,20 @@ export async function renderReview(root, params, ctx) {
 
   /** @param {KeyboardEvent} e */
   function onKey(e) {
-    if (/** @type {HTMLElement} */ (e.target).closest("input, select, textarea, dialog") || document.querySelector("dialog[open]")) return;
+    if (
+      /** @type {HTMLElement} */ (e.target).closest("input, select, textarea, dialog") ||
+      document.querySelector("dialog[open]")
+    )
+      return;
     if (e.ctrlKey || e.metaKey || e.altKey) return;
     const key = e.key.toLowerCase();
     if (key === "a") decide("accept");
     else if (key === "r") decide("reject");
-    else if ((key === "arrowdown" || key === "j") && selectedIndex + 1 < entries.length) choose(selectedIndex + 1);
+    else if ((key === "arrowdown" || key === "j") && selectedIndex + 1 < entries.length)
+      choose(selectedIndex + 1);
     else if ((key === "arrowup" || key === "k") && selectedIndex > 0) choose(selectedIndex - 1);
-    else if (key === "enter" && entries[selectedIndex]) location.hash = `#/f/${entries[selectedIndex].frame.id}`;
+    else if (key === "enter" && entries[selectedIndex])
+      location.hash = `#/f/${entries[selectedIndex].frame.id}`;
     else return;
     e.preventDefault();
   }
