@@ -9,6 +9,7 @@ format to the blob store.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
@@ -21,12 +22,14 @@ from typing import Any
 
 import numpy as np
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from thermoscope.annotations import AnnotatedItem, LabelSchema
 from thermoscope.annotations.formats import FORMATS
 from thermoscope.core import ThermalFrame
 from thermoscope.datasets.store import summarise
 from thermoscope.datasets.versions import ItemRecord, Version, canonical_json, content_hash, stats
+from thermoscope.server.context import ServerContext
 from thermoscope.server.db.models import AnnotationRow, DatasetVersion, Export, Frame, Project
 from thermoscope.server.errors import ApiError, not_found
 from thermoscope.server.ingest import read_celsius
@@ -95,6 +98,20 @@ def build_version(job: JobContext) -> dict[str, Any]:
     vid = version_key(project_id, content)
     manifest_key = f"versions/{project_id}/{content}.json"
     ctx.blobs.put(manifest_key, manifest)
+    with contextlib.suppress(IntegrityError):  # IntegrityError: made by a concurrent job
+        _add_version(ctx, vid, project_id, content, params, version, manifest_key)
+    return {"version_id": vid}
+
+
+def _add_version(
+    ctx: ServerContext,
+    vid: str,
+    project_id: int,
+    content: str,
+    params: dict[str, Any],
+    version: Version,
+    manifest_key: str,
+) -> None:
     with ctx.db.write() as session:
         if session.get(DatasetVersion, vid) is None:
             session.add(
@@ -109,7 +126,6 @@ def build_version(job: JobContext) -> dict[str, Any]:
                     created_by=str(params.get("username", "")),
                 )
             )
-    return {"version_id": vid}
 
 
 @dataclass(frozen=True, slots=True)

@@ -272,14 +272,17 @@ def put_member(
     pid: ProjectId, username: Username, body: MemberIn, caller: Caller, ctx: Ctx
 ) -> MemberOut:
     """Give a user a role in the project (project admins)."""
-    with ctx.db.write() as session:
-        require(session, caller, pid, Action.MANAGE)
-        user = _user(session, username)
-        member = session.get(Membership, (pid, user.id))
-        if member is None:
-            session.add(Membership(project_id=pid, user_id=user.id, role=body.role))
-        else:
-            member.role = body.role
+    try:
+        with ctx.db.write() as session:
+            require(session, caller, pid, Action.MANAGE)
+            user = _user(session, username)
+            member = session.get(Membership, (pid, user.id))
+            if member is None:
+                session.add(Membership(project_id=pid, user_id=user.id, role=body.role))
+            else:
+                member.role = body.role
+    except IntegrityError:  # the same member added by a concurrent request
+        raise ApiError(409, f"{username} was just added to the project; try again") from None
     return MemberOut(username=username, role=body.role)
 
 
