@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from server_support import ADMIN_PASSWORD, API, PASSWORD, Server, ingest, npy_file
 from sqlalchemy import update
 
-from conftest import ADMIN_PASSWORD, API, PASSWORD, Server, ingest, npy_file
 from thermoscope.server.db.models import ApiToken, now
 
 

@@ -7,7 +7,7 @@ import json
 import threading
 from typing import Any
 
-from conftest import API, Server, ingest, npy_file
+from server_support import API, Server, ingest, npy_file
 
 SCHEMA = {
     "labels": [

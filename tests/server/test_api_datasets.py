@@ -9,9 +9,8 @@ import zipfile
 from typing import Any
 
 import numpy as np
+from server_support import API, Server, ingest, npy_file
 from test_api_annotations import SCHEMA, box, verdict
-
-from conftest import API, Server, ingest, npy_file
 
 
 def wait(server: Server, job_id: str, timeout: float = 30.0) -> dict[str, Any]:

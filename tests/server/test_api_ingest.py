@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tifffile
+from server_support import API, Server, ingest, make_settings, npy_file
 
 import thermoscope.io as tio
-from conftest import API, Server, ingest, make_settings, npy_file
 from sample_data import reference_cases, reference_for
 from thermoscope.datasets.synthetic import simulate_run
 from thermoscope.demo import example_recipe

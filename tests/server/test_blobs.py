@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
+from server_support import ADMIN_PASSWORD, API, ingest, make_settings, npy_file
 
-from conftest import ADMIN_PASSWORD, API, ingest, make_settings, npy_file
 from thermoscope.server import create_app
 from thermoscope.server.storage import BlobNotFoundError, BlobStore, LocalBlobStore
 from thermoscope.server.storage.s3 import S3BlobStore

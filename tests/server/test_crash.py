@@ -25,10 +25,10 @@ from typing import Any
 import httpx2 as httpx
 import numpy as np
 import pytest
+from server_support import ADMIN_PASSWORD, API, npy_file
 from sqlalchemy import create_engine, text
 
 import thermoscope.io as tio
-from conftest import ADMIN_PASSWORD, API, npy_file
 from thermoscope.datasets.synthetic import simulate_run
 
 CHUNK = 1024 * 1024

@@ -39,14 +39,13 @@ def fresh(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
         yield db
         db.dispose()
         return
+    from server_support import PG_SERVER, pg_admin_url
     from sqlalchemy import create_engine
-
-    from conftest import PG_SERVER, _pg_admin_url
 
     request.getfixturevalue("postgres_url")  # skips when PostgreSQL is unreachable
     name = f"{request.node.name.split('[')[0][:20]}_{tmp_path.name[-8:]}".lower()
     name = "".join(ch if ch.isalnum() else "_" for ch in name)
-    admin = create_engine(_pg_admin_url(), isolation_level="AUTOCOMMIT")
+    admin = create_engine(pg_admin_url(), isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     db = Database(f"{PG_SERVER}/{name}")

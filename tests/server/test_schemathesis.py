@@ -18,9 +18,9 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
+from server_support import make_settings
 
 import thermoscope.io as tio
-from conftest import make_settings
 from thermoscope.datasets.synthetic import simulate_run
 from thermoscope.demo import example_recipe
 from thermoscope.server import create_app

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from server_support import API
 from typer.testing import CliRunner
 
-from conftest import API
 from thermoscope.cli.main import app as cli
 
 

@@ -52,7 +52,6 @@ class FrameRef:
     frame_count: int
     celsius_prefix: str
     machine_verdict: str | None
-    human_edited: bool
     label_schema: dict[str, Any]
 
 
@@ -92,7 +91,11 @@ def load_frame(
 def annotation_json(item: str, revision: int, updated_at: datetime, updated_by: str) -> str:
     """The JSON text of ``AnnotationOut``, built around the stored item text (not re-encoded)."""
     meta = json.dumps(
-        {"revision": revision, "updated_at": utc(updated_at).isoformat(), "updated_by": updated_by}
+        {
+            "revision": revision,
+            "updated_at": utc(updated_at).isoformat().replace("+00:00", "Z"),
+            "updated_by": updated_by,
+        }
     )
     return '{"item":' + item + "," + meta[1:]
 
@@ -136,8 +139,8 @@ def _records(item: AnnotatedItem) -> list[Any]:
     return [r for kind in _RECORD_KINDS for r in getattr(item, kind)]
 
 
-def status_of(item: AnnotatedItem, human_edited: bool) -> str:
-    """A frame's status from its records' review states."""
+def status_of(item: AnnotatedItem) -> str:
+    """A frame's status after a person saved it, from its records' review states."""
     states = {r.review.state for r in _records(item)}
     if ReviewState.SUBMITTED in states:
         return "submitted"
@@ -145,7 +148,7 @@ def status_of(item: AnnotatedItem, human_edited: bool) -> str:
         return "rejected"
     if states == {ReviewState.ACCEPTED}:
         return "accepted"
-    return "in_progress" if human_edited else "new"
+    return "in_progress"
 
 
 def confidence_of(item: AnnotatedItem) -> float | None:
@@ -167,7 +170,7 @@ def _update_facts(session: Session, frame: FrameRef, item: AnnotatedItem, author
         session.execute(queries.DROP_VOTE, keys)
     else:
         session.execute(queries.SET_VOTE, {**keys, "verdict": verdict})
-    status = status_of(item, True)
+    status = status_of(item)
     session.execute(
         queries.FRAME_FACTS,
         {

@@ -24,7 +24,7 @@ SESSION_PRINCIPAL = text(
 
 FRAME_ACCESS = text(
     "SELECT f.id, f.project_id, f.content_hash, f.width, f.height, f.frame_count, "
-    "f.celsius_prefix, f.machine_verdict, f.human_edited, p.label_schema, m.role "
+    "f.celsius_prefix, f.machine_verdict, p.label_schema, m.role "
     "FROM frames f JOIN projects p ON p.id = f.project_id "
     "LEFT JOIN memberships m ON m.project_id = f.project_id AND m.user_id = :user_id "
     "WHERE f.id = :frame_id"
@@ -37,7 +37,6 @@ FRAME_ACCESS = text(
     frame_count=Integer,
     celsius_prefix=String,
     machine_verdict=String,
-    human_edited=Boolean,
     label_schema=JSON,
     role=String,
 )
