@@ -1,6 +1,6 @@
 """The browser UI against the real server, in Debian Chromium.
 
-The server is ``create_app`` on a temporary SQLite database (see ``conftest.live``); frames are
+The server is ``create_app`` on a temporary SQLite database (see ``web_support.live``); frames are
 ingested through the API, and every check reads what a person sees or what the server stored:
 log in, lists and filters, the temperature under the cursor against the reference
 temperatures of the shared sample files, palettes, boxes, polygons, masks, points, machine
@@ -20,8 +20,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+from web_support import ADMIN, ADMIN_PASSWORD, API, LiveServer
 
-from conftest import ADMIN, ADMIN_PASSWORD, API, LiveServer
 from sample_data import SAMPLES, reference_cases, reference_for
 from thermoscope.annotations import AnnotatedItem, LabelSchema
 from thermoscope.annotations.shapes import shape_from_dict
