@@ -261,6 +261,13 @@ def test_frame_detail_render_and_original(server: Server) -> None:
     assert server.admin.get(f"{API}/frames/{fid}/render.png?palette=nope").status_code == 422
     assert server.admin.get(f"{API}/frames/{fid}/render.png?low=30&high=20").status_code == 422
     assert server.admin.get(f"{API}/frames/{fid}/celsius?frame=1").status_code == 422
+    plain = server.admin.get(f"{API}/frames/{fid}/celsius", headers={"Accept-Encoding": "identity"})
+    assert "content-encoding" not in plain.headers
+    np.testing.assert_array_equal(np.frombuffer(plain.content, "<f4").reshape(24, 32), celsius)
+    cached = server.admin.get(
+        f"{API}/frames/{fid}/celsius", headers={"If-None-Match": plain.headers["etag"]}
+    )
+    assert cached.status_code == 304
     original = server.admin.get(f"{API}/frames/{fid}/original")
     assert original.content == data
     palettes = server.client().get(f"{API}/palettes").json()["items"]

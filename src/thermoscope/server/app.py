@@ -166,7 +166,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         description="Annotation server for radiometric thermal data (see docs/api.md).",
         openapi_url=f"{API_PREFIX}/openapi.json",
-        docs_url=f"{API_PREFIX}/docs",
+        docs_url=None,  # FastAPI's docs page loads its scripts from a CDN; the JSON is enough
         redoc_url=None,
         lifespan=lifespan,
     )
