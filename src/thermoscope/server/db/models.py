@@ -134,6 +134,8 @@ class Frame(Base):
     meta: Mapped[dict[str, Any]] = mapped_column(JSON)
     min_c: Mapped[float | None] = mapped_column(Float, nullable=True)
     max_c: Mapped[float | None] = mapped_column(Float, nullable=True)
+    #: Problems of the file that did not stop ingest (e.g. a truncated last frame), in words.
+    issues: Mapped[list[Any] | None] = mapped_column(JSON, nullable=True)
     status: Mapped[str] = mapped_column(String(16))
     verdict: Mapped[str | None] = mapped_column(String(4), nullable=True)
     machine_verdict: Mapped[str | None] = mapped_column(String(4), nullable=True)
