@@ -30,12 +30,15 @@ class RunResult:
     Attributes:
         inspections: one per part that could be inspected, in input order.
         failures: ``(file, reason)`` for inputs that could not be inspected.
+        warnings: ``(file, problem)`` for inputs inspected without all their data (a recording
+            whose last frame is cut short is inspected on its complete frames).
         alarms: drift alarms raised while the parts came in.
         counts: parts per verdict.
     """
 
     inspections: list[Inspection] = field(default_factory=list)
     failures: list[tuple[Path, str]] = field(default_factory=list)
+    warnings: list[tuple[Path, str]] = field(default_factory=list)
     alarms: list[DriftAlarm] = field(default_factory=list)
     counts: dict[Verdict, int] = field(default_factory=lambda: dict.fromkeys(Verdict, 0))
 
@@ -69,7 +72,7 @@ def inspect_files(
     ok_kept = 0
     for path in files:
         try:
-            inspection, frame = _inspect_file(path, plan, ambient_c)
+            inspection, frame, issues = _inspect_file(path, plan, ambient_c)
         except ThermoscopeError as exc:
             message = str(exc)
             result.failures.append(
@@ -78,6 +81,7 @@ def inspect_files(
             if on_part is not None:
                 on_part(path, None)
             continue
+        result.warnings.extend((path, issue) for issue in issues)
         result.inspections.append(inspection)
         result.counts[inspection.verdict] += 1
         result.alarms.extend(watcher.update(inspection, ambient=ambient_c))
@@ -102,13 +106,15 @@ def inspect_files(
 
 def _inspect_file(
     path: Path, plan: InspectionPlan, ambient_c: float | None
-) -> tuple[Inspection, ThermalFrame]:
-    """Inspect one file (a frame, or all frames of a sequence); return it and its last frame."""
+) -> tuple[Inspection, ThermalFrame, tuple[str, ...]]:
+    """Inspect one file (a frame, or all frames of a sequence); return it, its last frame and
+    the file's issues (e.g. a truncated last frame, which is not inspected)."""
     with tio.open_path(path) as seq:
         frames = list(seq) if len(seq) > 1 else [seq[0]]
+        issues = seq.issues
     subject = frames if len(frames) > 1 else frames[0]
     inspection = inspect(subject, plan, ambient_c=ambient_c, source=str(path))
-    return inspection, frames[-1]
+    return inspection, frames[-1], issues
 
 
 def _charts(watcher: RunWatch) -> list[ControlChart]:

@@ -73,6 +73,8 @@ def inspect_command(
             raise _fail(str(exc)) from None
     for _, message in result.failures:
         err_console.print(f"[red]✗[/red] {message}", highlight=False)
+    for part, issue in result.warnings:
+        err_console.print(f"[yellow]warning[/yellow] {part}: {issue}", highlight=False)
     flagged = [i for i in result.inspections if i.verdict is not Verdict.OK]
     if flagged:
         table = Table("part", "verdict", "finding")

@@ -9,6 +9,7 @@ from thermoscope.io.errors import (
     UnknownFormatError,
     UnsupportedCompressionError,
 )
+from thermoscope.io.limits import DEFAULT_LIMITS, DecodeLimitError, DecodeLimits
 from thermoscope.io.registry import (
     FormatReader,
     FormatWriter,
@@ -22,8 +23,11 @@ from thermoscope.io.registry import (
 )
 
 __all__ = [
+    "DEFAULT_LIMITS",
     "AbsurdSizeError",
     "CorruptDataError",
+    "DecodeLimitError",
+    "DecodeLimits",
     "FormatReader",
     "FormatWriter",
     "TemperatureUnavailableError",

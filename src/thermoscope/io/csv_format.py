@@ -47,6 +47,7 @@ from thermoscope.io.errors import (
     UnknownFormatError,
     format_errors,
 )
+from thermoscope.io.limits import DEFAULT_LIMITS, DecodeLimitError, DecodeLimits
 from thermoscope.io.registry import FormatReader, FormatWriter
 
 NAME = "csv"
@@ -171,7 +172,9 @@ def _bad_row_reason(line: str, separator: str, decimal: str) -> str | None:
 class _Frames:
     """Collects grid rows into frames, checking sizes as it goes."""
 
-    def __init__(self) -> None:
+    def __init__(self, limits: DecodeLimits) -> None:
+        self.limits = limits
+        self.pixels = 0
         self.frames: list[NDArray[np.float32]] = []
         self.first_lines: list[int] = []
         self._rows: list[NDArray[np.float64]] = []
@@ -200,11 +203,18 @@ class _Frames:
             self._width_line = line_no
         if len(self._rows) == MAX_SIDE:
             raise AbsurdSizeError(f"line {line_no}: more than {MAX_SIDE} rows in one frame")
+        rows = len(self._rows) + 1
+        try:
+            self.limits.check_frame(values.size, rows, index=len(self.frames))
+            self.limits.check_total(self.pixels + values.size * rows)
+        except DecodeLimitError as exc:
+            raise DecodeLimitError(f"line {line_no}: {exc.reason}") from None
         self._rows.append(values)
 
     def close(self) -> None:
         if not self._rows:
             return
+        self.limits.check_count(len(self.frames) + 1)
         with np.errstate(over="ignore"):
             frame = np.vstack(self._rows).astype(np.float32)
         if np.isinf(frame).any():
@@ -219,25 +229,31 @@ class _Frames:
                 f"(line {self.first_lines[0]}) is {w0}x{h0}; frames must be the same size"
             )
         self.frames.append(frame)
+        self.pixels += frame.size
         self.first_lines.append(self._width_line)
         self._rows = []
 
 
 @format_errors
-def parse_grids(data: bytes) -> tuple[list[NDArray[np.float32]], list[str]]:
+def parse_grids(
+    data: bytes, limits: DecodeLimits = DEFAULT_LIMITS
+) -> tuple[list[NDArray[np.float32]], list[str]]:
     """The temperature grids (float32 °C, one per frame) and the header lines of CSV text.
+
+    Rows are checked against ``limits`` as they are read, before a frame is assembled.
 
     Raises:
         TruncatedFileError: empty input.
         UnknownFormatError: binary data.
         AbsurdSizeError: a grid wider or taller than a frame may be.
+        DecodeLimitError: more pixels, frames or decoded bytes than ``limits`` allow.
         CorruptDataError: no grid, ragged rows, frames of different sizes, ``inf`` values.
     """
     if not data:
         raise TruncatedFileError("empty file")
     lines = _decode(data).replace("\r\n", "\n").replace("\r", "\n").split("\n")
     separator, decimal = _dialect(lines)
-    collector = _Frames()
+    collector = _Frames(limits)
     header: list[str] = []
     label_line: int | None = None
     for number, line in enumerate(lines, start=1):
@@ -269,8 +285,8 @@ def parse_grids(data: bytes) -> tuple[list[NDArray[np.float32]], list[str]]:
     return collector.frames, header
 
 
-def _sequence(data: bytes, source: str) -> ThermalSequence:
-    grids, header = parse_grids(data)
+def _sequence(data: bytes, source: str, limits: DecodeLimits) -> ThermalSequence:
+    grids, header = parse_grids(data, limits)
     extra = {"csv_header": header} if header else {}
     multi = len(grids) > 1
     frames = [
@@ -285,16 +301,16 @@ def _sequence(data: bytes, source: str) -> ThermalSequence:
     return ThermalSequence.of(frames, source=source)
 
 
-def parse(data: bytes) -> ThermalSequence:
+def parse(data: bytes, limits: DecodeLimits = DEFAULT_LIMITS) -> ThermalSequence:
     """Frames from CSV text in memory (all parsed now: text has no random access).
 
     Raises:
         ThermoscopeFormatError: see `parse_grids`.
     """
-    return _sequence(data, "<bytes>")
+    return _sequence(data, "<bytes>", limits)
 
 
-def open_file(path: str | Path) -> ThermalSequence:
+def open_file(path: str | Path, limits: DecodeLimits = DEFAULT_LIMITS) -> ThermalSequence:
     """Read a CSV temperature file."""
     p = Path(path)
     try:
@@ -302,7 +318,7 @@ def open_file(path: str | Path) -> ThermalSequence:
     except OSError as exc:
         raise CorruptDataError(f"cannot read: {exc.strerror or exc}", str(p)) from exc
     try:
-        return _sequence(data, str(p))
+        return _sequence(data, str(p), limits)
     except ThermoscopeFormatError as exc:
         raise exc.with_source(str(p)) from exc
 

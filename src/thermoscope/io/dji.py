@@ -66,6 +66,7 @@ from thermoscope.io.errors import (
     format_errors,
 )
 from thermoscope.io.jpeg_segments import Segment, is_jpeg, iter_segments
+from thermoscope.io.limits import jpeg_file_within, jpeg_within
 from thermoscope.io.registry import FormatReader
 
 NAME = "dji-rjpeg"
@@ -608,6 +609,6 @@ READER = FormatReader(
     description="DJI radiometric JPEG (raw counts in APP3/APP4; °C via DJI's Thermal SDK)",
     suffixes=(".jpg", ".jpeg"),
     sniff=sniff,
-    parse=parse,
-    open=open_file,
+    parse=lambda data, limits: parse(jpeg_within(data, limits)),
+    open=lambda path, limits: open_file(jpeg_file_within(path, limits)),
 )

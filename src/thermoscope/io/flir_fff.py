@@ -289,6 +289,28 @@ def _png_byte_order(image: NDArray[np.uint16]) -> NDArray[np.uint16]:
     return image if roughness(image) < roughness(swapped) else swapped
 
 
+def raw_size(view: memoryview, base: int, directory: Directory) -> tuple[int, int] | None:
+    """``(width, height)`` the raw-data record of the record set at ``base`` declares, read
+    from its header alone (``None`` without a raw-data record)."""
+    entry = directory.find(RAW_DATA)
+    if entry is None or entry.length < 6:
+        return None
+    record = view[base + entry.offset : base + entry.offset + 6]
+    width, height = struct.unpack_from(
+        _record_order(record, directory.byte_order) + "2H", record, 2
+    )
+    return int(width), int(height)
+
+
+def raw_is_jpeg(view: memoryview, base: int, directory: Directory) -> bool:
+    """Whether the raw data of the record set at ``base`` is JPEG(-LS) compressed (as in CSQ)."""
+    entry = directory.find(RAW_DATA)
+    if entry is None or entry.length < 35:
+        return False
+    start = base + entry.offset + 32
+    return bytes(view[start : start + 3]) == _JPEG_MAGIC
+
+
 def parse_raw_record(record: memoryview, fallback_order: str) -> NDArray[np.uint16]:
     """Decode raw counts (uint16, H x W) from a raw-data record (0x01)."""
     if len(record) < 32:

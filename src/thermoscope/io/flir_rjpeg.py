@@ -16,8 +16,9 @@ from thermoscope.io.errors import (
     UnknownFormatError,
     format_errors,
 )
-from thermoscope.io.flir_fff import parse_frame
+from thermoscope.io.flir_fff import parse_frame, raw_size, read_directory
 from thermoscope.io.jpeg_segments import is_jpeg, iter_segments
+from thermoscope.io.limits import DEFAULT_LIMITS, DecodeLimits
 from thermoscope.io.registry import FormatReader
 
 FLIR_TAG = b"FLIR\x00"
@@ -62,16 +63,27 @@ def extract_fff(data: bytes | memoryview) -> bytes:
 
 
 @format_errors
-def parse(data: bytes | memoryview, *, source: str = "<bytes>") -> ThermalFrame:
-    """Decode a FLIR R-JPEG (°C, raw counts, metadata; the embedded visual JPEG in ``extra``)."""
-    return parse_frame(extract_fff(data), source=source, fmt=NAME)
+def parse(
+    data: bytes | memoryview, *, source: str = "<bytes>", limits: DecodeLimits = DEFAULT_LIMITS
+) -> ThermalFrame:
+    """Decode a FLIR R-JPEG (°C, raw counts, metadata; the embedded visual JPEG in ``extra``).
+
+    Raises:
+        DecodeLimitError: the raw record declares a frame larger than ``limits`` allow.
+    """
+    fff = memoryview(extract_fff(data))
+    directory = read_directory(fff)
+    declared = raw_size(fff, 0, directory)
+    if declared is not None:
+        limits.check_uniform(*declared, frames=1)
+    return parse_frame(fff, source=source, fmt=NAME, directory=directory)
 
 
-def load(path: str | Path) -> ThermalFrame:
+def load(path: str | Path, limits: DecodeLimits = DEFAULT_LIMITS) -> ThermalFrame:
     """Read a FLIR R-JPEG file."""
     p = Path(path)
     try:
-        return parse(p.read_bytes(), source=str(p))
+        return parse(p.read_bytes(), source=str(p), limits=limits)
     except OSError as exc:
         raise CorruptDataError(f"cannot read: {exc}", str(p)) from exc
 
@@ -96,6 +108,6 @@ READER = FormatReader(
     description="FLIR radiometric JPEG (FFF in APP1 segments; PNG or raw counts)",
     suffixes=(".jpg", ".jpeg"),
     sniff=_sniff,
-    parse=lambda data: ThermalSequence.of([parse(data)]),
-    open=lambda path: ThermalSequence.of([load(path)], source=str(path)),
+    parse=lambda data, limits: ThermalSequence.of([parse(data, limits=limits)]),
+    open=lambda path, limits: ThermalSequence.of([load(path, limits)], source=str(path)),
 )

@@ -20,26 +20,42 @@ from thermoscope.io.errors import (
     UnknownFormatError,
     format_errors,
 )
-from thermoscope.io.flir_fff import MAGIC, Directory, parse_camera_info, parse_frame, read_directory
+from thermoscope.io.flir_fff import (
+    MAGIC,
+    Directory,
+    parse_camera_info,
+    parse_frame,
+    raw_is_jpeg,
+    raw_size,
+    read_directory,
+)
+from thermoscope.io.limits import DEFAULT_LIMITS, DecodeLimits
 from thermoscope.io.registry import FormatReader
 
 NAME = "flir-seq"
+#: The format name of recordings whose frames are JPEG-LS compressed.
+CSQ_NAME = "flir-csq"
 
 
 @format_errors
-def index_frames(view: memoryview) -> tuple[list[tuple[int, Directory]], tuple[str, ...]]:
+def index_frames(
+    view: memoryview, limits: DecodeLimits = DEFAULT_LIMITS
+) -> tuple[list[tuple[int, Directory]], tuple[str, ...]]:
     """Walk the FFF headers: ``(base offset, directory)`` per complete frame, and issues found.
 
     A frame that runs past the end of the data (a recording cut short) ends the walk and is
-    reported in the issues; the frames before it stay readable.
+    reported in the issues; the frames before it stay readable. Frame count, each frame's size
+    and their total are checked against ``limits`` from the headers, before any pixel decodes.
 
     Raises:
         ThermoscopeFormatError: the first frame itself is unreadable.
+        DecodeLimitError: the headers declare more than ``limits`` allow.
     """
     frames: list[tuple[int, Directory]] = []
     issues: list[str] = []
     base = 0
     size = len(view)
+    pixels = 0
     while base < size:
         try:
             directory = read_directory(view, base)
@@ -48,6 +64,12 @@ def index_frames(view: memoryview) -> tuple[list[tuple[int, Directory]], tuple[s
                 raise
             issues.append(f"frame {len(frames)} at byte {base} is unreadable: {exc.reason}")
             break
+        limits.check_count(len(frames) + 1)
+        declared = raw_size(view, base, directory)
+        if declared is not None:
+            limits.check_frame(*declared, index=len(frames))
+            pixels += declared[0] * declared[1]
+            limits.check_total(pixels)
         frames.append((base, directory))
         end = base + directory.end
         if bytes(view[end : end + 4]) == MAGIC:
@@ -71,17 +93,20 @@ def _timestamps(view: memoryview, frames: list[tuple[int, Directory]]) -> float 
     return moment.timestamp() if moment is not None else None
 
 
-def _sequence(view: memoryview, source: str, close: object = None) -> ThermalSequence:
+def _sequence(
+    view: memoryview, source: str, limits: DecodeLimits, close: object = None
+) -> ThermalSequence:
     if bytes(view[:4]) != MAGIC:
         raise UnknownFormatError("not a FLIR FFF/SEQ/CSQ file (no FFF\\0 magic)")
-    frames, issues = index_frames(view)
+    frames, issues = index_frames(view, limits)
     start = _timestamps(view, frames)
+    fmt = CSQ_NAME if raw_is_jpeg(view, *frames[0]) else NAME
 
     def read(i: int) -> ThermalFrame:
         base, directory = frames[i]
         try:
             frame = parse_frame(
-                view, base, source=source, fmt=NAME, frame_index=i, directory=directory
+                view, base, source=source, fmt=fmt, frame_index=i, directory=directory
             )
         except ThermoscopeFormatError as exc:
             raise type(exc)(f"frame {i}: {exc.reason}", source) from exc
@@ -95,12 +120,16 @@ def _sequence(view: memoryview, source: str, close: object = None) -> ThermalSeq
     return ThermalSequence(len(frames), read, source=source, close=closer, issues=issues)
 
 
-def parse(data: bytes | memoryview) -> ThermalSequence:
-    """A sequence over FFF/SEQ/CSQ content in memory (frames decode on access)."""
-    return _sequence(memoryview(data), "<bytes>")
+def parse(data: bytes | memoryview, limits: DecodeLimits = DEFAULT_LIMITS) -> ThermalSequence:
+    """A sequence over FFF/SEQ/CSQ content in memory (frames decode on access).
+
+    Raises:
+        DecodeLimitError: the headers declare more than ``limits`` allow.
+    """
+    return _sequence(memoryview(data), "<bytes>", limits)
 
 
-def open_file(path: str | Path) -> ThermalSequence:
+def open_file(path: str | Path, limits: DecodeLimits = DEFAULT_LIMITS) -> ThermalSequence:
     """Memory-map an FFF/SEQ/CSQ file and index its frames; decode each frame on access."""
     p = Path(path)
     try:
@@ -117,7 +146,7 @@ def open_file(path: str | Path) -> ThermalSequence:
         mapped.close()
 
     try:
-        return _sequence(view, str(p), close)
+        return _sequence(view, str(p), limits, close)
     except ThermoscopeFormatError as exc:
         close()
         raise exc.with_source(str(p)) from exc

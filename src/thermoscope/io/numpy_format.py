@@ -44,6 +44,7 @@ from thermoscope.io.errors import (
     UnknownFormatError,
     format_errors,
 )
+from thermoscope.io.limits import DEFAULT_LIMITS, DecodeLimits
 from thermoscope.io.registry import FormatReader, FormatWriter
 
 NAME = "npy"
@@ -188,19 +189,26 @@ def _sequence(
     return ThermalSequence(header.frames, read, source=source, close=close)
 
 
+def _check_limits(header: _Header, limits: DecodeLimits) -> None:
+    height, width = header.shape[-2:]
+    limits.check_uniform(width, height, header.frames)
+
+
 @format_errors
-def parse(data: bytes) -> ThermalSequence:
+def parse(data: bytes, limits: DecodeLimits = DEFAULT_LIMITS) -> ThermalSequence:
     """A sequence over ``.npy`` content in memory (each frame copied out and checked on access).
 
     Raises:
         UnknownFormatError: no ``.npy`` magic.
         TemperatureUnavailableError: an integer array (counts, not °C).
         AbsurdSizeError: a side is longer than a frame may be.
+        DecodeLimitError: the shape declares more than ``limits`` allow.
         TruncatedFileError: the data is shorter than the header announces.
         CorruptDataError: anything else that makes it no float temperature array, or (on
             access) ±inf values.
     """
     header = _read_header(io.BytesIO(data), len(data))
+    _check_limits(header, limits)
     count = math.prod(header.shape)
     array = np.frombuffer(data, dtype=header.dtype, count=count, offset=header.offset)
     shaped = _as_frames(
@@ -209,7 +217,9 @@ def parse(data: bytes) -> ThermalSequence:
     return _sequence(lambda: shaped, header, "<bytes>", None)
 
 
-def open_file(path: str | os.PathLike[str]) -> ThermalSequence:
+def open_file(
+    path: str | os.PathLike[str], limits: DecodeLimits = DEFAULT_LIMITS
+) -> ThermalSequence:
     """Memory-map a ``.npy`` file; frames are read from disk only when accessed.
 
     Close the sequence (or use ``with``) to release the map.
@@ -218,6 +228,7 @@ def open_file(path: str | os.PathLike[str]) -> ThermalSequence:
     try:
         with p.open("rb") as fh:
             header = _read_header(fh, os.fstat(fh.fileno()).st_size)
+        _check_limits(header, limits)
         mapped = np.memmap(
             p,
             dtype=header.dtype,

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from thermoscope.core import ThermalFrame, ThermalSequence
 from thermoscope.io.errors import ThermoscopeFormatError, UnknownFormatError
+from thermoscope.io.limits import DEFAULT_LIMITS, DecodeLimits
 
 #: How many leading bytes a reader's ``sniff`` sees (JPEG APPn segments sit well inside this).
 SNIFF_BYTES = 256 * 1024
@@ -24,16 +25,17 @@ class FormatReader:
         description: one line for users.
         suffixes: usual file name endings (lower case, with dot).
         sniff: ``(head, suffix) -> bool``; ``head`` is up to ``SNIFF_BYTES`` leading bytes.
-        parse: pure ``bytes -> ThermalSequence`` (single images are sequences of one frame).
-        open: thin file wrapper ``Path -> ThermalSequence``; may read frames lazily.
+        parse: pure ``(bytes, limits) -> ThermalSequence`` (single images are sequences of one
+            frame); sizes declared beyond the ``DecodeLimits`` are refused before decoding.
+        open: thin file wrapper ``(Path, limits) -> ThermalSequence``; may read frames lazily.
     """
 
     name: str
     description: str
     suffixes: tuple[str, ...]
     sniff: Callable[[bytes, str], bool]
-    parse: Callable[[bytes], ThermalSequence]
-    open: Callable[[Path], ThermalSequence]
+    parse: Callable[[bytes, DecodeLimits], ThermalSequence]
+    open: Callable[[Path, DecodeLimits], ThermalSequence]
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,8 +80,14 @@ def detect(head: bytes, suffix: str = "") -> FormatReader:
     raise UnknownFormatError(f"unknown signature {head[:8]!r}; thermoscope reads: {known}")
 
 
-def open_path(path: str | os.PathLike[str]) -> ThermalSequence:
-    """Open any supported file as a (lazy) sequence; a single image is a sequence of one."""
+def open_path(
+    path: str | os.PathLike[str], *, limits: DecodeLimits = DEFAULT_LIMITS
+) -> ThermalSequence:
+    """Open any supported file as a (lazy) sequence; a single image is a sequence of one.
+
+    Raises:
+        DecodeLimitError: the file declares more pixels, frames or bytes than ``limits``.
+    """
     p = Path(path)
     try:
         with p.open("rb") as fh:
@@ -88,21 +96,25 @@ def open_path(path: str | os.PathLike[str]) -> ThermalSequence:
         raise ThermoscopeFormatError(f"cannot open: {exc.strerror or exc}", str(p)) from exc
     try:
         reader = detect(head, p.suffix)
-        return reader.open(p)
+        return reader.open(p, limits)
     except ThermoscopeFormatError as exc:
         if exc.source == str(p):
             raise
         raise exc.with_source(str(p)) from exc.__cause__
 
 
-def parse_bytes(data: bytes, suffix: str = "") -> ThermalSequence:
-    """Parse in-memory file content of any supported format."""
-    return detect(data[:SNIFF_BYTES], suffix).parse(data)
+def parse_bytes(
+    data: bytes, suffix: str = "", *, limits: DecodeLimits = DEFAULT_LIMITS
+) -> ThermalSequence:
+    """Parse in-memory file content of any supported format (within ``limits``)."""
+    return detect(data[:SNIFF_BYTES], suffix).parse(data, limits)
 
 
-def load(path: str | os.PathLike[str], frame: int = 0) -> ThermalFrame:
-    """Read one frame (default the first) of any supported file."""
-    with open_path(path) as seq:
+def load(
+    path: str | os.PathLike[str], frame: int = 0, *, limits: DecodeLimits = DEFAULT_LIMITS
+) -> ThermalFrame:
+    """Read one frame (default the first) of any supported file (within ``limits``)."""
+    with open_path(path, limits=limits) as seq:
         try:
             return seq[frame]
         except IndexError as exc:

@@ -66,6 +66,7 @@ from thermoscope.io.errors import (
     UnsupportedCompressionError,
     format_errors,
 )
+from thermoscope.io.limits import DEFAULT_LIMITS, DecodeLimits
 from thermoscope.io.registry import FormatReader, FormatWriter
 
 NAME = "tiff"
@@ -479,9 +480,13 @@ def _sequence(
     size: int,
     source: str,
     override: tuple[float, float] | None,
+    limits: DecodeLimits,
 ) -> ThermalSequence:
     count, issues = chain
+    limits.check_count(count)
     pages = _index(tif, count, size, override)
+    shapes = [_ints(tif.pages[info.page].shape, "image dimensions") for info in pages]
+    limits.check_sizes([(width, height) for height, width in shapes])
     multi = len(pages) > 1
     metadata = [_metadata(info, source, i if multi else None) for i, info in enumerate(pages)]
 
@@ -513,7 +518,13 @@ def _open_tiff(source: io.BytesIO | Path) -> tifffile.TiffFile:
         raise CorruptDataError(f"unreadable TIFF structure: {type(exc).__name__}: {exc}") from exc
 
 
-def parse(data: bytes, *, scale: float | None = None, offset: float = 0.0) -> ThermalSequence:
+def parse(
+    data: bytes,
+    *,
+    scale: float | None = None,
+    offset: float = 0.0,
+    limits: DecodeLimits = DEFAULT_LIMITS,
+) -> ThermalSequence:
     """A sequence over TIFF content in memory (headers checked now, pixels decoded on access).
 
     Args:
@@ -521,9 +532,11 @@ def parse(data: bytes, *, scale: float | None = None, offset: float = 0.0) -> Th
         scale: °C per stored unit, overriding any scale in the file (for counts whose
             conversion the file does not record).
         offset: °C added after scaling (used with ``scale``).
+        limits: pages, pixels and decoded bytes the headers may declare.
 
     Raises:
         ThermoscopeFormatError: not a TIFF, not a temperature image, or damaged.
+        DecodeLimitError: the headers declare more than ``limits`` allow.
         ValueError: ``scale`` is zero or not finite.
     """
     override = _override(scale, offset)
@@ -532,14 +545,18 @@ def parse(data: bytes, *, scale: float | None = None, offset: float = 0.0) -> Th
     chain = _walk_ifds(lambda start, length: bytes(data[start : start + length]), len(data))
     tif = _open_tiff(io.BytesIO(data))
     try:
-        return _sequence(tif, chain, len(data), "<bytes>", override)
+        return _sequence(tif, chain, len(data), "<bytes>", override, limits)
     except BaseException:
         tif.close()
         raise
 
 
 def open_file(
-    path: str | Path, *, scale: float | None = None, offset: float = 0.0
+    path: str | Path,
+    *,
+    scale: float | None = None,
+    offset: float = 0.0,
+    limits: DecodeLimits = DEFAULT_LIMITS,
 ) -> ThermalSequence:
     """Open a TIFF file: headers are read now, each frame's pixels when it is accessed.
 
@@ -566,7 +583,7 @@ def open_file(
     except ThermoscopeFormatError as exc:
         raise exc.with_source(str(p)) from exc
     try:
-        return _sequence(tif, chain, size, str(p), override)
+        return _sequence(tif, chain, size, str(p), override, limits)
     except ThermoscopeFormatError as exc:
         tif.close()
         raise exc.with_source(str(p)) from exc
@@ -674,8 +691,8 @@ READER = FormatReader(
     description="Radiometric TIFF: float °C pages, or 16-bit counts with a recorded scale",
     suffixes=(".tif", ".tiff"),
     sniff=_sniff,
-    parse=parse,
-    open=open_file,
+    parse=lambda data, limits: parse(data, limits=limits),
+    open=lambda path, limits: open_file(path, limits=limits),
 )
 WRITER = FormatWriter(
     name=NAME,

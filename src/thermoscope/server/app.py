@@ -9,6 +9,7 @@ served at ``/``.
 from __future__ import annotations
 
 import logging
+import re
 import secrets
 import sys
 from collections.abc import AsyncIterator
@@ -22,6 +23,7 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import select
 from sqlalchemy.exc import DataError
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from thermoscope import __version__
@@ -43,7 +45,7 @@ log = logging.getLogger(__name__)
 API_PREFIX = "/api/v1"
 #: Where the web UI's static files are (served at ``/`` when present).
 WEB_DIR = Path(__file__).resolve().parents[1] / "web" / "static"
-#: Request bodies beyond the upload limit by more than this are refused before being read.
+#: Room for the multipart framing and form fields around a file in a request body.
 BODY_SLACK = 1 << 20
 
 
@@ -103,33 +105,77 @@ def _problems(exc: RequestValidationError) -> tuple[int, str]:
     return 422, "; ".join(parts) or "invalid request"
 
 
-class BodyLimit:
-    """ASGI middleware: refuse a request whose declared body exceeds ``limit`` (413) before it
-    is read, and mark every response ``X-Content-Type-Options: nosniff``."""
+class BodyTooLarge(HTTPException):
+    """A request body streamed past its route's limit (413; raised while the body is read)."""
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"request body larger than {limit} bytes")
+
+
+#: Routes whose bodies are files: ``(method, path pattern, settings field of their limit)``.
+_FILE_ROUTES = (
+    ("POST", re.compile(rf"^{API_PREFIX}/projects/[^/]+/frames$"), "max_upload_bytes"),
+    ("PUT", re.compile(rf"^{API_PREFIX}/uploads/[^/]+$"), "max_chunk_bytes"),
+)
+
+
+def body_limit(settings: Settings, method: str, path: str) -> int:
+    """The most bytes a request body may have on a route: a file route's limit (plus
+    ``BODY_SLACK`` for the multipart framing), else ``max_request_bytes``."""
+    for route_method, pattern, field in _FILE_ROUTES:
+        if method == route_method and pattern.match(path):
+            return int(getattr(settings, field)) + BODY_SLACK
+    return settings.max_request_bytes
+
+
+class BodyLimit:
+    """ASGI middleware: refuse a request body beyond its route's limit (413), whether its
+    length is declared (refused before it is read) or not (chunked: the bytes are counted as
+    they stream in, and reading stops at the limit); mark every response
+    ``X-Content-Type-Options: nosniff``."""
+
+    def __init__(self, app: ASGIApp, settings: Settings) -> None:
         self.app = app
-        self.limit = limit
+        self.settings = settings
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = body_limit(self.settings, scope["method"], scope["path"])
         for name, value in scope["headers"]:
-            if name == b"content-length" and value.isdigit() and int(value) > self.limit:
+            if name == b"content-length" and value.isdigit() and int(value) > limit:
                 response = JSONResponse(
-                    {"detail": f"request body larger than {self.limit - BODY_SLACK} bytes"},
-                    status_code=413,
+                    {"detail": f"request body larger than {limit} bytes"}, status_code=413
                 )
                 await response(scope, receive, send)
                 return
+        received = 0
+        started = False
+
+        async def counted_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise BodyTooLarge(limit)
+            return message
 
         async def send_nosniff(message: Message) -> None:
+            nonlocal started
             if message["type"] == "http.response.start":
+                started = True
                 message.setdefault("headers", []).append((b"x-content-type-options", b"nosniff"))
             await send(message)
 
-        await self.app(scope, receive, send_nosniff)
+        try:
+            await self.app(scope, counted_receive, send_nosniff)
+        except BodyTooLarge as exc:  # read outside the routes' error handling
+            if not started:
+                await JSONResponse({"detail": exc.detail}, status_code=413)(
+                    scope, receive, send_nosniff
+                )
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -189,7 +235,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     if settings.gzip_level > 0:
         app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=settings.gzip_level)
-    app.add_middleware(BodyLimit, limit=settings.max_upload_bytes + BODY_SLACK)
+    app.add_middleware(BodyLimit, settings=settings)
 
     @app.get(f"{API_PREFIX}/health", response_model=Health, tags=["misc"])
     def health() -> Health:

@@ -30,7 +30,14 @@ from thermoscope.annotations import (
     from_inspection,
     inspection_label,
 )
-from thermoscope.core import Finding, Inspection, ThermalFrame, ThermoscopeError, Verdict
+from thermoscope.core import (
+    Finding,
+    Inspection,
+    ThermalFrame,
+    ThermalSequence,
+    ThermoscopeError,
+    Verdict,
+)
 from thermoscope.datasets.hashing import frame_id, sequence_id
 from thermoscope.recipes import inspect
 from thermoscope.server.auth import Principal
@@ -74,44 +81,107 @@ def item_json(item: AnnotatedItem) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Decoded:
-    """A file's frames and what is stored about them."""
+    """What is stored about a file's frames, gathered in one pass that holds one decoded
+    frame at a time.
 
-    frames: list[ThermalFrame]
+    Attributes:
+        sequence: the file's frames, decoded again on access (``decode`` leaves it open).
+        frame_hashes: content id of each frame.
+        content: content id of the whole item (the frame's, or the sequence's).
+        format: the reader's name for the file's format (``flir-csq`` for a CSQ).
+        width, height: frame size, pixels.
+        facts: camera, parameters, times and °C range as stored on the frame row.
+        issues: problems that did not stop the readable frames (a truncated last frame).
+    """
+
+    sequence: ThermalSequence
     frame_hashes: list[str]
     content: str
     format: str
+    width: int
+    height: int
+    facts: dict[str, Any]
+    issues: tuple[str, ...]
+
+    @property
+    def frame_count(self) -> int:
+        """Frames of the item."""
+        return len(self.frame_hashes)
 
 
-def decode(data: bytes, filename: str) -> Decoded:
-    """The frames of a radiometric file; 422 naming the file when it is not one."""
+def _unreadable(filename: str, exc: Exception) -> ApiError:
+    if isinstance(exc, tio.DecodeLimitError):
+        return ApiError(413, f"{filename}: beyond the server's decode limits: {exc.reason}")
+    if isinstance(exc, ThermoscopeError):
+        return ApiError(422, f"{filename}: not a radiometric file thermoscope reads: {exc}")
+    return ApiError(422, f"{filename}: cannot decode: {exc}")
+
+
+def decode(data: bytes, filename: str, limits: tio.DecodeLimits) -> Decoded:
+    """Index a radiometric file within ``limits`` (checked from its headers before any pixel
+    is decoded), then decode its frames one at a time for their ids and facts; 413 beyond the
+    limits, 422 naming the file when it is not one. Close ``Decoded.sequence`` when done."""
     suffix = PurePath(filename).suffix.lower()
     try:
         reader = tio.detect(data[: tio.registry.SNIFF_BYTES], suffix)
-        with reader.parse(data) as seq:
-            frames = list(seq)
-    except ThermoscopeError as exc:
-        raise ApiError(
-            422, f"{filename}: not a radiometric file thermoscope reads: {exc}"
-        ) from None
-    except (ValueError, IndexError, KeyError, OverflowError, MemoryError) as exc:
-        raise ApiError(422, f"{filename}: cannot decode: {exc}") from None
-    if not frames:
+        seq = reader.parse(data, limits)
+    except (ThermoscopeError, *_DECODE_ERRORS) as exc:
+        raise _unreadable(filename, exc) from None
+    try:
+        return _summarise(seq, filename)
+    except BaseException:
+        seq.close()
+        raise
+
+
+_DECODE_ERRORS = (ValueError, IndexError, KeyError, OverflowError, MemoryError)
+
+
+def _summarise(seq: ThermalSequence, filename: str) -> Decoded:
+    if len(seq) == 0:
         raise ApiError(422, f"{filename}: the file holds no frame")
-    shapes = {f.shape for f in frames}
-    if len(shapes) > 1:
-        raise ApiError(422, f"{filename}: frames of different sizes {sorted(shapes)}")
-    hashes = [frame_id(f) for f in frames]
+    hashes: list[str] = []
+    low, high = math.inf, -math.inf
+    timestamps: list[float | None] = []
+    first: ThermalFrame | None = None
+    for index in range(len(seq)):
+        try:
+            frame = seq[index]
+        except (ThermoscopeError, *_DECODE_ERRORS) as exc:
+            raise _unreadable(filename, exc) from None
+        if first is None:
+            first = frame
+        elif frame.shape != first.shape:
+            raise ApiError(
+                422, f"{filename}: frames of different sizes {sorted({first.shape, frame.shape})}"
+            )
+        hashes.append(frame_id(frame))
+        finite = frame.celsius[np.isfinite(frame.celsius)]
+        if finite.size:
+            low, high = min(low, float(finite.min())), max(high, float(finite.max()))
+        timestamps.append(frame.metadata.timestamp_s)
+    assert first is not None
+    meta = first.metadata
+    facts = {
+        "camera": dataclasses.asdict(meta.camera),
+        "parameters": None if meta.parameters is None else dataclasses.asdict(meta.parameters),
+        "capture_time": None if meta.capture_time is None else utc(meta.capture_time),
+        "timestamps": None
+        if any(t is None for t in timestamps)
+        else [float(t) for t in timestamps if t is not None],
+        "min_c": low if math.isfinite(low) else None,
+        "max_c": high if math.isfinite(high) else None,
+    }
     content = hashes[0] if len(hashes) == 1 else sequence_id(hashes)
-    return Decoded(frames, hashes, content, reader.name)
+    height, width = first.shape
+    return Decoded(seq, hashes, content, meta.format, width, height, facts, tuple(seq.issues))
 
 
-def _edge_inspection(edge: EdgeInspection, frames: list[ThermalFrame]) -> Inspection:
+def _edge_inspection(edge: EdgeInspection, decoded: Decoded) -> Inspection:
     """The core inspection of the edge's findings, checked against the frames."""
-    height, width = frames[0].shape
-    if edge.frame is not None and edge.frame >= len(frames):
-        raise ApiError(
-            422, f"findings.frame {edge.frame} is outside the file's {len(frames)} frame(s)"
-        )
+    height, width, count = decoded.height, decoded.width, decoded.frame_count
+    if edge.frame is not None and edge.frame >= count:
+        raise ApiError(422, f"findings.frame {edge.frame} is outside the file's {count} frame(s)")
     findings = []
     for i, f in enumerate(edge.findings):
         if (f.x is not None and f.x >= width) or (f.y is not None and f.y >= height):
@@ -153,24 +223,28 @@ def preannotate(
     edge: EdgeInspection | None,
     filename: str,
 ) -> PreAnnotated:
-    """Draft machine annotations from the project's recipe, else from the edge's findings."""
-    frames = decoded.frames
-    height, width = frames[0].shape
+    """Draft machine annotations from the project's recipe, else from the edge's findings.
+
+    A recipe inspects the decoded frames (a sequence's frames together, which the decode
+    limits bound).
+    """
+    height, width = decoded.height, decoded.width
     base = AnnotatedItem(
         item_id=decoded.content,
         width=width,
         height=height,
-        frame_count=len(frames),
+        frame_count=decoded.frame_count,
         metadata={"source": filename},
     )
-    edge_inspection = None if edge is None else _edge_inspection(edge, frames)
+    edge_inspection = None if edge is None else _edge_inspection(edge, decoded)
     inspection: Inspection | None = None
     kwargs: dict[str, Any] = {}
     if recipe_text is not None:
         compiled = ctx.compiled_recipe(recipe_text)
         recipe = compiled.recipe
         if (recipe.frame.height, recipe.frame.width) == (height, width):
-            subject = frames if len(frames) > 1 else frames[0]
+            seq = decoded.sequence
+            subject = seq if decoded.frame_count > 1 else seq[0]
             try:
                 inspection = inspect(subject, compiled.plan, source=filename)
             except ThermoscopeError:
@@ -212,30 +286,16 @@ def schema_with_labels(schema: dict[str, Any], item: AnnotatedItem) -> dict[str,
     return LabelSchema(labels).to_dict()
 
 
-def _frame_facts(frames: list[ThermalFrame]) -> dict[str, Any]:
-    meta = frames[0].metadata
-    finite = [f.celsius[np.isfinite(f.celsius)] for f in frames]
-    values = [v for v in finite if v.size]
-    timestamps = [f.metadata.timestamp_s for f in frames]
-    return {
-        "camera": dataclasses.asdict(meta.camera),
-        "parameters": None if meta.parameters is None else dataclasses.asdict(meta.parameters),
-        "capture_time": None if meta.capture_time is None else utc(meta.capture_time),
-        "timestamps": None
-        if any(t is None for t in timestamps)
-        else [float(t) for t in timestamps if t is not None],
-        "min_c": float(min(v.min() for v in values)) if values else None,
-        "max_c": float(max(v.max() for v in values)) if values else None,
-    }
-
-
-def _found(frame: Frame) -> IngestOut:
+def found(frame: Frame) -> IngestOut:
+    """The answer for a file whose frame is already stored."""
     return IngestOut(
         frame_id=frame.id,
         created=False,
         width=frame.width,
         height=frame.height,
         frame_count=frame.frame_count,
+        format=frame.format,
+        issues=list(frame.issues or []),
     )
 
 
@@ -254,12 +314,27 @@ def ingest_bytes(
         raise ApiError(413, f"file of {len(data)} bytes exceeds {ctx.settings.max_upload_bytes}")
     if not data:
         raise ApiError(422, f"{filename}: the file is empty")
-    decoded = decode(data, filename)
+    decoded = decode(data, filename, ctx.settings.decode_limits)
+    with decoded.sequence:
+        return _store(ctx, project_id, principal, data, filename, decoded, edge, meta)
+
+
+def _store(
+    ctx: ServerContext,
+    project_id: int,
+    principal: Principal,
+    data: bytes,
+    filename: str,
+    decoded: Decoded,
+    edge: EdgeInspection | None,
+    meta: dict[str, Any] | None,
+) -> IngestOut:
+    """Pre-annotate, store the blobs (decoding each frame again, one at a time) and commit."""
     fid = frame_key(project_id, decoded.content)
     with ctx.db.read() as session:
         existing = session.get(Frame, fid)
         if existing is not None:
-            return _found(existing)
+            return found(existing)
         project = session.get(Project, project_id)
         if project is None:
             raise not_found(f"project {project_id}")
@@ -267,9 +342,10 @@ def ingest_bytes(
     pre = preannotate(ctx, decoded, recipe_text, edge, filename)
     content = decoded.content
     prefix = f"celsius/{content[:2]}/{content}"
-    for index, frame in enumerate(decoded.frames):
-        data_c = frame.celsius.astype("<f4").tobytes()
+    for index in range(decoded.frame_count):
+        data_c = decoded.sequence[index].celsius.astype("<f4").tobytes()
         ctx.blobs.put(celsius_key(prefix, index), gzip.compress(data_c, compresslevel=1, mtime=0))
+        del data_c
     original_key = f"originals/{content[:2]}/{content}/{hashlib.sha256(data).hexdigest()}"
     ctx.blobs.put(original_key, data)
     try:
@@ -278,13 +354,14 @@ def ingest_bytes(
         )
     except IntegrityError:  # the same data committed by a concurrent request
         created = False
-    height, width = decoded.frames[0].shape
     return IngestOut(
         frame_id=fid,
         created=created,
-        width=width,
-        height=height,
-        frame_count=len(decoded.frames),
+        width=decoded.width,
+        height=decoded.height,
+        frame_count=decoded.frame_count,
+        format=decoded.format,
+        issues=list(decoded.issues),
     )
 
 
@@ -303,8 +380,6 @@ def _commit(
 ) -> bool:
     """The one transaction that makes a stored frame visible; ``False`` when it was there."""
     content = decoded.content
-    facts = _frame_facts(decoded.frames)
-    height, width = decoded.frames[0].shape
     text = item_json(pre.item)
     moment = now()
     with ctx.db.write() as session:
@@ -324,9 +399,9 @@ def _commit(
                 frame_hashes=decoded.frame_hashes,
                 filename=PurePath(filename).name[:255] or "upload",
                 format=decoded.format,
-                width=width,
-                height=height,
-                frame_count=len(decoded.frames),
+                width=decoded.width,
+                height=decoded.height,
+                frame_count=decoded.frame_count,
                 size_bytes=len(data),
                 original_key=original_key,
                 celsius_prefix=f"celsius/{content[:2]}/{content}",
@@ -341,7 +416,8 @@ def _commit(
                 human_edited=False,
                 created_by=principal.user_id,
                 created_at=moment,
-                **facts,
+                issues=list(decoded.issues) or None,
+                **decoded.facts,
             )
         )
         session.flush()

@@ -25,6 +25,8 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
+from thermoscope.io.limits import DecodeLimits
+
 #: Environment variable naming the settings file (YAML or JSON).
 CONFIG_ENV = "THERMOSCOPE_CONFIG"
 
@@ -101,6 +103,30 @@ class Settings(BaseSettings):
     max_chunk_bytes: int = Field(
         default=64 * MIB, ge=KIB, le=GIB, description="largest chunk of a resumable upload"
     )
+    max_request_bytes: int = Field(
+        default=32 * MIB,
+        ge=KIB,
+        le=GIB,
+        description="largest request body of any route but the two file uploads (whose "
+        "limits are max_upload_bytes and max_chunk_bytes); counted as it streams in",
+    )
+    max_frame_pixels: int = Field(
+        default=16 * MIB,
+        ge=1,
+        le=256 * MIB,
+        description="largest frame (width x height pixels) an uploaded file may declare; "
+        "checked from the file's headers before anything is decoded",
+    )
+    max_frames: int = Field(
+        default=10_000, ge=1, le=10_000_000, description="most frames one uploaded file may hold"
+    )
+    max_decoded_bytes: int = Field(
+        default=8 * GIB,
+        ge=MIB,
+        le=1024 * GIB,
+        description="most bytes the frames of one uploaded file may decode to (6 per pixel: "
+        "°C float32 and counts uint16); frames are decoded one at a time",
+    )
     worker_threads: int = Field(
         default=1, ge=0, le=32, description="in-process background job workers (0: none)"
     )
@@ -153,6 +179,15 @@ class Settings(BaseSettings):
                 raise FileNotFoundError(f"{CONFIG_ENV} names {path}, which is not a file")
             sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=Path(path)))
         return tuple(sources)
+
+    @property
+    def decode_limits(self) -> DecodeLimits:
+        """The io layer's decode limits these settings describe (for uploaded files)."""
+        return DecodeLimits(
+            max_frame_pixels=self.max_frame_pixels,
+            max_frames=self.max_frames,
+            max_decoded_bytes=self.max_decoded_bytes,
+        )
 
     @property
     def resolved_database_url(self) -> str:

@@ -23,7 +23,7 @@ from thermoscope.server.auth import Action, Principal, require
 from thermoscope.server.context import ServerContext
 from thermoscope.server.db.models import AnnotationRow, Frame, Upload, now, utc
 from thermoscope.server.errors import ApiError, not_found
-from thermoscope.server.ingest import celsius_key, ingest_bytes, read_celsius
+from thermoscope.server.ingest import celsius_key, found, ingest_bytes, read_celsius
 from thermoscope.server.routers.deps import Caller, Ctx, HexId, Limit, Offset, ProjectId
 from thermoscope.server.schemas.common import Items, Page, Palette
 from thermoscope.server.schemas.frames import (
@@ -59,6 +59,7 @@ def frame_out(frame: Frame) -> FrameOut:
         confidence=frame.confidence,
         disagreement=frame.disagreement,
         created_at=utc(frame.created_at),
+        issues=list(frame.issues or []),
     )
 
 
@@ -289,13 +290,7 @@ def complete_upload(upload_id: HexId, caller: Caller, ctx: Ctx, response: Respon
             frame = session.get(Frame, upload.frame_id)
         if frame is not None:
             response.status_code = status.HTTP_200_OK
-            return IngestOut(
-                frame_id=frame.id,
-                created=False,
-                width=frame.width,
-                height=frame.height,
-                frame_count=frame.frame_count,
-            )
+            return found(frame)
     if upload.offset < upload.size:
         raise ApiError(
             409,

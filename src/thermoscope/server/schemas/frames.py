@@ -55,6 +55,12 @@ class IngestOut(BaseModel):
     width: int
     height: int
     frame_count: int
+    format: str = Field(description="the file's format as read (flir-csq, flir-seq, ...)")
+    issues: list[str] = Field(
+        default_factory=list,
+        description="problems of the file that did not stop ingest, e.g. a truncated last "
+        "frame (its complete frames were stored)",
+    )
 
 
 class UploadIn(Request):
@@ -94,6 +100,9 @@ class FrameOut(BaseModel):
     confidence: float | None
     disagreement: bool
     created_at: datetime
+    issues: list[str] = Field(
+        default_factory=list, description="problems of the file that did not stop ingest"
+    )
 
 
 class FrameDetail(FrameOut):

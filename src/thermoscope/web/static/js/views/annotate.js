@@ -269,6 +269,9 @@ export async function renderAnnotate(root, params, ctx) {
         "section",
         { class: "stage" },
         banner,
+        info.issues?.length
+          ? h("p", { class: "file-issues", role: "status" }, `${info.format}: ${info.issues.join("; ")}`)
+          : null,
         canvasHost,
         h(
           "div",
