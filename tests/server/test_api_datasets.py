@@ -48,6 +48,7 @@ def test_version_and_export(server: Server) -> None:
     assert version["message"] == "v1"
     assert version["stats"]["labels"] == {"hot_spot": 1}
     assert version["stats"]["verdicts"] == {"OK": 0, "NG": 1, "none": 2}
+    assert version["stats"]["annotated"] == 1
     listed = server.admin.get(f"{API}/projects/{pid}/dataset-versions").json()
     assert [v["id"] for v in listed["items"]] == [vid]
     # the same content again is the same version
@@ -84,8 +85,11 @@ def test_version_and_export(server: Server) -> None:
     manifest = json.loads(archive.read("manifest.json"))
     assert len(manifest["items"]) == 3
     for record in manifest["items"]:
-        item = json.loads(archive.read(f"items/{record['id']}.json"))
-        assert item["item_id"] == record["id"]
+        if record["annotation"] is None:  # never annotated: its °C, no item
+            assert f"items/{record['id']}.json" not in names
+        else:
+            item = json.loads(archive.read(f"items/{record['id']}.json"))
+            assert item["item_id"] == record["id"]
         stack = np.load(io.BytesIO(archive.read(f"frames/{record['id']}.npy")))
         assert stack.shape == (1, 24, 32)
         assert stack.dtype == np.float32

@@ -139,6 +139,27 @@ def _records(item: AnnotatedItem) -> list[Any]:
     return [r for kind in _RECORD_KINDS for r in getattr(item, kind)]
 
 
+def is_machine_draft(record: Any) -> bool:
+    """Whether a model made the record and no person has taken it on yet: no author, and
+    still a draft (submitting or reviewing the frame takes its records on)."""
+    return bool(record.provenance.machine_made) and record.review.state is ReviewState.DRAFT
+
+
+def without_machine_drafts(item: AnnotatedItem) -> tuple[AnnotatedItem, int]:
+    """The item with only what people made or took on, and how many machine drafts left."""
+    kept: dict[str, Any] = {
+        kind: tuple(r for r in getattr(item, kind) if not is_machine_draft(r))
+        for kind in _RECORD_KINDS
+    }
+    dropped = sum(len(getattr(item, kind)) - len(kept[kind]) for kind in _RECORD_KINDS)
+    return (dataclasses.replace(item, **kept) if dropped else item), dropped
+
+
+def has_records(item: AnnotatedItem) -> bool:
+    """Whether the item holds any annotation, track, verdict or tolerance."""
+    return any(getattr(item, kind) for kind in _RECORD_KINDS)
+
+
 def status_of(item: AnnotatedItem) -> str:
     """A frame's status after a person saved it, from its records' review states."""
     states = {r.review.state for r in _records(item)}
@@ -163,8 +184,9 @@ def confidence_of(item: AnnotatedItem) -> float | None:
 
 def _update_facts(session: Session, frame: FrameRef, item: AnnotatedItem, author: str) -> str:
     """Refresh the frame's status, verdict, confidence and disagreement after a person's save
-    (one statement, plus the person's verdict vote); returns the new status."""
-    verdict = summarise(item).verdict
+    (one statement, plus the person's verdict vote); returns the new status. The verdict is
+    the people's: a machine draft's verdict nobody took on is not theirs."""
+    verdict = summarise(without_machine_drafts(item)[0]).verdict
     keys = {"frame_id": frame.id, "author": author}
     if verdict is None:
         session.execute(queries.DROP_VOTE, keys)

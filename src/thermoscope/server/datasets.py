@@ -1,7 +1,11 @@
 """Dataset versions and exports as background jobs.
 
 A version freezes a project's frames and current annotations as a
-``thermoscope.datasets.versions.Version``: its manifest (canonical JSON, id = SHA-256) and every
+``thermoscope.datasets.versions.Version``. It holds what people made or took on: machine drafts
+nobody took on (pre-annotations of a model, their verdicts included) are left out, so an item
+that only has machine drafts counts as not annotated and without a verdict; the version's
+statistics say how many items (``machine_only``) and drafts (``machine_drafts_left_out``) that
+was. its manifest (canonical JSON, id = SHA-256) and every
 annotation (by the hash of its canonical JSON) go to the blob store, the row keeps the
 statistics. Equal content gives the same version. An export writes one zip per version and
 format to the blob store.
@@ -29,6 +33,7 @@ from thermoscope.annotations.formats import FORMATS
 from thermoscope.core import ThermalFrame
 from thermoscope.datasets.store import summarise
 from thermoscope.datasets.versions import ItemRecord, Version, canonical_json, content_hash, stats
+from thermoscope.server.annotating import has_records, without_machine_drafts
 from thermoscope.server.context import ServerContext
 from thermoscope.server.db.models import AnnotationRow, DatasetVersion, Export, Frame, Project
 from thermoscope.server.errors import ApiError, not_found
@@ -65,15 +70,21 @@ def build_version(job: JobContext) -> dict[str, Any]:
             .order_by(Frame.created_at, Frame.id)
         ).all()
     records = []
+    machine_only = left_out = 0
     for i, (frame, annotation) in enumerate(rows):
         if params.get("only_accepted") and frame.status != "accepted":
             continue
-        item = AnnotatedItem.from_dict(json.loads(annotation.item))
-        data = canonical_json(item.to_dict())
-        digest = content_hash(data)
-        key = f"annotations/{digest[:2]}/{digest}.json"
-        if not ctx.blobs.exists(key):
-            ctx.blobs.put(key, data)
+        item, dropped = without_machine_drafts(AnnotatedItem.from_dict(json.loads(annotation.item)))
+        left_out += dropped
+        digest = None
+        if has_records(item):
+            data = canonical_json(item.to_dict())
+            digest = content_hash(data)
+            key = f"annotations/{digest[:2]}/{digest}.json"
+            if not ctx.blobs.exists(key):
+                ctx.blobs.put(key, data)
+        elif dropped:
+            machine_only += 1
         summary = summarise(item)
         records.append(
             ItemRecord(
@@ -99,7 +110,16 @@ def build_version(job: JobContext) -> dict[str, Any]:
     manifest_key = f"versions/{project_id}/{content}.json"
     ctx.blobs.put(manifest_key, manifest)
     with contextlib.suppress(IntegrityError):  # IntegrityError: made by a concurrent job
-        _add_version(ctx, vid, project_id, content, params, version, manifest_key)
+        _add_version(
+            ctx,
+            vid,
+            project_id,
+            content,
+            params,
+            version,
+            manifest_key,
+            {"machine_only": machine_only, "machine_drafts_left_out": left_out},
+        )
     return {"version_id": vid}
 
 
@@ -111,6 +131,7 @@ def _add_version(
     params: dict[str, Any],
     version: Version,
     manifest_key: str,
+    drafts: dict[str, int],
 ) -> None:
     with ctx.db.write() as session:
         if session.get(DatasetVersion, vid) is None:
@@ -121,7 +142,7 @@ def _add_version(
                     content_hash=content,
                     message=str(params.get("message", "")),
                     item_count=len(version),
-                    stats=stats(version).to_dict(),
+                    stats=stats(version).to_dict() | drafts,
                     manifest_key=manifest_key,
                     created_by=str(params.get("username", "")),
                 )
@@ -164,16 +185,20 @@ def _frames(job: JobContext, project_id: int, content: str) -> np.ndarray[Any, A
 def _write_native(
     job: JobContext, row: DatasetVersion, version: Version, archive: zipfile.ZipFile
 ) -> None:
-    """The ``thermoscope`` format: manifest, item dicts and float32 °C arrays."""
+    """The ``thermoscope`` format: manifest, item dicts (of annotated items) and float32 °C
+    arrays (of every item)."""
     archive.writestr("manifest.json", version.manifest())
-    items = _items(job, version)
-    for i, (record, item) in enumerate(items):
-        archive.writestr(f"items/{record.id}.json", json.dumps(item.to_dict(), indent=1))
+    annotated = {record.id: item for record, item in _items(job, version)}
+    records = list(version)
+    for i, record in enumerate(records):
+        if record.id in annotated:
+            item = annotated[record.id]
+            archive.writestr(f"items/{record.id}.json", json.dumps(item.to_dict(), indent=1))
         buffer = io.BytesIO()
         np.save(buffer, _frames(job, row.project_id, record.content), allow_pickle=False)
         archive.writestr(f"frames/{record.id}.npy", buffer.getvalue())
         if i % PROGRESS_EVERY == 0:
-            job.progress(0.95 * i / max(1, len(items)), f"{i} of {len(items)} items")
+            job.progress(0.95 * i / max(1, len(records)), f"{i} of {len(records)} items")
 
 
 NATIVE = ExportFormat(

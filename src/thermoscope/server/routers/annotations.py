@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, Query, Response, status
 from sqlalchemy import case, func, select
@@ -29,6 +29,8 @@ router = APIRouter(tags=["annotations"])
 
 #: Confidence below which the review queue calls a model's drafts uncertain.
 LOW_CONFIDENCE = 0.5
+#: The frame statuses of each stage of the queue: waiting for a reviewer, or for an annotator.
+STAGES = {"review": ("submitted",), "annotate": ("new", "in_progress", "rejected")}
 
 
 def _revision(if_match: str | None) -> int | None:
@@ -180,13 +182,23 @@ def _reasons(frame: Frame) -> tuple[float, list[str]]:
 
 @router.get("/projects/{pid}/review-queue", response_model=Page[QueueEntry])
 def review_queue(
-    pid: ProjectId, caller: Caller, ctx: Ctx, offset: Offset = 0, limit: Limit = 50
+    pid: ProjectId,
+    caller: Caller,
+    ctx: Ctx,
+    offset: Offset = 0,
+    limit: Limit = 50,
+    stage: Annotated[
+        Literal["review", "annotate"] | None,
+        Query(description="review: submitted frames; annotate: new, in progress or rejected"),
+    ] = None,
 ) -> Page[QueueEntry]:
-    """Frames not yet accepted, the ones most in need of a human first."""
+    """Frames not yet accepted (of one stage), the ones most in need of a human first."""
     effective = func.coalesce(Frame.verdict, Frame.machine_verdict)
     with ctx.db.read() as session:
         require(session, caller, pid, Action.READ)
         query = select(Frame).where(Frame.project_id == pid, Frame.status != "accepted")
+        if stage is not None:
+            query = query.where(Frame.status.in_(STAGES[stage]))
         total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
         frames = session.scalars(
             query.order_by(
@@ -204,5 +216,12 @@ def review_queue(
         items = []
         for frame in frames:
             priority, reasons = _reasons(frame)
-            items.append(QueueEntry(frame=frame_out(frame), priority=priority, reasons=reasons))
+            items.append(
+                QueueEntry(
+                    frame=frame_out(frame),
+                    priority=priority,
+                    reasons=reasons,
+                    stage="review" if frame.status in STAGES["review"] else "annotate",
+                )
+            )
     return Page(items=items, total=total, offset=offset, limit=limit)

@@ -74,3 +74,7 @@ class QueueEntry(BaseModel):
     frame: FrameOut
     priority: float = Field(description="higher needs a human more")
     reasons: list[str]
+    stage: Literal["review", "annotate"] = Field(
+        description="review: submitted, a reviewer accepts or rejects it; annotate: new, in "
+        "progress or rejected, an annotator works on it"
+    )
