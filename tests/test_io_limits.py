@@ -253,7 +253,8 @@ def test_truncated_last_csq_frame_is_reported_and_the_format_is_csq(tmp_path: Pa
     path, written = _cut_csq(tmp_path)
     with tio.open_path(path) as seq:
         assert len(seq) == written - 1
-        assert seq.issues and f"frame {written - 1}" in seq.issues[0]
+        assert seq.issues
+        assert f"frame {written - 1}" in seq.issues[0]
         assert seq[0].metadata.format == "flir-csq"
 
 
@@ -269,4 +270,5 @@ def test_inspect_warns_about_a_truncated_last_frame(tmp_path: Path) -> None:
     result = runner.invoke(app, ["inspect", str(part), "--recipe", str(recipe)])
     assert "1 parts inspected" in result.output, result.output
     assert "warning" in result.output
-    assert "unreadable" in result.output and part.name in result.output
+    assert "unreadable" in result.output
+    assert part.name in result.output
