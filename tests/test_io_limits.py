@@ -6,12 +6,10 @@ used."""
 from __future__ import annotations
 
 import io
-import struct
 import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
 
-import imagecodecs
 import numpy as np
 import pytest
 import tifffile
@@ -20,19 +18,12 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 import thermoscope.io as tio
+from flir_records import constant_csq, record_set
 from synthetic_frames import planck_frame
 from thermoscope.cli.main import app
 from thermoscope.core import ThermalFrame, ThermalSequence
 from thermoscope.io import DecodeLimitError, DecodeLimits, csv_format, dji, numpy_format
-from thermoscope.io.flir_fff import (
-    CAMERA_INFO,
-    ENTRY_SIZE,
-    HEADER_SIZE,
-    MAGIC,
-    RAW_DATA,
-    read_directory,
-)
-from thermoscope.io.flir_writer import emit_csq, emit_fff
+from thermoscope.io.flir_writer import emit_csq
 from thermoscope.io.limits import DECODED_BYTES_PER_PIXEL
 
 MIB = 1 << 20
@@ -40,39 +31,10 @@ MIB = 1 << 20
 BOMB_SIDE, BOMB_FRAMES = 8192, 8
 
 
-def _camera_record() -> bytes:
-    """The camera-info record our writer makes for a small Planck frame."""
-    data = emit_fff(planck_frame(4, 4))
-    entry = read_directory(memoryview(data)).find(CAMERA_INFO)
-    assert entry is not None
-    return data[entry.offset : entry.offset + entry.length]
-
-
-CAMERA = _camera_record()
-
-
-def record_set(width: int, height: int, payload: bytes) -> bytes:
-    """One FFF record set (as our writer lays it out) whose raw record declares
-    ``width`` x ``height`` and holds ``payload`` (JPEG-LS in a CSQ)."""
-    raw = struct.pack(">3H", 2, width, height) + bytes(26) + payload
-    records = [(RAW_DATA, raw), (CAMERA_INFO, CAMERA)]
-    header = bytearray(HEADER_SIZE)
-    header[:4] = MAGIC
-    header[4:8] = b"CAP\x00"
-    struct.pack_into(">III", header, 20, 100, HEADER_SIZE, len(records))
-    offset = HEADER_SIZE + ENTRY_SIZE * len(records)
-    index = b""
-    for number, (kind, body) in enumerate(records, start=1):
-        index += struct.pack(">HHIIIIIII", kind, 0, 100, number, offset, len(body), 0, 0, 0)
-        offset += len(body)
-    return bytes(header) + index + raw + CAMERA
-
-
 @pytest.fixture(scope="module")
 def bomb() -> bytes:
     """A real CSQ bomb: every frame a valid JPEG-LS stream of a constant 8192x8192 image."""
-    frame = imagecodecs.jpegls_encode(np.full((BOMB_SIDE, BOMB_SIDE), 7000, np.uint16), level=0)
-    data = record_set(BOMB_SIDE, BOMB_SIDE, bytes(frame)) * BOMB_FRAMES
+    data = constant_csq(BOMB_SIDE, BOMB_FRAMES)
     assert len(data) < 40_000  # a few kilobytes that decode to gigabytes
     return data
 
