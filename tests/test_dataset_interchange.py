@@ -99,6 +99,6 @@ def test_cli_import_of_a_broken_export_is_a_clear_error(tmp_path: Path) -> None:
     result = runner.invoke(
         app, ["dataset", "import", str(tmp_path / "ds"), str(tmp_path / "export")]
     )
-    assert result.exit_code == 2
+    assert result.exit_code == 1
     assert "error" in result.output
     assert "Traceback" not in result.output

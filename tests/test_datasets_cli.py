@@ -105,20 +105,20 @@ def test_broken_files_are_reported_and_the_rest_added(tmp_path: Path, inputs: Pa
 
 def test_errors_are_clear(tmp_path: Path, inputs: Path) -> None:
     code, out = run("stats", tmp_path / "nope")
-    assert code == 2
+    assert code == 1  # a missing dataset: exit 1 like any missing input (docs/cli.md)
     assert "holds no dataset" in out
     ds = tmp_path / "ds"
     run("create", ds)
     code, out = run("create", ds)
-    assert code == 2
+    assert code == 1
     assert "already holds a dataset" in out
     code, out = run("diff", ds, "v9")
-    assert code == 2
+    assert code == 1
     assert "no version or tag 'v9'" in out
     run("add", ds, inputs / "part0.tif")
     run("version", ds, "--tag", "v1")
     code, out = run("version", ds, "--tag", "v1")
-    assert code == 2
+    assert code == 1
     assert "never move" in out
     code, out = run("split", ds, "v1", "--fractions", "train=0.9,test=0.2")
     assert code == 2

@@ -317,3 +317,16 @@ def test_temperatures_served_equal_the_reference(server: Server, path: Path) -> 
         assert response.headers["x-frame-count"] == str(out["frame_count"])
         served = np.frombuffer(response.content, dtype="<f4").reshape(expected.shape[1:])
         np.testing.assert_allclose(served, expected[index], atol=0.01, rtol=0)
+
+
+def test_a_cut_jpeg_upload_is_called_truncated_and_named(server: Server) -> None:
+    pid = server.project()["id"]
+    app0 = b"\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00"
+    app1 = b"\xff\xe1" + (7010).to_bytes(2, "big") + b"FLIR\x00\x01\x01\x02" + bytes(7000)
+    cut = (b"\xff\xd8" + app0 + app1)[:5000]
+    answer = ingest(server.admin, pid, cut, name="IR_0001.jpg")
+    assert answer.status_code == 422
+    detail = answer.json()["detail"]
+    assert detail.startswith("IR_0001.jpg: truncated JPEG")
+    assert "<bytes>" not in detail
+    assert "unknown signature" not in detail

@@ -20,10 +20,17 @@ from rich.console import Console
 from rich.table import Table
 
 from thermoscope.cli.batch import err_console, run_batch
+from thermoscope.cli.exits import fail, usage
 from thermoscope.cli.inputs import expand_inputs
 from thermoscope.core import ThermoscopeError
 from thermoscope.datasets.hashing import NEAR_DUPLICATE_BITS
-from thermoscope.datasets.splits import DEFAULT_FRACTIONS, GROUP_FIELDS, GroupField, split
+from thermoscope.datasets.splits import (
+    DEFAULT_FRACTIONS,
+    GROUP_FIELDS,
+    GroupField,
+    check_fractions,
+    split,
+)
 from thermoscope.datasets.store import WORKING, DatasetStore
 
 dataset_app = typer.Typer(
@@ -42,8 +49,8 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of 
 
 
 def _fail(message: str) -> typer.Exit:
-    err_console.print(f"[red]error:[/red] {message}", highlight=False)
-    return typer.Exit(code=2)
+    """A dataset or file the command names cannot be used (exit 1, see ``cli.exits``)."""
+    return fail(message)
 
 
 def _open(root: Path) -> DatasetStore:
@@ -103,7 +110,7 @@ def add(
 ) -> None:
     """Add radiometric files to the working state (broken files are reported, the rest added)."""
     if key not in ("content", "name"):
-        raise _fail(f"--key must be content or name, got {key!r}")
+        raise usage(f"--key must be content or name, got {key!r}")
     store = _open(root)
     files, problems = expand_inputs(inputs)
     for problem in problems:
@@ -219,8 +226,11 @@ def _parse_fractions(text: str) -> dict[str, float]:
                 raise ValueError
             out[name.strip()] = float(value)
         except ValueError:
-            raise _fail(f"--fractions wants NAME=SHARE,..., got {text!r}") from None
-    return out
+            raise usage(f"--fractions wants NAME=SHARE,..., got {text!r}") from None
+    try:
+        return check_fractions(out)
+    except ThermoscopeError as exc:
+        raise usage(f"--fractions: {exc}") from None
 
 
 @dataset_app.command("split")
@@ -257,11 +267,11 @@ def split_command(
     as_json: JsonOption = False,
 ) -> None:
     """Split a version into parts without leakage and save the split in the dataset."""
-    store = _open(root)
     shares = _parse_fractions(fractions)
     fields: tuple[str, ...] = () if no_groups else tuple(group_by or GROUP_FIELDS)
     if stratify_by not in (None, "verdict", "label"):
-        raise _fail(f"--stratify-by must be verdict or label, got {stratify_by!r}")
+        raise usage(f"--stratify-by must be verdict or label, got {stratify_by!r}")
+    store = _open(root)
     try:
         vid = store.resolve(ref)
         result = split(
@@ -349,6 +359,14 @@ FormatArgument = Annotated[
 ]
 
 
+def _check_format(name: str) -> None:
+    """Exit 2 (a bad command line) for a format name no importer/exporter has."""
+    from thermoscope.annotations.formats import FORMATS
+
+    if name not in FORMATS:
+        raise usage(f"--format: unknown format {name!r}; choose from {', '.join(FORMATS)}")
+
+
 @dataset_app.command("export")
 def export_command(
     root: DatasetDir,
@@ -367,7 +385,8 @@ def export_command(
     from thermoscope.datasets.interchange import export_version
 
     if sidecar not in ("tiff", "npy"):
-        raise _fail(f"--sidecar must be tiff or npy, got {sidecar!r}")
+        raise usage(f"--sidecar must be tiff or npy, got {sidecar!r}")
+    _check_format(fmt)
     store = _open(root)
     try:
         with err_console.status(f"Exporting {ref} as {fmt}..."):
@@ -402,6 +421,7 @@ def import_command(
     """Import an export (with its °C side-cars) into the dataset's working state."""
     from thermoscope.datasets.interchange import import_export
 
+    _check_format(fmt)
     store = _open(root)
     try:
         summary = import_export(store, fmt, path, skip_invalid=skip_invalid, replace=replace)

@@ -13,21 +13,19 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from thermoscope.cli.batch import err_console
+from thermoscope.cli.exits import ExitCode, fail, usage
 from thermoscope.cli.inputs import expand_inputs
 from thermoscope.core import Inspection, ThermoscopeError, Verdict
 from thermoscope.datasets.synthetic import PRODUCTS, Drift, save_run, simulate_run
 from thermoscope.inspection_run import inspect_files
+from thermoscope.io import ThermoscopeFormatError
+from thermoscope.io.registry import writer_for
 from thermoscope.recipes import load_recipe, recipe_json_schema
 
 console = Console()
 recipe_app = typer.Typer(help="Check recipes and print their schema.", no_args_is_help=True)
 
 VERDICT_STYLE = {Verdict.OK: "green", Verdict.WARN: "yellow", Verdict.NG: "red"}
-
-
-def _fail(message: str) -> typer.Exit:
-    err_console.print(f"[red]error:[/red] {message}", highlight=False)
-    return typer.Exit(code=2)
 
 
 def inspect_command(
@@ -48,7 +46,7 @@ def inspect_command(
     try:
         parsed = load_recipe(recipe)
     except ThermoscopeError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     files, problems = expand_inputs(inputs)
     for problem in problems:
         err_console.print(f"[red]✗[/red] {problem}", highlight=False)
@@ -69,8 +67,8 @@ def inspect_command(
             result = inspect_files(
                 files, parsed, ambient_c=ambient, report=report, jsonl=jsonl, on_part=advance
             )
-        except ThermoscopeError as exc:
-            raise _fail(str(exc)) from None
+        except (ThermoscopeError, OSError) as exc:
+            raise fail(str(exc)) from None
     for _, message in result.failures:
         err_console.print(f"[red]✗[/red] {message}", highlight=False)
     for part, issue in result.warnings:
@@ -97,7 +95,7 @@ def inspect_command(
         if path is not None and result.inspections:
             console.print(f"{label}: {path}")
     if result.failures or problems:
-        raise typer.Exit(code=1)
+        raise typer.Exit(code=ExitCode.FAILED)
 
 
 @recipe_app.command("check")
@@ -111,7 +109,7 @@ def recipe_check(
 
         compile_recipe(parsed)
     except ThermoscopeError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     console.print(
         f"[green]ok[/green] {recipe}: {parsed.name} {parsed.version}, "
         f"{len(parsed.regions)} regions, {len(parsed.rules)} rules, "
@@ -144,7 +142,11 @@ def synth_command(
 ) -> None:
     """Produce a synthetic production run: recordings our readers read, plus ground truth."""
     if product not in PRODUCTS:
-        raise _fail(f"unknown product {product!r}; choose from {', '.join(PRODUCTS)}")
+        raise usage(f"unknown product {product!r}; choose from {', '.join(PRODUCTS)}")
+    try:
+        writer_for(Path(f"part{suffix}"))
+    except ThermoscopeFormatError as exc:
+        raise usage(f"--suffix: {exc.reason}") from None
     process_drift = None
     if drift is not None:
         fields = drift.split(":")
@@ -153,7 +155,7 @@ def synth_command(
                 fields[0], float(fields[1]), int(fields[2]) if len(fields) > 2 else 0
             )
         except (IndexError, ValueError):
-            raise _fail(f"--drift wants TARGET:PER_PART_C[:START_PART], got {drift!r}") from None
+            raise usage(f"--drift wants TARGET:PER_PART_C[:START_PART], got {drift!r}") from None
     try:
         run = simulate_run(
             product,
@@ -163,8 +165,11 @@ def synth_command(
             drift=process_drift,
             sequence=sequence,
         )
+    except (ThermoscopeError, ValueError) as exc:
+        raise usage(str(exc)) from None
+    try:
         with err_console.status(f"Producing {parts} {product} parts..."):
             truth = save_run(run, out, suffix=suffix)
-    except (ThermoscopeError, ValueError) as exc:
-        raise _fail(str(exc)) from None
+    except (ThermoscopeError, OSError) as exc:
+        raise fail(str(exc)) from None
     console.print(f"{parts} {product} parts in {out}/ (ground truth: {truth.name})")

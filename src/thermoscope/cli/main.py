@@ -16,6 +16,7 @@ from thermoscope import __version__
 from thermoscope.cli.batch import err_console, run_batch
 from thermoscope.cli.dataset import dataset_app
 from thermoscope.cli.describe import describe, describe_without_temperatures
+from thermoscope.cli.exits import ExitCode, fail, usage
 from thermoscope.cli.inputs import expand_inputs
 from thermoscope.cli.inspection import inspect_command, recipe_app, synth_command
 from thermoscope.cli.serve import serve_command
@@ -40,12 +41,9 @@ Inputs = Annotated[
     list[str],
     typer.Argument(help="Files, folders or glob patterns.", metavar="FILES", show_default=False),
 ]
-FrameOption = Annotated[int, typer.Option("--frame", "-f", help="Frame of a sequence (0-based).")]
-
-
-def _fail(message: str) -> typer.Exit:
-    err_console.print(f"[red]error:[/red] {message}", highlight=False)
-    return typer.Exit(code=2)
+FrameOption = Annotated[
+    int, typer.Option("--frame", "-f", min=0, help="Frame of a sequence (0-based).")
+]
 
 
 def _files(items: list[str]) -> tuple[list[Path], list[str]]:
@@ -58,7 +56,7 @@ def _files(items: list[str]) -> tuple[list[Path], list[str]]:
 def _finish(failures: list[str], problems: list[str], done: int) -> None:
     if failures or problems:
         err_console.print(f"{done} ok, {len(failures) + len(problems)} failed", highlight=False)
-        raise typer.Exit(code=1)
+        raise typer.Exit(code=ExitCode.FAILED)
 
 
 def _parse_range(text: str | None) -> tuple[float, float] | None:
@@ -68,7 +66,7 @@ def _parse_range(text: str | None) -> tuple[float, float] | None:
     try:
         lo, hi = (float(part) for part in text.split(":"))
     except ValueError:
-        raise _fail(f"--range wants LOW:HIGH in °C, got {text!r}") from None
+        raise usage(f"--range wants LOW:HIGH in °C, got {text!r}") from None
     return lo, hi
 
 
@@ -84,7 +82,7 @@ def _parse_isotherm(text: str) -> Isotherm:
             return Isotherm(lo, hi, rgb)
         return Isotherm(lo, hi)
     except (ValueError, IndexError, ThermoscopeError) as exc:
-        raise _fail(f"--isotherm wants LOW[:HIGH[:#rrggbb]] in °C, got {text!r} ({exc})") from None
+        raise usage(f"--isotherm wants LOW[:HIGH[:#rrggbb]] in °C, got {text!r} ({exc})") from None
 
 
 @app.callback(invoke_without_command=True)
@@ -156,7 +154,8 @@ def temp(
     try:
         value = tio.load(file, frame).temperature_at(x, y)
     except ThermoscopeError as exc:
-        raise _fail(str(exc)) from None
+        message = str(exc) if str(file) in str(exc) else f"{file}: {exc}"
+        raise fail(message) from None
     console.print(f"{value:.3f}")
 
 
@@ -179,11 +178,11 @@ def render_command(
     frame: FrameOption = 0,
 ) -> None:
     """Render files as false-colour PNGs."""
-    files, problems = _files(inputs)
     fixed = _parse_range(value_range)
     bands = [_parse_isotherm(text) for text in isotherm or []]
     if palette not in PALETTES:
-        raise _fail(f"unknown palette {palette!r}; choose from {', '.join(PALETTES)}")
+        raise usage(f"unknown palette {palette!r}; choose from {', '.join(PALETTES)}")
+    files, problems = _files(inputs)
     single = len(files) == 1 and output.suffix.lower() == ".png" and not output.is_dir()
 
     def one(path: Path) -> None:
@@ -211,13 +210,15 @@ def convert(
     to: Annotated[str, typer.Option(help="Output suffix when OUTPUT is a folder.")] = ".npy",
 ) -> None:
     """Convert files to another format (.npy and .tif hold float32 °C; .csv, .seq, .csq...)."""
-    files, problems = _files(inputs)
     suffix = to if to.startswith(".") else f".{to}"
+    files, problems = expand_inputs(inputs)
     single = len(files) == 1 and output.suffix != "" and not output.is_dir()
     try:
         tio.registry.writer_for(output if single else Path(f"x{suffix}"))
     except ThermoscopeError as exc:
-        raise _fail(str(exc)) from None
+        raise usage(str(exc)) from None
+    for problem in problems:
+        err_console.print(f"[red]✗[/red] {problem}", highlight=False)
 
     def one(path: Path) -> None:
         with tio.open_path(path) as seq:
@@ -254,8 +255,8 @@ def demo(
     try:
         with err_console.status(f"Recording and inspecting {parts} demo boards..."):
             result = run_demo(out, parts=parts)
-    except ThermoscopeError as exc:
-        raise _fail(str(exc)) from None
+    except (ThermoscopeError, OSError) as exc:
+        raise fail(str(exc)) from None
     counts = ", ".join(f"{verdict.value} {n}" for verdict, n in result.counts.items())
     console.print(f"{len(result.inspections)} boards inspected: {counts}")
     for alarm in result.alarms[:5]:

@@ -1,19 +1,71 @@
-"""``thermoscope serve``: the annotation server on the embedded defaults (or as configured)."""
+"""``thermoscope serve``: the annotation server on the embedded defaults (or as configured).
+
+The port is bound before anything is written: a port that is taken exits with code 3 and
+leaves the data folder as it was. The first administrator's generated password is printed only
+once the server listens and its application has started, so it is never shown for a server that
+did not come up; should it be lost anyway, ``THERMOSCOPE_ADMIN_PASSWORD`` sets a new one at the
+next start.
+"""
 
 from __future__ import annotations
 
+import socket
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
+
+from thermoscope.cli.exits import ExitCode, fail
+from thermoscope.core import ThermoscopeError
+
+if TYPE_CHECKING:
+    import uvicorn
 
 err = Console(stderr=True)
 
 
+def listen(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to ``host:port`` and listening (port 0: any free port).
+
+    Raises:
+        OSError: the address is taken or not local.
+    """
+    family, kind, proto, _, address = socket.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    )[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(2048)
+    except OSError:
+        sock.close()
+        raise
+    sock.set_inheritable(True)
+    return sock
+
+
+def _server(config: uvicorn.Config, on_ready: Callable[[], None]) -> uvicorn.Server:
+    """A uvicorn server that calls ``on_ready`` once it accepts requests."""
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets)
+            if self.started:
+                on_ready()
+
+    return Server(config)
+
+
 def serve_command(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(min=0, max=65535, help="Port to listen on.")] = 8000,
+    port: Annotated[
+        int, typer.Option(min=0, max=65535, help="Port to listen on (0: any free port).")
+    ] = 8000,
     data_dir: Annotated[
         Path | None,
         typer.Option(
@@ -34,26 +86,62 @@ def serve_command(
     from thermoscope.server.demo import seed_demo
     from thermoscope.server.settings import Settings
 
-    settings = Settings(data_dir=data_dir) if data_dir is not None else Settings()
-    ctx = build_context(settings)
     try:
-        if settings.migrate:
-            ctx.db.migrate()
-        password = bootstrap_admin(ctx)
-        if demo:
-            with err.status("Seeding the demo project from the synthetic PCB line..."):
-                seeded = seed_demo(ctx, settings.admin_username)
-            if seeded.created:
-                err.print(f"Demo project seeded: {seeded.frames} boards with pre-annotations")
-            else:
-                err.print("Demo project already there")
+        sock = listen(host, port)
+    except OSError as exc:
+        raise fail(
+            f"cannot listen on {host}:{port}: {exc.strerror or exc} (another server running? "
+            "choose another --port)",
+            ExitCode.UNAVAILABLE,
+        ) from None
+    try:
+        settings = Settings(data_dir=data_dir) if data_dir is not None else Settings()
+    except ValueError as exc:
+        sock.close()
+        raise fail(f"invalid settings: {exc}") from None
+    password: str | None = None
+    try:
+        ctx = build_context(settings)
+        try:
+            if settings.migrate:
+                ctx.db.migrate()
+            password = bootstrap_admin(ctx)
+            if demo:
+                with err.status("Seeding the demo project from the synthetic PCB line..."):
+                    seeded = seed_demo(ctx, settings.admin_username)
+                if seeded.created:
+                    err.print(f"Demo project seeded: {seeded.frames} boards with pre-annotations")
+                else:
+                    err.print("Demo project already there")
+        finally:
+            ctx.db.dispose()
+        bound = sock.getsockname()[1]
+        shown = "localhost" if host in ("0.0.0.0", "::") else host
+
+        def ready() -> None:
+            nonlocal password
+            err.print(
+                f"thermoscope serves the annotation UI at [bold]http://{shown}:{bound}/[/bold]"
+            )
+            _print_password(settings.admin_username, password)
+            password = None
+
+        server = _server(uvicorn.Config(create_app(settings), log_level="warning"), ready)
+        server.run(sockets=[sock])
+    except (ThermoscopeError, OSError, ValueError) as exc:
+        raise fail(f"cannot start the server: {exc}") from None
     finally:
-        ctx.db.dispose()
-    shown = "localhost" if host in ("0.0.0.0", "::") else host
-    err.print(f"thermoscope serves the annotation UI at [bold]http://{shown}:{port}/[/bold]")
+        sock.close()
+        _print_password(settings.admin_username, password)  # created, but the server never came up
+    if not server.started:
+        raise fail("the server did not start (see the messages above)")
+
+
+def _print_password(username: str, password: str | None) -> None:
+    """Show the generated administrator password (``None``: nothing to show)."""
     if password is not None:
         err.print(
-            f"Log in as [bold]{settings.admin_username}[/bold] with password "
-            f"[bold]{password}[/bold] (shown once; set THERMOSCOPE_ADMIN_PASSWORD to choose it)"
+            f"Log in as [bold]{escape(username)}[/bold] with password "
+            f"[bold]{escape(password)}[/bold] (shown once; set THERMOSCOPE_ADMIN_PASSWORD "
+            "to choose it, or to set a new one at the next start)"
         )
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")

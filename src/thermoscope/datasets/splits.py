@@ -134,7 +134,8 @@ def leakage_groups(
     return list(groups.values())
 
 
-def _check_fractions(fractions: Mapping[str, float]) -> dict[str, float]:
+def check_fractions(fractions: Mapping[str, float]) -> dict[str, float]:
+    """The parts' shares as floats; ``DatasetError`` unless each is >= 0 and they add up to 1."""
     if not fractions:
         raise DatasetError("a split needs at least one part")
     out = {str(k): float(v) for k, v in fractions.items()}
@@ -187,7 +188,7 @@ def split(
     Raises:
         DatasetError: bad fractions, grouping field or stratum, or duplicate item ids.
     """
-    shares = _check_fractions(fractions)
+    shares = check_fractions(fractions)
     groups = leakage_groups(items, group_by=group_by, near_duplicate_bits=near_duplicate_bits)
     members = [item for group in groups for item in group]
     keys = _item_keys(members, stratify_by)

@@ -54,14 +54,17 @@ def iter_segments(data: bytes | memoryview) -> Iterator[Segment]:
         if marker == _EOI:
             return
         if pos + 2 > end:
-            raise TruncatedFileError(f"JPEG segment 0x{marker:02x} at byte {pos} has no length")
+            raise TruncatedFileError(
+                f"truncated JPEG: the data ends at byte {end}, inside segment 0x{marker:02x}'s "
+                "length"
+            )
         length = (view[pos] << 8) | view[pos + 1]
         if length < 2:
             raise CorruptDataError(f"JPEG segment 0x{marker:02x} at byte {pos} has length {length}")
         if pos + length > end:
             raise TruncatedFileError(
-                f"JPEG segment 0x{marker:02x} at byte {pos} needs {length} bytes, "
-                f"{end - pos} remain"
+                f"truncated JPEG: segment 0x{marker:02x} at byte {pos} needs {length} bytes, "
+                f"the data ends at byte {end}"
             )
         yield Segment(marker, pos + 2, view[pos + 2 : pos + length])
         pos += length

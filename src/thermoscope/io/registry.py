@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
-import tempfile
+import secrets
+import stat
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from thermoscope.core import ThermalFrame, ThermalSequence
-from thermoscope.io.errors import ThermoscopeFormatError, UnknownFormatError
+from thermoscope.io.errors import (
+    ThermoscopeFormatError,
+    TruncatedFileError,
+    UnknownFormatError,
+)
+from thermoscope.io.jpeg_segments import is_jpeg, iter_segments
 from thermoscope.io.limits import DEFAULT_LIMITS, DecodeLimits
+
+_SOS = 0xDA  # JPEG start-of-scan: the image data follows
+_EOI = b"\xff\xd9"
 
 #: How many leading bytes a reader's ``sniff`` sees (JPEG APPn segments sit well inside this).
 SNIFF_BYTES = 256 * 1024
@@ -77,7 +87,34 @@ def detect(head: bytes, suffix: str = "") -> FormatReader:
         if reader.sniff(head, suffix):
             return reader
     known = ", ".join(r.name for r in _readers())
-    raise UnknownFormatError(f"unknown signature {head[:8]!r}; thermoscope reads: {known}")
+    if is_jpeg(head):
+        raise _unclaimed_jpeg(head, known)
+    raise UnknownFormatError(f"unknown signature {head[:8].hex(' ')}; thermoscope reads: {known}")
+
+
+def _unclaimed_jpeg(head: bytes, known: str) -> ThermoscopeFormatError:
+    """Why no reader took a JPEG: cut short before its image data, or no radiometric segments.
+
+    ``head`` is the whole file when it is shorter than ``SNIFF_BYTES``.
+    """
+    complete = len(head) < SNIFF_BYTES
+    try:
+        reached_image = any(seg.marker == _SOS for seg in iter_segments(head))
+    except TruncatedFileError as exc:
+        if not complete:  # header segments run past the sniffed bytes: nothing radiometric in them
+            reached_image = True
+        else:
+            return TruncatedFileError(f"{exc.reason}, before its radiometric and image data")
+    except ThermoscopeFormatError as exc:
+        return type(exc)(f"damaged JPEG header: {exc.reason}")
+    if complete and not reached_image and not head.endswith(_EOI):
+        return TruncatedFileError(
+            f"truncated JPEG: the file ends at byte {len(head)}, before its image data"
+        )
+    return UnknownFormatError(
+        "a JPEG without radiometric data (no FLIR or DJI thermal segments in its header); "
+        f"thermoscope reads: {known}"
+    )
 
 
 def open_path(
@@ -143,14 +180,21 @@ def save(frames: ThermalFrame | Sequence[ThermalFrame], path: str | os.PathLike[
 
 
 def write_atomic(path: Path, data: bytes) -> Path:
-    """Write ``data`` to ``path`` so that readers never see a half-written file."""
+    """Write ``data`` to ``path`` so that readers never see a half-written file.
+
+    The file gets the mode a plain ``open(path, "wb")`` would give it: an existing file keeps
+    its mode, a new one gets 0666 minus the process umask.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     try:
         with os.fdopen(fd, "wb") as fh:
+            with contextlib.suppress(FileNotFoundError):
+                os.chmod(tmp, stat.S_IMODE(path.stat().st_mode))
             fh.write(data)
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
     return path

@@ -112,6 +112,8 @@ class Decoded:
 def _unreadable(filename: str, exc: Exception) -> ApiError:
     if isinstance(exc, tio.DecodeLimitError):
         return ApiError(413, f"{filename}: beyond the server's decode limits: {exc.reason}")
+    if isinstance(exc, tio.ThermoscopeFormatError):  # its reason, without the "<bytes>: " prefix
+        return ApiError(422, f"{filename}: {exc.reason}")
     if isinstance(exc, ThermoscopeError):
         return ApiError(422, f"{filename}: not a radiometric file thermoscope reads: {exc}")
     return ApiError(422, f"{filename}: cannot decode: {exc}")
