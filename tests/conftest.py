@@ -1,4 +1,5 @@
-"""Shared fixtures: where the third-party sample files are."""
+"""Shared fixtures: where the third-party sample files are; tests marked ``samples`` skip
+(with the reason) where they are absent."""
 
 from __future__ import annotations
 
@@ -7,6 +8,16 @@ from pathlib import Path
 import pytest
 
 from sample_data import SKIP_REASON, samples_dir
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Skip every test marked ``samples`` when the shared sample folder is absent."""
+    if samples_dir() is not None:
+        return
+    skip = pytest.mark.skip(reason=SKIP_REASON)
+    for item in items:
+        if item.get_closest_marker("samples") is not None:
+            item.add_marker(skip)
 
 
 @pytest.fixture

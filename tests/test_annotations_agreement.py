@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import math
 from datetime import UTC, datetime
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -32,6 +33,8 @@ from thermoscope.annotations import (
 from thermoscope.annotations.agreement import _hungarian
 from thermoscope.core import Finding, Inspection, Verdict
 from thermoscope.core import regions as core
+from thermoscope.datasets.synthetic import ProductLine
+from thermoscope.recipes import inspect, load_recipe
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 ANNA = Provenance.human("anna", created=T0)
@@ -296,14 +299,9 @@ def test_verdict_agreement() -> None:
 
 def test_from_inspection_of_the_recipe_engine() -> None:
     """End to end: a defective synthetic board, inspected by the engine, pre-annotated."""
-    from pathlib import Path
-
-    recipes = pytest.importorskip("thermoscope.recipes")
-    from thermoscope.datasets.synthetic import ProductLine
-
-    recipe = recipes.load_recipe(Path(__file__).parents[1] / "examples" / "pcb.yaml")
+    recipe = load_recipe(Path(__file__).parents[1] / "examples" / "pcb.yaml")
     part = ProductLine("pcb", rng=np.random.default_rng(5)).part(0, defect="hot_spot", where="U2")
-    inspection = recipes.inspect(part.frame, recipe)
+    inspection = inspect(part.frame, recipe)
     regions = {r.name: r.to_region() for r in recipe.regions}
     pre = from_inspection(
         inspection,

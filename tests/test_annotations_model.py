@@ -37,6 +37,7 @@ from thermoscope.annotations import (
 )
 from thermoscope.annotations.item import VERSION
 from thermoscope.core import Verdict
+from thermoscope.recipes.schema import parse_recipe
 
 T0 = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
 ANNA = Provenance.human("anna", created=T0)
@@ -302,7 +303,6 @@ def test_tolerance_label_and_recipe_rules() -> None:
 
 
 def test_recipe_fragment_loads_as_a_recipe(tmp_path: Any) -> None:
-    schema = pytest.importorskip("thermoscope.recipes.schema")
     arr = np.zeros((24, 32), dtype=bool)
     arr[5:9, 20:30] = True
     np.save(tmp_path / "r7.npy", arr)
@@ -312,7 +312,7 @@ def test_recipe_fragment_loads_as_a_recipe(tmp_path: Any) -> None:
         ToleranceLabel(name="R7", shape=Mask.from_array(arr), low_c=-5, provenance=ANNA),
     )
     fragment = item(tolerances=tolerances).recipe_rules(mask_paths={"R7": "r7.npy"})
-    recipe = schema.parse_recipe({"name": "from-labels", **fragment}, base_dir=tmp_path)
+    recipe = parse_recipe({"name": "from-labels", **fragment}, base_dir=tmp_path)
     assert [r.name for r in recipe.regions] == ["U1", "Q1", "R7"]
     assert [(r.type, r.region) for r in recipe.rules] == [
         ("max", "U1"),

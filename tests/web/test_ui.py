@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 from web_support import ADMIN, ADMIN_PASSWORD, API, LiveServer
 
-from sample_data import SAMPLES, reference_cases, reference_for
+from sample_data import reference_cases, reference_for
 from thermoscope.annotations import AnnotatedItem, LabelSchema
 from thermoscope.annotations.shapes import shape_from_dict
 from thermoscope.core import ThermalFrame
@@ -30,7 +30,6 @@ from thermoscope.core import ThermalFrame
 sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed")
 Page = sync_api.Page
 
-FLIR = SAMPLES / "flir"
 #: Console messages a working page may print: the 401 of ``/auth/me`` before logging in, the
 #: 409 of a conflicting save.
 EXPECTED_CONSOLE = re.compile(
@@ -118,8 +117,10 @@ def saved(page: Page) -> None:
 # ---- log in and lists ----------------------------------------------------------------------
 
 
-def test_log_in_browse_and_filter(browser: sync_api.Browser, live: LiveServer) -> None:
-    frame = live.ingest(FLIR / "FLIR_E40.jpg")
+def test_log_in_browse_and_filter(
+    browser: sync_api.Browser, live: LiveServer, tmp_path: Path
+) -> None:
+    frame = ingest_scene(live, tmp_path, 9)  # no sample file needed: runs on every machine
     page = open_page(browser, live, login=False)
     page.goto(live.url)
     page.wait_for_selector("form.login")
@@ -140,7 +141,7 @@ def test_log_in_browse_and_filter(browser: sync_api.Browser, live: LiveServer) -
     page.select_option("select[name=status]", "")
     page.click(f"tr[data-frame-id='{frame['frame_id']}']")
     page.wait_for_selector("canvas.thermogram")
-    assert page.inner_text(".crumbs").endswith("FLIR_E40.jpg")
+    assert page.inner_text(".crumbs").endswith("scene-9.npy")
     errors = page.errors  # type: ignore[attr-defined]
     page.context.close()
     assert errors == []
@@ -367,10 +368,8 @@ def test_annotate_a_frame(page: Page, live: LiveServer, tmp_path: Path) -> None:
 
 
 @pytest.mark.samples
-def test_track_interpolates_across_a_sequence(page: Page, live: LiveServer) -> None:
-    path = FLIR / "test.seq"
-    if not path.is_file():
-        pytest.skip(f"{path} is absent (set THERMOSCOPE_SAMPLES)")
+def test_track_interpolates_across_a_sequence(page: Page, live: LiveServer, samples: Path) -> None:
+    path = samples / "flir" / "test.seq"
     frame = live.ingest(path)
     fid, count = frame["frame_id"], frame["frame_count"]
     open_frame(page, live, fid)
@@ -524,11 +523,9 @@ def test_submit_review_accept_and_export(page: Page, live: LiveServer, tmp_path:
 
 @pytest.mark.samples
 def test_a_640x512_frame_reaches_the_browser_and_renders_in_150_ms(
-    page: Page, live: LiveServer, record_property: Any
+    page: Page, live: LiveServer, record_property: Any, samples: Path
 ) -> None:
-    path = FLIR / "frame_000000.fff"
-    if not path.is_file():
-        pytest.skip(f"{path} is absent (set THERMOSCOPE_SAMPLES)")
+    path = samples / "flir" / "frame_000000.fff"
     fid = live.ingest(path)["frame_id"]
     open_frame(page, live, fid)
     times = page.evaluate(

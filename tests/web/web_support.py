@@ -16,13 +16,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+import httpx
 import numpy as np
 import pytest
+import uvicorn
 
-if TYPE_CHECKING:
-    import httpx
+from thermoscope.server import Settings, create_app
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -145,11 +146,7 @@ class LiveServer:
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """``create_app`` on a fresh SQLite database in a temp folder, served by uvicorn."""
-    reason = "the server's dependencies are not installed"
-    httpx = pytest.importorskip("httpx", reason=reason)
-    uvicorn = pytest.importorskip("uvicorn", reason=reason)
-    server_package = pytest.importorskip("thermoscope.server", reason=reason)
-    settings = server_package.Settings(
+    settings = Settings(
         data_dir=tmp_path_factory.mktemp("server"),
         admin_username=ADMIN,
         admin_password=ADMIN_PASSWORD,
@@ -162,9 +159,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    config = uvicorn.Config(
-        server_package.create_app(settings), log_level="warning", ws="none", lifespan="on"
-    )
+    config = uvicorn.Config(create_app(settings), log_level="warning", ws="none", lifespan="on")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
