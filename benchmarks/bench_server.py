@@ -77,10 +77,14 @@ def free_port() -> int:
         return port
 
 
-def start_server(data_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
+def start_server(
+    data_dir: Path, settings: dict[str, str] | None = None
+) -> tuple[subprocess.Popen[bytes], str]:
+    """uvicorn on a free port with the embedded defaults (``settings``: extra environment)."""
     port = free_port()
     env = {
         **os.environ,
+        **(settings or {}),
         "THERMOSCOPE_DATA_DIR": str(data_dir),
         "THERMOSCOPE_ADMIN_PASSWORD": PASSWORD,
         # cheap password hashes only so that 50 log-ins do not dominate the set-up time;

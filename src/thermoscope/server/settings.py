@@ -104,7 +104,7 @@ class Settings(BaseSettings):
         default=64 * MIB, ge=KIB, le=GIB, description="largest chunk of a resumable upload"
     )
     max_request_bytes: int = Field(
-        default=32 * MIB,
+        default=16 * MIB,
         ge=KIB,
         le=GIB,
         description="largest request body of any route but the two file uploads (whose "
