@@ -22,12 +22,16 @@ demo: setup
 	$(BIN)/thermoscope demo --out demo-output
 	$(BIN)/thermoscope serve --demo --data-dir demo-output/server
 
-# System packages the tests need (Chromium drives the browser tests); installed where apt-get exists.
-SYSTEM_PACKAGES := chromium fonts-liberation
+# System packages the tests need, installed where apt-get exists (without recommended extras):
+# Chromium drives the browser tests; the tests start a throwaway PostgreSQL cluster and a
+# Mosquitto broker of their own from these packages' programs (tests/services.py) unless
+# THERMOSCOPE_TEST_PG / THERMOSCOPE_TEST_MQTT name running ones.
+SYSTEM_PACKAGES := chromium fonts-liberation postgresql mosquitto
 system-packages:
 	@if command -v apt-get >/dev/null && ! dpkg -s $(SYSTEM_PACKAGES) >/dev/null 2>&1; then \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq $(SYSTEM_PACKAGES); \
+		$$SUDO apt-get update -qq && \
+		$$SUDO apt-get install -y -qq --no-install-recommends $(SYSTEM_PACKAGES); \
 	fi
 
 test: setup system-packages

@@ -61,7 +61,7 @@ def test_our_packages_are_imported_plainly(path: Path) -> None:
 def test_marked_tests_skip_with_the_reason_without_samples(tmp_path: Path) -> None:
     project = tmp_path / "project"
     project.mkdir()
-    for name in ("conftest.py", "sample_data.py"):
+    for name in ("conftest.py", "sample_data.py", "services.py"):
         shutil.copy(TESTS / name, project / name)
     (project / "pytest.ini").write_text(
         "[pytest]\nmarkers =\n    samples: needs the shared samples\n", encoding="utf-8"

@@ -1,10 +1,10 @@
 """Fixtures of the server tests: the app on SQLite and on a throwaway PostgreSQL database,
 logged-in clients, users with roles, and small radiometric files to ingest.
 
-The PostgreSQL database (``thermoscope_test_<random>`` on ``THERMOSCOPE_TEST_PG``, default
-127.0.0.1:5432 as user postgres) is created once per test session, migrated, emptied before
-each test and dropped at the end; the PostgreSQL cases skip with the reason when the server
-cannot be reached.
+The PostgreSQL database (``thermoscope_test_<random>``) is created once per test session on the
+server of ``postgres_admin_url`` (``THERMOSCOPE_TEST_PG``, else a throwaway cluster started for
+the session: see ``tests/services.py``), migrated, emptied before each test and dropped at the
+end. The PostgreSQL cases never skip: without a server they fail, saying what to install.
 """
 
 from __future__ import annotations
@@ -15,32 +15,22 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from server_support import (
-    ADMIN_PASSWORD,
-    API,
-    PG_SERVER,
-    Server,
-    make_settings,
-    pg_admin_url,
-)
+from server_support import ADMIN_PASSWORD, API, Server, make_settings
 from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 
 from thermoscope.server import create_app
 from thermoscope.server.db.models import Base
 
 
 @pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
+def postgres_url(postgres_admin_url: str) -> Iterator[str]:
     """A fresh, migrated PostgreSQL database for this test session (dropped afterwards)."""
     name = f"thermoscope_test_{secrets.token_hex(4)}"
-    admin = create_engine(pg_admin_url(), isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:  # any connection failure means: no PostgreSQL here
-        admin.dispose()
-        pytest.skip(f"PostgreSQL not reachable at {PG_SERVER} ({type(exc).__name__}: {exc})")
-    url = f"{PG_SERVER}/{name}"
+    admin = create_engine(postgres_admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(postgres_admin_url).set(database=name).render_as_string(hide_password=False)
     try:
         from thermoscope.server.db import Database
 

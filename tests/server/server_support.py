@@ -4,7 +4,6 @@ test app, a logged-in test server with user and project helpers, small frames to
 from __future__ import annotations
 
 import io
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,15 +13,9 @@ from fastapi.testclient import TestClient
 
 from thermoscope.server import Settings
 
-PG_SERVER = os.environ.get("THERMOSCOPE_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432")
 ADMIN_PASSWORD = "admin-password-1"
 PASSWORD = "password-123"
 API = "/api/v1"
-
-
-def pg_admin_url() -> str:
-    """The maintenance database of the PostgreSQL server the tests use."""
-    return f"{PG_SERVER}/test"
 
 
 def make_settings(tmp_path: Path, database_url: str | None = None, **changes: Any) -> Settings:

@@ -40,16 +40,16 @@ def fresh(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
         yield db
         db.dispose()
         return
-    from server_support import PG_SERVER, pg_admin_url
     from sqlalchemy import create_engine
+    from sqlalchemy.engine import make_url
 
-    request.getfixturevalue("postgres_url")  # skips when PostgreSQL is unreachable
+    admin_url: str = request.getfixturevalue("postgres_admin_url")
     name = f"{request.node.name.split('[')[0][:20]}_{tmp_path.name[-8:]}".lower()
     name = "".join(ch if ch.isalnum() else "_" for ch in name)
-    admin = create_engine(pg_admin_url(), isolation_level="AUTOCOMMIT")
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
-    db = Database(f"{PG_SERVER}/{name}")
+    db = Database(make_url(admin_url).set(database=name).render_as_string(hide_password=False))
     yield db
     db.dispose()
     with admin.connect() as conn:
