@@ -25,8 +25,9 @@ demo: setup
 # System packages the tests need, installed where apt-get exists (without recommended extras):
 # Chromium drives the browser tests; the tests start a throwaway PostgreSQL cluster and a
 # Mosquitto broker of their own from these packages' programs (tests/services.py) unless
-# THERMOSCOPE_TEST_PG / THERMOSCOPE_TEST_MQTT name running ones.
-SYSTEM_PACKAGES := chromium fonts-liberation postgresql mosquitto
+# THERMOSCOPE_TEST_PG / THERMOSCOPE_TEST_MQTT name running ones; gcc and libc6-dev build the
+# stand-in for DJI's Thermal SDK that the SDK binding is tested against.
+SYSTEM_PACKAGES := chromium fonts-liberation postgresql mosquitto gcc libc6-dev
 system-packages:
 	@if command -v apt-get >/dev/null && ! dpkg -s $(SYSTEM_PACKAGES) >/dev/null 2>&1; then \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
