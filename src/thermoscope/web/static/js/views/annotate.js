@@ -270,7 +270,11 @@ export async function renderAnnotate(root, params, ctx) {
         { class: "stage" },
         banner,
         info.issues?.length
-          ? h("p", { class: "file-issues", role: "status" }, `${info.format}: ${info.issues.join("; ")}`)
+          ? h(
+              "p",
+              { class: "file-issues", role: "status" },
+              `${info.format}: ${info.issues.join("; ")}`,
+            )
           : null,
         canvasHost,
         h(
