@@ -1,7 +1,8 @@
 /**
  * Autosave of a frame's annotations: a debounced `PUT /frames/{fid}/annotations` carrying the
  * revision the edits are based on. When someone else saved in between the server answers 409
- * with its current item; nothing is overwritten and the caller is told.
+ * with its current item; nothing is overwritten and the caller is told, with the item this page
+ * last saved (the base of a three-way merge, see annotate/merge.js).
  * @module annotate/autosave
  */
 
@@ -14,14 +15,18 @@ export class Saver {
    * @param {object} options
    * @param {string} options.frameId
    * @param {number} options.revision the revision of the item as loaded
+   * @param {any} options.base the item as loaded
    * @param {() => any} options.current the item to save
    * @param {(state: SaveState, message: string) => void} options.onState
-   * @param {(body: {detail: string, revision: number, item: any}) => void} options.onConflict
+   * @param {(body: {detail: string, revision: number, item: any}, base: any) => void}
+   *   options.onConflict `base`: the item as this page last saved or loaded it
    * @param {number} [options.delayMs] quiet time before saving
    */
-  constructor({ frameId, revision, current, onState, onConflict, delayMs = 800 }) {
+  constructor({ frameId, revision, base, current, onState, onConflict, delayMs = 800 }) {
     this.frameId = frameId;
     this.revision = revision;
+    /** the item as last saved or loaded (never changed in place: History copies) */
+    this.base = base;
     this.current = current;
     this.onState = onState;
     this.onConflict = onConflict;
@@ -54,10 +59,12 @@ export class Saver {
   /**
    * Start over from a revision read from the server (nothing unsaved).
    * @param {number} revision
+   * @param {any} item the item at that revision
    */
-  reset(revision) {
+  reset(revision, item) {
     clearTimeout(this.timer);
     this.revision = revision;
+    this.base = item;
     this.dirty = false;
   }
 
@@ -73,18 +80,21 @@ export class Saver {
   async send() {
     this.dirty = false;
     this.onState("saving", "Saving…");
+    const item = this.current();
     try {
       const body = await api.put(`/frames/${this.frameId}/annotations`, {
-        item: this.current(),
+        item,
         revision: this.revision,
       });
       this.revision = body.revision;
+      this.base = item;
       if (!this.dirty) this.onState("saved", `Saved · revision ${body.revision}`);
     } catch (error) {
       if (error.status === 409 && error.body?.item) {
-        this.reset(error.body.revision);
-        this.onState("conflict", "Conflict: reloaded");
-        this.onConflict(error.body);
+        const base = this.base;
+        this.reset(error.body.revision, error.body.item);
+        this.onState("conflict", "Conflict: merged");
+        this.onConflict(error.body, base);
         return;
       }
       this.dirty = true;

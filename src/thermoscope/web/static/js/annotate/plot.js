@@ -68,6 +68,7 @@ export function drawPlot(host, points, { frameCount, current, xOf, xLabel, onPic
     class: "plot",
     role: "img",
   });
+  host.replaceChildren(svg); // in the page from the start, so that text can be measured
   const finite = points.filter((p) => Number.isFinite(p.max) && Number.isFinite(p.mean));
   svg.setAttribute("aria-label", `max and mean °C over ${finite.length} frames`);
   const x0 = xOf(0);
@@ -94,22 +95,27 @@ export function drawPlot(host, points, { frameCount, current, xOf, xLabel, onPic
       ),
     );
   }
-  for (const t of ticks(x0, x1, Math.max(2, Math.floor(width / 70)))) {
-    svg.append(
-      s(
-        "text",
-        { x: px(t), y: height - 6, class: "tick", "text-anchor": "middle" },
-        String(Number(t.toPrecision(4))),
-      ),
-    );
-  }
-  svg.append(
-    s(
-      "text",
-      { x: width - PAD.right, y: height - 6, class: "tick axis-label", "text-anchor": "end" },
-      xLabel,
-    ),
+  // the axis label sits at the right end of the time axis; tick labels that would run into it
+  // (or into each other) are left out, so "0.2" and "s" never print as "0.s2"
+  const label = s(
+    "text",
+    { x: width - 2, y: height - 6, class: "tick axis-label", "text-anchor": "end" },
+    xLabel,
   );
+  svg.append(label);
+  let free = label.getBBox().x - 6;
+  const xTicks = ticks(x0, x1, Math.max(2, Math.floor(width / 70)));
+  for (const t of xTicks.reverse()) {
+    const text = s(
+      "text",
+      { x: px(t), y: height - 6, class: "tick x-tick", "text-anchor": "middle" },
+      String(Number(t.toPrecision(4))),
+    );
+    svg.append(text);
+    const box = text.getBBox();
+    if (box.width && box.x + box.width > free) text.remove();
+    else if (box.width) free = box.x - 6;
+  }
   svg.append(
     s("line", {
       x1: px(xOf(current)),
@@ -156,5 +162,4 @@ export function drawPlot(host, points, { frameCount, current, xOf, xLabel, onPic
       if (Math.abs(xOf(f) - x) < Math.abs(xOf(best) - x)) best = f;
     onPick(best);
   });
-  host.replaceChildren(svg);
 }

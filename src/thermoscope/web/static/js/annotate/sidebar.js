@@ -447,6 +447,27 @@ function verdictPanel(ctl) {
 }
 
 /**
+ * A finding's value against its limit, saying which side the limit is on: "16.8 °C > max
+ * 12.0 °C" (over a maximum), "8.1 °C ≥ min 5.0 °C" (inside a minimum). The side follows from
+ * the verdict: the limit is the one crossed (NG), else the nearest (OK, WARN), so a value over
+ * an NG limit or under an OK one is held against a maximum. The unit is the finding's, else the
+ * one its explanation names ("… its 12 °C limit"), else °C.
+ * @param {any} f a finding (`Finding.to_json()`, perhaps with `unit`)
+ * @returns {string}
+ */
+export function findingText(f) {
+  if (f.value === null || f.value === undefined) return "";
+  const named = /its -?[\d.e+]+ (\S+) (?:warning )?limit/.exec(f.explanation ?? "");
+  const unit = f.unit || named?.[1] || "°C";
+  const shown = (v) => `${v.toFixed(1)} ${unit}`;
+  if (f.limit === null || f.limit === undefined) return shown(f.value);
+  const crossed = f.verdict === "NG";
+  const isMax = crossed ? f.value > f.limit : f.value <= f.limit;
+  const sign = crossed ? (isMax ? ">" : "<") : isMax ? "≤" : "≥";
+  return `${shown(f.value)} ${sign} ${isMax ? "max" : "min"} ${shown(f.limit)}`;
+}
+
+/**
  * The inspection's findings (the edge's, and the recipe's at ingest); a click shows the place.
  * @param {Controller} ctl
  * @returns {HTMLElement | null}
@@ -495,13 +516,7 @@ function findingsPanel(ctl) {
                     { class: "label-name" },
                     `${f.rule}${f.region ? ` · ${f.region}` : ""}`,
                   ),
-                  h(
-                    "span",
-                    { class: "small muted" },
-                    f.value === null
-                      ? ""
-                      : `${f.value.toFixed(1)} / ${f.limit === null ? "—" : f.limit.toFixed(1)}`,
-                  ),
+                  h("span", { class: "small muted finding-value" }, findingText(f)),
                 ),
               ),
             ),

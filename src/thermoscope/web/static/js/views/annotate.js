@@ -15,10 +15,12 @@ import { showHelp } from "../annotate/help.js";
 import { History } from "../annotate/history.js";
 import { attributesFor } from "../annotate/labels.js";
 import { drawShape, labelColor } from "../annotate/overlay.js";
+import { hottest, openingFrame } from "../annotate/opening.js";
 import { Player } from "../annotate/player.js";
 import { drawPlot } from "../annotate/plot.js";
 import * as records from "../annotate/records.js";
 import { renderSidebar } from "../annotate/sidebar.js";
+import { mergeItems, resolve, stable } from "../annotate/merge.js";
 import { Interaction } from "../annotate/tools.js";
 import { Viewer } from "../annotate/viewer.js";
 import { neighbour, statusBadge } from "./common.js";
@@ -51,17 +53,23 @@ function icon(path) {
 /** @type {import("../main.js").View} */
 export async function renderAnnotate(root, params, ctx) {
   const fid = params.fid;
-  const t0 = performance.now();
-  let dataMs = 0;
-  const [info, saved, first] = await Promise.all([
+  const asked = params.frame ? Number(params.frame) : null;
+  const [info, saved] = await Promise.all([
     api.get(`/frames/${fid}`),
     api.get(`/frames/${fid}/annotations`),
-    api.celsius(fid, Number(params.frame || 0)).then((frame) => {
+  ]);
+  // a sequence opens where there is something to see (see annotate/opening.js)
+  const opening = asked === null ? openingFrame(saved.item, info) : { frame: asked, why: "asked" };
+  const startIndex = Math.max(0, Math.min(opening?.frame ?? 0, info.frame_count - 1));
+  const t0 = performance.now();
+  let dataMs = 0;
+  const [project, first] = await Promise.all([
+    api.get(`/projects/${info.project_id}`),
+    api.celsius(fid, startIndex).then((frame) => {
       dataMs = performance.now() - t0;
       return frame;
     }),
   ]);
-  const project = await api.get(`/projects/${info.project_id}`);
   const schema = project.label_schema ?? { labels: [] };
   const labels = schema.labels.map((l) => l.name);
   const readOnly = project.role === "viewer";
@@ -70,11 +78,13 @@ export async function renderAnnotate(root, params, ctx) {
     frameInfo: info,
     project,
     user: ctx.user,
-    index: Math.min(Number(params.frame || 0), info.frame_count - 1),
+    index: startIndex,
     tool: readOnly ? "select" : "box",
     label: labels[0] ?? "",
     /** @type {string | null} */
     selected: null,
+    /** the user picked the selection (a click, Tab): number keys then relabel it */
+    explicit: false,
     trackMode: info.frame_count > 1,
     /** the display range was set by hand (a sequence's range then stays as it is) */
     rangeTouched: false,
@@ -83,6 +93,9 @@ export async function renderAnnotate(root, params, ctx) {
   /** @type {Map<number, import("../thermal.js").Frame>} */
   const frames = new Map([[state.index, first]]);
   let disposed = false;
+  /** frames shown, keys pressed and clicks since opening (the jump to the hottest frame
+   * happens only while there are none: it never overrides the user) */
+  let touches = 0;
 
   ctx.setCrumbs([
     ["Projects", "#/"],
@@ -97,7 +110,7 @@ export async function renderAnnotate(root, params, ctx) {
       class: "thermogram",
       tabindex: 0,
       "aria-label": "Thermogram",
-      dataset: { frameId: fid },
+      dataset: { frameId: fid, opening: opening?.why ?? "hottest" },
     })
   );
   const canvasHost = h("div", { class: "canvas-host" }, canvas);
@@ -208,6 +221,7 @@ export async function renderAnnotate(root, params, ctx) {
   const saver = new Saver({
     frameId: fid,
     revision: saved.revision,
+    base: saved.item,
     current: () => history.item,
     onState: (s, message) => {
       saveState.className = `save-state ${s}`;
@@ -217,15 +231,10 @@ export async function renderAnnotate(root, params, ctx) {
         fill(statusEl, statusBadge("in_progress"));
       }
     },
-    onConflict: (body) => {
-      history.reset(body.item);
-      showBanner(
-        `${body.detail || "Someone else saved this frame meanwhile."} Your unsaved changes were not written; ` +
-          `the latest version (revision ${body.revision}) is shown.`,
-      );
-      refresh();
-    },
+    onConflict: (body, base) => mergeConflict(body, base),
   });
+  /** @type {import("../annotate/merge.js").Conflict[]} conflicts the user has not settled */
+  let conflicts = [];
 
   const viewer = new Viewer(canvas, (c) => drawOverlay(c));
   viewer.setPalette(
@@ -241,7 +250,7 @@ export async function renderAnnotate(root, params, ctx) {
     create: (shape) => create(shape),
     reshape: (id, shape) => reshape(id, shape),
     brushRadius: () => state.brushRadius,
-    color: () => labelColor(labels, selectedRecord()?.label ?? state.label),
+    color: () => labelColor(labels, (state.explicit && selectedRecord()?.label) || state.label),
     cursor: (probe) => showCursor(probe),
     rangeChanged: () => {
       state.rangeTouched = true;
@@ -296,6 +305,7 @@ export async function renderAnnotate(root, params, ctx) {
   /** @param {CanvasRenderingContext2D} c */
   function drawOverlay(c) {
     const hidden = interaction.hiddenId();
+    const mineCopies = new Set(conflicts.map((k) => k.mineId));
     for (const v of records.visibleOn(history.item, state.index)) {
       if (v.record.id === hidden) continue;
       const preview = interaction.preview?.id === v.record.id ? interaction.preview.shape : v.shape;
@@ -305,7 +315,11 @@ export async function renderAnnotate(root, params, ctx) {
         selected: v.record.id === state.selected,
         draft,
         interpolated: v.kind === "track" && !v.keyframe,
-        tag: `${v.record.label}${draft ? " · draft" : ""}${v.kind === "track" ? (v.keyframe ? " ◆" : " ◇") : ""}`,
+        tag:
+          v.record.label +
+          (draft ? " · draft" : "") +
+          (mineCopies.has(v.record.id) ? " · yours" : "") +
+          (v.kind === "track" ? (v.keyframe ? " ◆" : " ◇") : ""),
       });
     }
     interaction.drawTransient(c);
@@ -367,7 +381,7 @@ export async function renderAnnotate(root, params, ctx) {
       frameCount: info.frame_count,
       current: state.index,
       xOf: (f) => player.timeOf(f),
-      xLabel: info.timestamps_s ? "s" : "frame",
+      xLabel: info.timestamps_s ? "time (s)" : "frame",
       onPick: (f) => goto(f),
     });
     host.dataset.points = JSON.stringify(
@@ -381,11 +395,80 @@ export async function renderAnnotate(root, params, ctx) {
     readout.temp.textContent = probe ? celsiusText(probe.celsius) : "—";
   }
 
-  /** @param {string} message */
-  function showBanner(message) {
+  /**
+   * Someone else saved meanwhile: merge their item with this page's edits (nothing of either
+   * is lost), save the merge over their revision and show what both changed.
+   * @param {{detail: string, revision: number, item: any}} body the server's 409 answer
+   * @param {any} base the item as this page last saved it
+   */
+  function mergeConflict(body, base) {
+    const merged = mergeItems(base, history.item, body.item);
+    history.reset(merged.item);
+    conflicts = merged.conflicts;
+    if (stable(merged.item) !== stable(body.item)) saver.changed();
+    showConflicts(body);
+    refresh();
+  }
+
+  /**
+   * The conflict banner: what happened and, per record both sides changed, a choice.
+   * @param {{detail: string, revision: number}} [body] the server's answer (first showing)
+   */
+  function showConflicts(body) {
+    const choose = (conflict, keep) => {
+      edit((item) => resolve(item, conflict, keep));
+      conflicts = conflicts.filter((c) => c !== conflict);
+      showConflicts();
+    };
+    const choices = {
+      "both-changed": ["changed on both sides", "Keep mine", "Keep theirs"],
+      "deleted-here": ["you deleted it, they changed it", "Delete it", "Keep theirs"],
+      "deleted-there": ["they deleted it, you changed it", "Keep mine", "Delete it"],
+    };
+    const head = body
+      ? `Someone else saved this frame meanwhile (revision ${body.revision}). ` +
+        "Their changes and yours are merged; nothing was lost."
+      : "Merged with the other save.";
     fill(
       banner,
-      h("span", {}, message),
+      h(
+        "div",
+        { class: "banner-text" },
+        h("span", {}, head),
+        conflicts.length
+          ? h(
+              "ul",
+              { class: "conflicts" },
+              conflicts.map((c) => {
+                const [what, mine, theirs] = choices[c.what];
+                return h(
+                  "li",
+                  { class: "conflict", dataset: { kind: c.kind, what: c.what } },
+                  h(
+                    "span",
+                    {},
+                    `${c.kind === "verdicts" ? "Verdict" : c.label}: ${what}` +
+                      (c.what === "both-changed" && c.mineId ? " (both shown, yours marked)" : ""),
+                  ),
+                  h(
+                    "button",
+                    { type: "button", class: "small keep-mine", onclick: () => choose(c, "mine") },
+                    mine,
+                  ),
+                  h(
+                    "button",
+                    {
+                      type: "button",
+                      class: "small keep-theirs",
+                      onclick: () => choose(c, "theirs"),
+                    },
+                    theirs,
+                  ),
+                );
+              }),
+            )
+          : null,
+      ),
       h(
         "button",
         { type: "button", class: "ghost small", onclick: () => (banner.hidden = true) },
@@ -436,7 +519,9 @@ export async function renderAnnotate(root, params, ctx) {
       }
     };
     await Promise.all([worker(), worker()]);
-    if (disposed || state.rangeTouched || frames.size < 2) return;
+    if (disposed) return;
+    if (!opening && touches === 0) goto(hottest(frames));
+    if (state.rangeTouched || frames.size < 2) return;
     const ranges = [...frames.values()].map((f) => autoRange(f)).filter((r) => r !== null);
     viewer.setRange(Math.min(...ranges.map((r) => r[0])), Math.max(...ranges.map((r) => r[1])));
     refresh();
@@ -450,6 +535,7 @@ export async function renderAnnotate(root, params, ctx) {
     const target = Math.max(0, Math.min(info.frame_count - 1, index));
     if (target === state.index && viewer.frame === frames.get(target)) return;
     state.index = target;
+    touches += 1;
     interaction.reset();
     const found = state.selected && records.findRecord(history.item, state.selected);
     if (found && found.kind === "annotation" && found.record.frame !== target)
@@ -458,6 +544,13 @@ export async function renderAnnotate(root, params, ctx) {
     if (state.index !== target || disposed) return;
     viewer.setFrame(frame);
     refresh();
+    probeAgain();
+  }
+
+  /** Read the °C under a pointer that stayed where it was (the frame under it changed). */
+  function probeAgain() {
+    const p = interaction.pointer;
+    if (p) showCursor(viewer.probe(p[0], p[1]));
   }
 
   // ---- edits -------------------------------------------------------------------------------
@@ -494,7 +587,7 @@ export async function renderAnnotate(root, params, ctx) {
       author: ctx.user.username,
       track: state.trackMode && info.frame_count > 1,
     };
-    if (edit((item) => void (id = records.addShape(item, spec)))) select(id);
+    if (edit((item) => void (id = records.addShape(item, spec)))) select(id, false);
   }
 
   /**
@@ -512,9 +605,14 @@ export async function renderAnnotate(root, params, ctx) {
     refresh();
   }
 
-  /** @param {string | null} id */
-  function select(id) {
+  /**
+   * @param {string | null} id
+   * @param {boolean} [explicit] the user picked it (false: the view did, after drawing or
+   *   deciding a draft)
+   */
+  function select(id, explicit = true) {
     state.selected = id;
+    state.explicit = Boolean(id) && explicit;
     refresh();
   }
 
@@ -543,7 +641,7 @@ export async function renderAnnotate(root, params, ctx) {
     const next = records
       .visibleOn(history.item, state.index)
       .find((v) => records.isMachineDraft(v.record));
-    select(next ? next.record.id : accept ? target : null);
+    select(next ? next.record.id : accept ? target : null, false);
   }
 
   /**
@@ -596,7 +694,7 @@ export async function renderAnnotate(root, params, ctx) {
         revision: saver.revision,
       });
       history.reset(body.item);
-      saver.reset(body.revision);
+      saver.reset(body.revision, body.item);
       state.frameInfo = { ...state.frameInfo, status: body.status };
       fill(statusEl, statusBadge(body.status));
       saveState.textContent = `Saved · revision ${body.revision}`;
@@ -635,10 +733,14 @@ export async function renderAnnotate(root, params, ctx) {
     trackToggle.classList.toggle("active", state.trackMode);
   }
 
-  /** @param {string} name */
+  /**
+   * The label of the next shape; it also relabels the selected shape when the user picked it
+   * (not the shape just drawn, which stays selected).
+   * @param {string} name
+   */
   function chooseLabel(name) {
     state.label = name;
-    const record = selectedRecord();
+    const record = state.explicit ? selectedRecord() : undefined;
     if (record && record.label !== name) {
       edit((item) =>
         records.setLabel(
@@ -730,6 +832,7 @@ export async function renderAnnotate(root, params, ctx) {
   // ---- keyboard ----------------------------------------------------------------------------
   /** @param {KeyboardEvent} e */
   function onKeyDown(e) {
+    touches += 1;
     const target = /** @type {HTMLElement} */ (e.target);
     if (target.closest("input, select, textarea, dialog") || document.querySelector("dialog[open]"))
       return;
@@ -823,6 +926,7 @@ export async function renderAnnotate(root, params, ctx) {
   preload();
   const plotResize = new ResizeObserver(() => refreshSoon());
   if (player) plotResize.observe(player.plot);
+  canvas.addEventListener("pointerdown", () => (touches += 1));
   window.addEventListener("keydown", onKeyDown);
   window.addEventListener("keyup", onKeyUp);
   window.addEventListener("beforeunload", onBeforeUnload);

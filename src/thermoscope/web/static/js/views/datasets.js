@@ -141,11 +141,15 @@ export async function renderDatasets(root, params, ctx) {
         [
           ["Items", stats.items ?? v.item_count],
           ["Frames", stats.frames],
-          ["Annotated", stats.annotated],
+          ["Annotated", stats.annotated, "by people (or machine drafts a person took on)"],
+          ["Machine drafts only", stats.machine_only, "left out: nobody took their drafts on"],
           ["OK", stats.verdicts?.OK],
           ["NG", stats.verdicts?.NG],
           ["No verdict", stats.verdicts?.none],
-        ].map(([k, n]) => [h("dt", {}, k), h("dd", {}, n === undefined ? "—" : String(n))]),
+        ].map(([k, n, title]) => [
+          h("dt", { title: title ?? null }, k),
+          h("dd", {}, n === undefined ? "—" : String(n)),
+        ]),
       ),
       h(
         "div",
