@@ -357,3 +357,62 @@ def test_the_curve_axis_label_never_overlaps_a_tick_label(
     for x, y, w, h in boxes["ticks"]:
         overlaps = x < lx + lw and lx < x + w and y < ly + lh and ly < y + h
         assert not overlaps, (boxes["label"], (x, y, w, h))
+
+
+# ---- the merge, case by case ---------------------------------------------------------------
+
+
+def test_three_way_merge_keeps_every_side(module_page: Page) -> None:
+    """``annotate/merge.js``: one-sided changes taken, the same change once, conflicts kept."""
+    result = module_page.evaluate(
+        """async () => {
+             const m = await import('/js/annotate/merge.js');
+             const rec = (id, label, x = 0) => ({id, label, frame: 0,
+               shape: {type: 'point', x, y: 0}, provenance: {author: 'a'}});
+             const verdict = (v) => ({id: 'v' + v, frame: null, verdict: v});
+             const item = (annotations, verdicts = []) =>
+               ({annotations, tracks: [], tolerances: [], verdicts, metadata: {}});
+             const base = item([rec('same', 'a'), rec('mine', 'a'), rec('theirs', 'a'),
+               rec('both', 'a'), rec('gone-here', 'a'), rec('gone-there', 'a')], [verdict('OK')]);
+             const mine = item([rec('same', 'a'), rec('mine', 'b'), rec('theirs', 'a'),
+               rec('both', 'b'), rec('gone-there', 'b'), rec('new-here', 'a')], [verdict('NG')]);
+             const theirs = item([rec('same', 'a'), rec('mine', 'a'), rec('theirs', 'c'),
+               rec('both', 'c'), rec('gone-here', 'c'), rec('new-there', 'a')],
+               [{...verdict('OK'), reason: 'fine'}]);
+             const {item: merged, conflicts} = m.mergeItems(base, mine, theirs);
+             const labels = merged.annotations.map((r) => `${r.id.length > 20 ? 'copy' : r.id}:${r.label}`);
+             const kinds = conflicts.map((c) => `${c.kind}:${c.what}`);
+             const both = conflicts.find((c) => c.kind === 'annotations' && c.what === 'both-changed');
+             const kept = structuredClone(merged);
+             m.resolve(kept, both, 'mine');
+             const verdictConflict = conflicts.find((c) => c.kind === 'verdicts');
+             m.resolve(kept, verdictConflict, 'mine');
+             return {labels, kinds,
+                     verdicts: merged.verdicts.map((v) => v.verdict),
+                     keptBoth: kept.annotations.filter((r) => r.label === 'b' || r.id === 'both')
+                       .map((r) => r.label),
+                     keptVerdicts: kept.verdicts.map((v) => v.verdict)};
+           }"""
+    )
+    assert sorted(result["labels"]) == sorted(
+        [
+            "same:a",
+            "mine:b",  # changed here only
+            "theirs:c",  # changed there only
+            "both:c",  # both changed: theirs under its id ...
+            "copy:b",  # ... and mine as a copy
+            "gone-here:c",  # deleted here, changed there: kept, and asked
+            "gone-there:b",  # deleted there, changed here: kept, and asked
+            "new-here:a",
+            "new-there:a",
+        ]
+    )
+    assert sorted(result["kinds"]) == [
+        "annotations:both-changed",
+        "annotations:deleted-here",
+        "annotations:deleted-there",
+        "verdicts:both-changed",
+    ]
+    assert result["verdicts"] == ["OK"]  # one verdict per scope: theirs until chosen
+    assert sorted(result["keptBoth"]) == ["b", "b", "b"]  # mine, gone-there and my copy
+    assert result["keptVerdicts"] == ["NG"]
