@@ -380,9 +380,11 @@ def test_three_way_merge_keeps_every_side(module_page: Page) -> None:
                rec('both', 'c'), rec('gone-here', 'c'), rec('new-there', 'a')],
                [{...verdict('OK'), reason: 'fine'}]);
              const {item: merged, conflicts} = m.mergeItems(base, mine, theirs);
-             const labels = merged.annotations.map((r) => `${r.id.length > 20 ? 'copy' : r.id}:${r.label}`);
+             const labels = merged.annotations.map(
+               (r) => `${r.id.length > 20 ? 'copy' : r.id}:${r.label}`);
              const kinds = conflicts.map((c) => `${c.kind}:${c.what}`);
-             const both = conflicts.find((c) => c.kind === 'annotations' && c.what === 'both-changed');
+             const both = conflicts.find(
+               (c) => c.kind === 'annotations' && c.what === 'both-changed');
              const kept = structuredClone(merged);
              m.resolve(kept, both, 'mine');
              const verdictConflict = conflicts.find((c) => c.kind === 'verdicts');
