@@ -117,12 +117,12 @@ def serve_command(
             ctx.db.dispose()
         bound = sock.getsockname()[1]
         shown = "localhost" if host in ("0.0.0.0", "::") else host
+        shown = f"[{shown}]" if ":" in shown else shown  # an IPv6 address in a URL
 
         def ready() -> None:
             nonlocal password
-            err.print(
-                f"thermoscope serves the annotation UI at [bold]http://{shown}:{bound}/[/bold]"
-            )
+            url = escape(f"http://{shown}:{bound}/")
+            err.print(f"thermoscope serves the annotation UI at [bold]{url}[/bold]")
             _print_password(settings.admin_username, password)
             password = None
 
