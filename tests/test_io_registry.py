@@ -12,6 +12,8 @@ import numpy as np
 import pytest
 
 import thermoscope.io as tio
+from synthetic_frames import planck_frame
+from thermoscope.datasets.store import DatasetStore
 from thermoscope.io.registry import write_atomic
 
 
@@ -98,3 +100,15 @@ def test_a_failed_write_leaves_no_temp_file(tmp_path: Path) -> None:
     with pytest.raises(TypeError):
         write_atomic(tmp_path / "f.bin", "text, not bytes")  # type: ignore[arg-type]
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.usefixtures("umask")
+def test_dataset_files_honour_the_umask(tmp_path: Path) -> None:
+    os.umask(0o027)
+    store = DatasetStore.create(tmp_path / "ds")
+    store.add_file(tio.save(planck_frame(), tmp_path / "f.fff"))
+    store.commit(tag="v1")
+    files = [p for p in (tmp_path / "ds").rglob("*") if p.is_file()]
+    modes = {stat.S_IMODE(p.stat().st_mode) for p in files}
+    assert modes <= {0o640, 0o444}, {p.name: oct(stat.S_IMODE(p.stat().st_mode)) for p in files}
+    assert 0o640 in modes

@@ -29,7 +29,6 @@ import io
 import json
 import os
 import re
-import tempfile
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -104,8 +103,7 @@ def _link_new(path: Path, data: bytes, *, read_only: bool = False) -> bool:
         if path.read_bytes() == data:
             return False
         raise DatasetError(f"refusing to overwrite {path.name}: it exists with other content")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    fd, tmp = tio.registry.new_temp_file(path)  # mode as open() gives: 0666 minus the umask
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
@@ -122,7 +120,7 @@ def _link_new(path: Path, data: bytes, *, read_only: bool = False) -> bool:
                 ) from None
             return False
     finally:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
     return True
 
 

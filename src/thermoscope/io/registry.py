@@ -179,15 +179,25 @@ def save(frames: ThermalFrame | Sequence[ThermalFrame], path: str | os.PathLike[
     return write_atomic(Path(path), data)
 
 
+def new_temp_file(path: Path) -> tuple[int, Path]:
+    """A new, empty temp file beside ``path`` (same folder, hidden name), open for writing.
+
+    Unlike ``tempfile.mkstemp`` (always 0600) it gets the mode a plain ``open`` would give a new
+    file: 0666 minus the process umask. Returns the file descriptor and the temp file's path.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    return os.open(tmp, flags, 0o666), tmp
+
+
 def write_atomic(path: Path, data: bytes) -> Path:
     """Write ``data`` to ``path`` so that readers never see a half-written file.
 
     The file gets the mode a plain ``open(path, "wb")`` would give it: an existing file keeps
     its mode, a new one gets 0666 minus the process umask.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+    fd, tmp = new_temp_file(path)
     try:
         with os.fdopen(fd, "wb") as fh:
             with contextlib.suppress(FileNotFoundError):
