@@ -173,6 +173,7 @@ def test_review_queue_separates_stages_and_shows_machine_drafts_apart(
 
     page.goto(f"{live.url}/#/p/{live.project_id}/review?stage=annotate")
     entry = page.locator(f".queue-entry[data-frame-id='{fid}']")
+    assert entry.locator(".machine-verdict").inner_text() == "machine NG"  # not the people's
     entry.click()
     assert page.locator(f".queue-entry[data-frame-id='{submitted}']").count() == 0
     # the preview opens on the frame of the drafts and draws them

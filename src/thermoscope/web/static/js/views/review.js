@@ -185,6 +185,15 @@ export async function renderReview(root, params, ctx) {
                   { class: "queue-meta" },
                   statusBadge(entry.frame.status),
                   verdictBadge(entry.frame.verdict),
+                  entry.frame.machine_verdict &&
+                    h(
+                      "span",
+                      {
+                        class: `badge draft machine-verdict verdict-${entry.frame.machine_verdict}`,
+                        title: "the machine's verdict, a draft until a person decides",
+                      },
+                      `machine ${entry.frame.machine_verdict}`,
+                    ),
                 ),
                 h(
                   "span",
