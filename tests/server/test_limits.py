@@ -132,6 +132,8 @@ def real_server(tmp_path: Path) -> Iterator[tuple[str, int, int]]:
         "THERMOSCOPE_MAX_UPLOAD_BYTES": str(MIB),
         "THERMOSCOPE_MAX_REQUEST_BYTES": str(MIB),
     }
+    log_path = tmp_path / "server.log"
+    log = log_path.open("wb")
     process = subprocess.Popen(
         [
             *(sys.executable, "-m", "uvicorn", "--factory", "thermoscope.server.app:app_from_env"),
@@ -139,18 +141,19 @@ def real_server(tmp_path: Path) -> Iterator[tuple[str, int, int]]:
         ],
         env=env,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=log,
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60
         while True:
-            assert process.poll() is None, "the server exited at start"
+            problem = f"the server did not start: {log_path.read_text(errors='replace')[-2000:]}"
+            assert process.poll() is None, problem
             try:
                 if httpx.get(f"{url}{API}/health", timeout=1).status_code == 200:
                     break
             except httpx.TransportError:
-                assert time.monotonic() < deadline, "the server did not answer within 30 s"
+                assert time.monotonic() < deadline, problem
                 time.sleep(0.1)
         yield url, port, process.pid
     finally:
@@ -160,6 +163,7 @@ def real_server(tmp_path: Path) -> Iterator[tuple[str, int, int]]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+        log.close()
 
 
 def _peak_rss(pid: int) -> int:

@@ -86,6 +86,7 @@ class Decoded:
 
     Attributes:
         sequence: the file's frames, decoded again on access (``decode`` leaves it open).
+        first: frame 0, decoded (the only one kept).
         frame_hashes: content id of each frame.
         content: content id of the whole item (the frame's, or the sequence's).
         format: the reader's name for the file's format (``flir-csq`` for a CSQ).
@@ -95,6 +96,7 @@ class Decoded:
     """
 
     sequence: ThermalSequence
+    first: ThermalFrame
     frame_hashes: list[str]
     content: str
     format: str
@@ -176,7 +178,9 @@ def _summarise(seq: ThermalSequence, filename: str) -> Decoded:
     }
     content = hashes[0] if len(hashes) == 1 else sequence_id(hashes)
     height, width = first.shape
-    return Decoded(seq, hashes, content, meta.format, width, height, facts, tuple(seq.issues))
+    return Decoded(
+        seq, first, hashes, content, meta.format, width, height, facts, tuple(seq.issues)
+    )
 
 
 def _edge_inspection(edge: EdgeInspection, decoded: Decoded) -> Inspection:
@@ -245,8 +249,8 @@ def preannotate(
         compiled = ctx.compiled_recipe(recipe_text)
         recipe = compiled.recipe
         if (recipe.frame.height, recipe.frame.width) == (height, width):
-            seq = decoded.sequence
-            subject = seq if decoded.frame_count > 1 else seq[0]
+            multi = decoded.frame_count > 1
+            subject = decoded.sequence if multi else decoded.first
             try:
                 inspection = inspect(subject, compiled.plan, source=filename)
             except ThermoscopeError:
@@ -345,9 +349,10 @@ def _store(
     content = decoded.content
     prefix = f"celsius/{content[:2]}/{content}"
     for index in range(decoded.frame_count):
-        data_c = decoded.sequence[index].celsius.astype("<f4").tobytes()
+        frame = decoded.first if index == 0 else decoded.sequence[index]
+        data_c = frame.celsius.astype("<f4").tobytes()
         ctx.blobs.put(celsius_key(prefix, index), gzip.compress(data_c, compresslevel=1, mtime=0))
-        del data_c
+        del frame, data_c
     original_key = f"originals/{content[:2]}/{content}/{hashlib.sha256(data).hexdigest()}"
     ctx.blobs.put(original_key, data)
     try:
