@@ -11,16 +11,17 @@ import { shapeStats } from "../shapes.js";
 import { autoRange } from "../thermal.js";
 import { shapeAt } from "../tracks.js";
 import { Saver } from "../annotate/autosave.js";
+import { showConflicts } from "../annotate/conflicts.js";
 import { showHelp } from "../annotate/help.js";
 import { History } from "../annotate/history.js";
 import { attributesFor } from "../annotate/labels.js";
-import { drawShape, labelColor } from "../annotate/overlay.js";
+import { mergeItems, resolve, stable } from "../annotate/merge.js";
 import { hottest, openingFrame } from "../annotate/opening.js";
+import { drawShape, labelColor } from "../annotate/overlay.js";
 import { Player } from "../annotate/player.js";
 import { drawPlot } from "../annotate/plot.js";
 import * as records from "../annotate/records.js";
 import { renderSidebar } from "../annotate/sidebar.js";
-import { mergeItems, resolve, stable } from "../annotate/merge.js";
 import { Interaction } from "../annotate/tools.js";
 import { Viewer } from "../annotate/viewer.js";
 import { neighbour, statusBadge } from "./common.js";
@@ -406,76 +407,20 @@ export async function renderAnnotate(root, params, ctx) {
     history.reset(merged.item);
     conflicts = merged.conflicts;
     if (stable(merged.item) !== stable(body.item)) saver.changed();
-    showConflicts(body);
+    showBanner(body.revision);
     refresh();
   }
 
   /**
-   * The conflict banner: what happened and, per record both sides changed, a choice.
-   * @param {{detail: string, revision: number}} [body] the server's answer (first showing)
+   * The conflict banner (annotate/conflicts.js); a choice settles one conflict.
+   * @param {number | null} revision the server's revision merged with (null: shown again)
    */
-  function showConflicts(body) {
-    const choose = (conflict, keep) => {
+  function showBanner(revision) {
+    showConflicts(banner, conflicts, revision, (conflict, keep) => {
       edit((item) => resolve(item, conflict, keep));
       conflicts = conflicts.filter((c) => c !== conflict);
-      showConflicts();
-    };
-    const choices = {
-      "both-changed": ["changed on both sides", "Keep mine", "Keep theirs"],
-      "deleted-here": ["you deleted it, they changed it", "Delete it", "Keep theirs"],
-      "deleted-there": ["they deleted it, you changed it", "Keep mine", "Delete it"],
-    };
-    const head = body
-      ? `Someone else saved this frame meanwhile (revision ${body.revision}). ` +
-        "Their changes and yours are merged; nothing was lost."
-      : "Merged with the other save.";
-    fill(
-      banner,
-      h(
-        "div",
-        { class: "banner-text" },
-        h("span", {}, head),
-        conflicts.length
-          ? h(
-              "ul",
-              { class: "conflicts" },
-              conflicts.map((c) => {
-                const [what, mine, theirs] = choices[c.what];
-                return h(
-                  "li",
-                  { class: "conflict", dataset: { kind: c.kind, what: c.what } },
-                  h(
-                    "span",
-                    {},
-                    `${c.kind === "verdicts" ? "Verdict" : c.label}: ${what}` +
-                      (c.what === "both-changed" && c.mineId ? " (both shown, yours marked)" : ""),
-                  ),
-                  h(
-                    "button",
-                    { type: "button", class: "small keep-mine", onclick: () => choose(c, "mine") },
-                    mine,
-                  ),
-                  h(
-                    "button",
-                    {
-                      type: "button",
-                      class: "small keep-theirs",
-                      onclick: () => choose(c, "theirs"),
-                    },
-                    theirs,
-                  ),
-                );
-              }),
-            )
-          : null,
-      ),
-      h(
-        "button",
-        { type: "button", class: "ghost small", onclick: () => (banner.hidden = true) },
-        "Dismiss",
-      ),
-    );
-    banner.hidden = false;
+      showBanner(null);
+    });
   }
 
   // ---- frames of a sequence ----------------------------------------------------------------
