@@ -34,7 +34,7 @@ from thermoscope.annotations.formats import (
     voc,
     yolo,
 )
-from thermoscope.annotations.formats.base import frame_stem, split_stem
+from thermoscope.annotations.formats.naming import frame_stem, split_stem
 
 Emit = Callable[[list[AnnotatedItem], LabelSchema | None], dict[str, bytes]]
 

@@ -20,7 +20,7 @@ from thermoscope.annotations.formats import (
     voc,
     yolo,
 )
-from thermoscope.annotations.formats.base import bounding_box
+from thermoscope.annotations.formats.records import bounding_box
 
 INTEROP = Path(__file__).parent / "data" / "interop"
 

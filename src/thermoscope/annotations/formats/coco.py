@@ -30,7 +30,6 @@ Import notes: a segmentation made of several polygons becomes one polygon annota
 from __future__ import annotations
 
 import json
-import os
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
@@ -42,39 +41,44 @@ from thermoscope.annotations.formats.base import (
     PENDING,
     AnnotationFormatError,
     Export,
-    ExportReport,
     FrameFile,
-    FrameSource,
     ImportDefaults,
     ImportResult,
     Losses,
     LossWarning,
     Problems,
-    SidecarKind,
-    check_labels,
-    drop_review,
+)
+from thermoscope.annotations.formats.files import (
+    Found,
+    export_loader,
+    export_saver,
+    read_text,
+)
+from thermoscope.annotations.formats.naming import (
     frame_stem,
     group_frames,
-    in_bulk,
-    infer_schema,
+    stem_of,
+)
+from thermoscope.annotations.formats.records import (
+    drop_review,
     item_losses,
     keep_metadata,
     kept_annotation,
     make_item,
     mask_bounds,
     note_provenance,
-    read_text,
     rebuild_track,
     rename,
     renamed,
-    save_export,
-    schema_of,
     shape_inside,
-    sidecars,
-    stem_of,
     track_as_frames,
     where,
     with_records,
+)
+from thermoscope.annotations.formats.values import (
+    check_labels,
+    infer_schema,
+    schema_of,
 )
 from thermoscope.annotations.item import AnnotatedItem
 from thermoscope.annotations.model import Annotation, Provenance
@@ -585,68 +589,30 @@ def _record(
 # files
 
 
-@in_bulk
-def save(
-    items: Sequence[AnnotatedItem],
-    path: str | os.PathLike[str],
-    *,
-    schema: LabelSchema | None = None,
-    frames: FrameSource | None = None,
-    sidecar: SidecarKind = "tiff",
-    palette: str = "iron",
-    overwrite: bool = False,
-    strict: bool = False,
-) -> ExportReport:
-    """Write a COCO export folder atomically (see the module docstring for its layout).
-
-    Args:
-        items: what to export.
-        path: the export folder (must not exist unless ``overwrite``).
-        schema: categories (default: the labels the items use).
-        frames: the radiometric frames by item id; when given, each frame's PNG rendering and
-            °C side-car are written.
-        sidecar: ``"tiff"`` or ``"npy"``.
-        palette: palette of the PNG renderings.
-        overwrite: replace an existing folder.
-        strict: raise ``AnnotationLossError`` (writing nothing) when anything would be lost.
-
-    Returns:
-        The folder, the files written and the loss warnings.
-    """
-    export = emit(items, schema=schema)
-    return save_export(
-        export,
-        items,
-        path,
-        frames=frames,
-        sidecar=sidecar,
-        palette=palette,
-        overwrite=overwrite,
-        strict=strict,
-    )
-
-
-@in_bulk
-def load(
-    path: str | os.PathLike[str],
-    *,
-    schema: LabelSchema | None = None,
-    skip_invalid: bool = False,
-    defaults: ImportDefaults | None = None,
-) -> ImportResult:
-    """Read a COCO export folder (its first ``annotations/*.json``) or one instances file;
-    side-cars in ``radiometric/`` are listed in ``frames``."""
-    p = Path(path)
+def _find(p: Path, options: Mapping[str, Any]) -> Found:
     file = p if p.is_file() else next(iter(sorted((p / "annotations").glob("*.json"))), None)
     if file is None:
         raise AnnotationFormatError("no annotations/*.json file", file=str(p))
-    try:
-        data = file.read_bytes()
-    except OSError as exc:
-        raise AnnotationFormatError(f"cannot read: {exc.strerror}", file=str(file)) from exc
-    result = parse(
-        data, schema=schema, skip_invalid=skip_invalid, defaults=defaults, source=file.name
-    )
     root = file.parent.parent if file.parent.name == "annotations" else file.parent
-    result.frames = sidecars(root, result.items)
-    return result
+    return Found(root, file.read_bytes(), {"source": file.name})
+
+
+save = export_saver(
+    emit,
+    """Write a COCO export folder atomically (see the module docstring for its layout).
+
+    ``save(items, path, *, schema=None, frames=None, sidecar="tiff", palette="iron",
+    overwrite=False, strict=False) -> ExportReport``: ``schema`` gives the categories (default:
+    the labels the items use); the other arguments are those of ``files.export_saver``.
+    """,
+)
+
+load = export_loader(
+    parse,
+    _find,
+    """Read a COCO export folder (its first ``annotations/*.json``) or one instances file;
+    side-cars in ``radiometric/`` are listed in ``frames``.
+
+    ``load(path, *, schema=None, skip_invalid=False, defaults=None) -> ImportResult``.
+    """,
+)

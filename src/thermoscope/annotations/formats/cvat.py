@@ -46,7 +46,6 @@ per point; tags other than OK/NG are skipped and noted.
 
 from __future__ import annotations
 
-import os
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping, Sequence
@@ -62,45 +61,50 @@ from thermoscope.annotations.formats.base import (
     VERDICT_LABELS,
     AnnotationFormatError,
     Export,
-    ExportReport,
     FrameFile,
-    FrameSource,
-    ImageSizes,
     ImportDefaults,
     ImportResult,
     Losses,
     LossWarning,
     Problems,
-    SidecarKind,
-    attribute_from_text,
-    attribute_text,
-    check_labels,
-    drop_review,
+)
+from thermoscope.annotations.formats.files import (
+    Found,
+    ImageSizes,
+    export_loader,
+    export_saver,
     find_image,
-    flatten_tracks,
+    read_text,
+)
+from thermoscope.annotations.formats.naming import (
     frame_stem,
-    frame_verdicts,
     group_frames,
-    in_bulk,
-    infer_schema,
     item_id_of,
+    stem_of,
+)
+from thermoscope.annotations.formats.records import (
+    drop_review,
+    flatten_tracks,
+    frame_verdicts,
     item_losses,
     kept_annotation,
     make_item,
     mask_bounds,
     normal_angle,
     note_provenance,
-    number_text,
-    read_text,
     rename,
     renamed,
-    save_export,
     shape_inside,
-    sidecars,
-    stem_of,
-    text_round_trip,
     where,
     with_records,
+)
+from thermoscope.annotations.formats.values import (
+    attribute_from_text,
+    attribute_text,
+    check_labels,
+    infer_schema,
+    number_text,
+    text_round_trip,
 )
 from thermoscope.annotations.item import AnnotatedItem
 from thermoscope.annotations.model import Annotation, Provenance, VerdictLabel
@@ -1083,50 +1087,12 @@ def _track(reader: _Reader, el: ET.Element, index: Any, width: int, height: int)
 # files
 
 
-@in_bulk
-def save(
-    items: Sequence[AnnotatedItem],
-    path: str | os.PathLike[str],
-    *,
-    mode: Mode = "images",
-    schema: LabelSchema | None = None,
-    frames: FrameSource | None = None,
-    sidecar: SidecarKind = "tiff",
-    palette: str = "iron",
-    overwrite: bool = False,
-    strict: bool = False,
-) -> ExportReport:
-    """Write a CVAT ``mode`` export folder atomically (layout in the module docstring); the
-    other arguments are those of ``coco.save``."""
-    export = emit(items, mode=mode, schema=schema)
-    return save_export(
-        export,
-        items,
-        path,
-        frames=frames,
-        sidecar=sidecar,
-        palette=palette,
-        overwrite=overwrite,
-        strict=strict,
-    )
-
-
-@in_bulk
-def load(
-    path: str | os.PathLike[str],
-    *,
-    mode: Mode = "images",
-    schema: LabelSchema | None = None,
-    skip_invalid: bool = False,
-    defaults: ImportDefaults | None = None,
-) -> ImportResult:
-    """Read a CVAT export: a folder (images: its ``annotations.xml`` or first ``.xml``;
-    video: every ``annotations.xml`` in it or its sub-folders) or one ``.xml`` file."""
-    p = Path(path)
+def _find(p: Path, options: Mapping[str, Any]) -> Found:
+    mode = options.get("mode", "images")
     if p.is_file():
         root = p.parent
         files = {p.name: p.read_bytes()}
-    elif p.is_dir():
+    else:
         root = p
         if mode == "images":
             found = p / ANNOTATION_FILE
@@ -1137,8 +1103,6 @@ def load(
                 x.relative_to(p).as_posix(): x.read_bytes()
                 for x in sorted([*p.glob("*.xml"), *p.glob(f"*/{ANNOTATION_FILE}")])
             }
-    else:
-        raise AnnotationFormatError("no such file or folder", file=str(p))
     if not files:
         raise AnnotationFormatError("no CVAT .xml file", file=str(p))
     sizes = ImageSizes(
@@ -1148,8 +1112,26 @@ def load(
             or find_image(root / "images", "frame_000000")
         ),
     )
-    result = parse(
-        files, mode=mode, sizes=sizes, schema=schema, skip_invalid=skip_invalid, defaults=defaults
-    )
-    result.frames = sidecars(root, result.items)
-    return result
+    return Found(root, files, {"sizes": sizes})
+
+
+save = export_saver(
+    emit,
+    """Write a CVAT export folder atomically (layout in the module docstring).
+
+    ``save(items, path, *, mode="images", schema=None, frames=None, sidecar="tiff",
+    palette="iron", overwrite=False, strict=False) -> ExportReport`` (see
+    ``files.export_saver``).
+    """,
+)
+
+load = export_loader(
+    parse,
+    _find,
+    """Read a CVAT export: a folder (images: its ``annotations.xml`` or first ``.xml``;
+    video: every ``annotations.xml`` in it or its sub-folders) or one ``.xml`` file.
+
+    ``load(path, *, mode="images", schema=None, skip_invalid=False, defaults=None) ->
+    ImportResult``.
+    """,
+)

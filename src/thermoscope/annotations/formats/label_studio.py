@@ -40,7 +40,6 @@ and when, review state, metadata and item metadata. A rotated box at 0° comes b
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -54,38 +53,43 @@ from thermoscope.annotations.formats.base import (
     VERDICT_LABELS,
     AnnotationFormatError,
     Export,
-    ExportReport,
     FrameFile,
-    FrameSource,
-    ImageSizes,
     ImportDefaults,
     ImportResult,
     Losses,
     LossWarning,
     Problems,
-    SidecarKind,
-    check_labels,
-    drop_review,
+)
+from thermoscope.annotations.formats.files import (
+    Found,
+    ImageSizes,
+    export_loader,
+    export_saver,
     find_image,
-    flatten_tracks,
+    read_text,
+)
+from thermoscope.annotations.formats.naming import (
     frame_stem,
-    frame_verdicts,
     group_frames,
-    in_bulk,
-    infer_schema,
+    stem_of,
+)
+from thermoscope.annotations.formats.records import (
+    drop_review,
+    flatten_tracks,
+    frame_verdicts,
     item_losses,
     kept_annotation,
     make_item,
     normal_angle,
     note_provenance,
-    read_text,
-    save_export,
-    schema_of,
     shape_inside,
-    sidecars,
-    stem_of,
     where,
     with_records,
+)
+from thermoscope.annotations.formats.values import (
+    check_labels,
+    infer_schema,
+    schema_of,
 )
 from thermoscope.annotations.item import AnnotatedItem
 from thermoscope.annotations.model import Annotation, Provenance, VerdictLabel
@@ -958,45 +962,7 @@ def _verdict(
 # files
 
 
-@in_bulk
-def save(
-    items: Sequence[AnnotatedItem],
-    path: str | os.PathLike[str],
-    *,
-    schema: LabelSchema | None = None,
-    image_prefix: str = f"{IMAGE_DIR}/",
-    frames: FrameSource | None = None,
-    sidecar: SidecarKind = "tiff",
-    palette: str = "iron",
-    overwrite: bool = False,
-    strict: bool = False,
-) -> ExportReport:
-    """Write a Label Studio export folder atomically (layout in the module docstring); the
-    other arguments are those of ``coco.save`` and ``emit``."""
-    export = emit(items, schema=schema, image_prefix=image_prefix)
-    return save_export(
-        export,
-        items,
-        path,
-        frames=frames,
-        sidecar=sidecar,
-        palette=palette,
-        overwrite=overwrite,
-        strict=strict,
-    )
-
-
-@in_bulk
-def load(
-    path: str | os.PathLike[str],
-    *,
-    schema: LabelSchema | None = None,
-    skip_invalid: bool = False,
-    defaults: ImportDefaults | None = None,
-) -> ImportResult:
-    """Read a Label Studio export folder (its ``tasks.json``) or one JSON file; tasks
-    without sizes take them from their image in ``images/``."""
-    p = Path(path)
+def _find(p: Path, options: Mapping[str, Any]) -> Found:
     file = p / TASKS_FILE if p.is_dir() else p
     if not file.is_file():
         raise AnnotationFormatError("no tasks.json", file=str(p))
@@ -1004,13 +970,25 @@ def load(
     sizes = ImageSizes(
         [], lambda stem: find_image(root / IMAGE_DIR, stem) or find_image(root, stem)
     )
-    result = parse(
-        file.read_bytes(),
-        sizes=sizes,
-        schema=schema,
-        skip_invalid=skip_invalid,
-        defaults=defaults,
-        source=file.name,
-    )
-    result.frames = sidecars(root, result.items)
-    return result
+    return Found(root, file.read_bytes(), {"sizes": sizes, "source": file.name})
+
+
+save = export_saver(
+    emit,
+    """Write a Label Studio export folder atomically (layout in the module docstring).
+
+    ``save(items, path, *, schema=None, image_prefix="images/", frames=None, sidecar="tiff",
+    palette="iron", overwrite=False, strict=False) -> ExportReport`` (see
+    ``files.export_saver``).
+    """,
+)
+
+load = export_loader(
+    parse,
+    _find,
+    """Read a Label Studio export folder (its ``tasks.json``) or one JSON file; tasks
+    without sizes take them from their image in ``images/``.
+
+    ``load(path, *, schema=None, skip_invalid=False, defaults=None) -> ImportResult``.
+    """,
+)

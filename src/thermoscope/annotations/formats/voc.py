@@ -27,50 +27,54 @@ item metadata.
 
 from __future__ import annotations
 
-import os
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from thermoscope.annotations.formats.base import (
-    AnnotationFormatError,
     Export,
-    ExportReport,
     FrameFile,
-    FrameSource,
-    ImageSizes,
     ImportDefaults,
     ImportResult,
     Losses,
     LossWarning,
     Problems,
-    SidecarKind,
-    attribute_text,
-    bounding_box,
-    check_labels,
-    drop_review,
+)
+from thermoscope.annotations.formats.files import (
+    Found,
+    ImageSizes,
+    export_loader,
+    export_saver,
     find_image,
-    flatten_tracks,
+    read_text,
+)
+from thermoscope.annotations.formats.naming import (
     frame_stem,
     group_frames,
-    in_bulk,
-    infer_schema,
+    stem_of,
+)
+from thermoscope.annotations.formats.records import (
+    bounding_box,
+    drop_review,
+    flatten_tracks,
     item_losses,
     kept_annotation,
     make_item,
     note_provenance,
-    number_text,
-    read_text,
     rename,
-    save_export,
-    schema_of,
     shape_inside,
-    sidecars,
-    stem_of,
-    text_round_trip,
-    typed_attributes,
     where,
     with_records,
+)
+from thermoscope.annotations.formats.values import (
+    attribute_text,
+    check_labels,
+    infer_schema,
+    number_text,
+    schema_of,
+    text_round_trip,
+    typed_attributes,
 )
 from thermoscope.annotations.item import AnnotatedItem
 from thermoscope.annotations.model import Annotation
@@ -428,50 +432,10 @@ def _annotation(
     )
 
 
-@in_bulk
-def save(
-    items: Sequence[AnnotatedItem],
-    path: str | os.PathLike[str],
-    *,
-    schema: LabelSchema | None = None,
-    subset: str = "default",
-    frames: FrameSource | None = None,
-    sidecar: SidecarKind = "tiff",
-    palette: str = "iron",
-    overwrite: bool = False,
-    strict: bool = False,
-) -> ExportReport:
-    """Write a VOC export folder atomically (layout in the module docstring); the other
-    arguments are those of ``coco.save``."""
-    export = emit(items, schema=schema, subset=subset)
-    return save_export(
-        export,
-        items,
-        path,
-        frames=frames,
-        sidecar=sidecar,
-        palette=palette,
-        overwrite=overwrite,
-        strict=strict,
-    )
-
-
-@in_bulk
-def load(
-    path: str | os.PathLike[str],
-    *,
-    schema: LabelSchema | None = None,
-    skip_invalid: bool = False,
-    defaults: ImportDefaults | None = None,
-    one_based: bool = False,
-) -> ImportResult:
-    """Read a VOC folder (``Annotations/*.xml`` in the order of the ``ImageSets/Main`` lists,
-    ``labelmap.txt``), or one VOC ``.xml`` file; files without a size take it from their image
-    in ``JPEGImages``."""
-    p = Path(path)
+def _find(p: Path, options: Mapping[str, Any]) -> Found:
     if p.is_file():
         root, files = p.parent, {p.name: p.read_bytes()}
-    elif p.is_dir():
+    else:
         root = p
         listed = [
             line.strip()
@@ -486,19 +450,31 @@ def load(
         files = {f"{ANNOTATION_DIR}/{s}.xml": found[s].read_bytes() for s in order}
         if (p / LABELMAP).is_file():
             files[LABELMAP] = (p / LABELMAP).read_bytes()
-    else:
-        raise AnnotationFormatError("no such file or folder", file=str(p))
     stems = [stem_of(rel) for rel in files if rel.endswith(".xml")]
     sizes = ImageSizes(
         stems, lambda stem: find_image(root / IMAGE_DIR, stem) or find_image(root, stem)
     )
-    result = parse(
-        files,
-        sizes=sizes,
-        schema=schema,
-        skip_invalid=skip_invalid,
-        defaults=defaults,
-        one_based=one_based,
-    )
-    result.frames = sidecars(root, result.items)
-    return result
+    return Found(root, files, {"sizes": sizes})
+
+
+save = export_saver(
+    emit,
+    """Write a VOC export folder atomically (layout in the module docstring).
+
+    ``save(items, path, *, schema=None, subset="default", frames=None, sidecar="tiff",
+    palette="iron", overwrite=False, strict=False) -> ExportReport`` (see
+    ``files.export_saver``).
+    """,
+)
+
+load = export_loader(
+    parse,
+    _find,
+    """Read a VOC folder (``Annotations/*.xml`` in the order of the ``ImageSets/Main`` lists,
+    ``labelmap.txt``), or one VOC ``.xml`` file; files without a size take it from their image
+    in ``JPEGImages``.
+
+    ``load(path, *, schema=None, skip_invalid=False, defaults=None, one_based=False) ->
+    ImportResult``.
+    """,
+)

@@ -31,53 +31,57 @@ next to their images) and ``labels/`` folders with ``classes.txt``; image sizes 
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
 
 from thermoscope.annotations.formats.base import (
-    IMAGE_SUFFIXES,
     PENDING,
     AnnotationFormatError,
     Export,
-    ExportReport,
     FrameFile,
-    FrameSource,
     ImportDefaults,
     ImportResult,
     Losses,
     LossWarning,
     Problems,
-    SidecarKind,
-    bounding_box,
-    check_labels,
-    drop_review,
+)
+from thermoscope.annotations.formats.files import (
+    IMAGE_SUFFIXES,
+    Found,
+    export_loader,
+    export_saver,
     find_image,
-    flatten_tracks,
+    read_image_size,
+    read_text,
+)
+from thermoscope.annotations.formats.naming import (
     frame_stem,
     group_frames,
-    in_bulk,
-    infer_schema,
+    stem_of,
+)
+from thermoscope.annotations.formats.records import (
+    bounding_box,
+    drop_review,
+    flatten_tracks,
     item_losses,
     kept_annotation,
     make_item,
     mask_polygons,
     note_provenance,
-    read_image_size,
-    read_text,
     rename,
     renamed,
-    save_export,
-    schema_of,
     shape_inside,
-    sidecars,
-    stem_of,
     where,
     with_records,
+)
+from thermoscope.annotations.formats.values import (
+    check_labels,
+    infer_schema,
+    schema_of,
 )
 from thermoscope.annotations.item import AnnotatedItem
 from thermoscope.annotations.model import Annotation
@@ -450,33 +454,15 @@ def _clipped(shape: Shape, width: int, height: int) -> Shape:
 # files
 
 
-@in_bulk
-def save(
-    items: Sequence[AnnotatedItem],
-    path: str | os.PathLike[str],
-    *,
-    task: Task = "detect",
-    schema: LabelSchema | None = None,
-    subset: str = "train",
-    frames: FrameSource | None = None,
-    sidecar: SidecarKind = "tiff",
-    palette: str = "iron",
-    overwrite: bool = False,
-    strict: bool = False,
-) -> ExportReport:
-    """Write a YOLO export folder atomically (layout in the module docstring); the other
-    arguments are those of ``coco.save``."""
-    export = emit(items, task=task, schema=schema, subset=subset)
-    return save_export(
-        export,
-        items,
-        path,
-        frames=frames,
-        sidecar=sidecar,
-        palette=palette,
-        overwrite=overwrite,
-        strict=strict,
-    )
+save = export_saver(
+    emit,
+    """Write a YOLO export folder atomically (layout in the module docstring).
+
+    ``save(items, path, *, task="detect", schema=None, subset="train", frames=None,
+    sidecar="tiff", palette="iron", overwrite=False, strict=False) -> ExportReport`` (see
+    ``files.export_saver``).
+    """,
+)
 
 
 def _image_for(root: Path, rel: str) -> Path | None:
@@ -497,27 +483,18 @@ def _image_for(root: Path, rel: str) -> Path | None:
     return None
 
 
-@in_bulk
-def load(
-    path: str | os.PathLike[str],
-    *,
-    schema: LabelSchema | None = None,
-    skip_invalid: bool = False,
-    defaults: ImportDefaults | None = None,
-) -> ImportResult:
-    """Read a YOLO folder (any layout in the module docstring); image sizes come from
-    ``images.meta`` or the images' headers; side-cars are listed in ``frames``."""
-    root = Path(path)
-    if not root.is_dir():
-        raise AnnotationFormatError("not a folder", file=str(root))
+def _find(p: Path, options: Mapping[str, Any]) -> Found:
+    if not p.is_dir():
+        raise AnnotationFormatError("not a folder", file=str(p))
+    root = p
     files: dict[str, bytes] = {}
-    for p in root.iterdir():
-        if p.is_file() and (p.suffix in (".yaml", ".yml") or p.name in (*_NAME_FILES, META_FILE)):
-            files[p.name] = p.read_bytes()
-    for p in sorted(root.rglob("*.txt")):
-        rel = p.relative_to(root).as_posix()
-        if rel not in files and p.is_file():
-            files[rel] = p.read_bytes()
+    for f in root.iterdir():
+        if f.is_file() and (f.suffix in (".yaml", ".yml") or f.name in (*_NAME_FILES, META_FILE)):
+            files[f.name] = f.read_bytes()
+    for f in sorted(root.rglob("*.txt")):
+        rel = f.relative_to(root).as_posix()
+        if rel not in files and f.is_file():
+            files[rel] = f.read_bytes()
     meta = _meta_sizes(files)
     sizes: dict[str, tuple[int, int]] = {}
     for rel in label_files(files):
@@ -527,6 +504,15 @@ def load(
         size = read_image_size(image) if image is not None else None
         if size is not None:
             sizes[stem_of(rel)] = size
-    result = parse(files, sizes=sizes, schema=schema, skip_invalid=skip_invalid, defaults=defaults)
-    result.frames = sidecars(root, result.items)
-    return result
+    return Found(root, files, {"sizes": sizes})
+
+
+load = export_loader(
+    parse,
+    _find,
+    """Read a YOLO folder (any layout in the module docstring); image sizes come from
+    ``images.meta`` or the images' headers; side-cars are listed in ``frames``.
+
+    ``load(path, *, schema=None, skip_invalid=False, defaults=None) -> ImportResult``.
+    """,
+)
