@@ -15,7 +15,7 @@ export const SHORTCUTS = [
       ["P", "polygon (click vertices; Enter, double-click or the first vertex closes)"],
       ["M", "brush mask (Shift + drag erases; [ ] brush size)"],
       ["X", "point"],
-      ["1 – 9", "label for new shapes (relabels the selection too)"],
+      ["1 – 9", "label of the next shape (relabels a shape you selected, not the one just drawn)"],
       ["T", "new shapes become tracks (sequences)"],
     ],
   ],
