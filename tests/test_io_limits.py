@@ -6,6 +6,7 @@ used."""
 from __future__ import annotations
 
 import io
+import struct
 import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
@@ -24,7 +25,7 @@ from thermoscope.cli.main import app
 from thermoscope.core import ThermalFrame, ThermalSequence
 from thermoscope.io import DecodeLimitError, DecodeLimits, csv_format, dji, numpy_format
 from thermoscope.io.flir_writer import emit_csq
-from thermoscope.io.limits import DECODED_BYTES_PER_PIXEL
+from thermoscope.io.limits import DECODED_BYTES_PER_PIXEL, jpeg_within
 
 MIB = 1 << 20
 #: The bomb of the report: 8 constant 8192x8192 frames (64 Mi pixels each) in a CSQ.
@@ -115,6 +116,52 @@ def test_flir_headers_property(width: int, height: int, frames: int, limits: Dec
     else:
         with tio.parse_bytes(data, ".csq", limits=limits) as seq:
             assert len(seq) == frames
+
+
+def _segment(marker: int, payload: bytes) -> bytes:
+    return struct.pack(">BBH", 0xFF, marker, len(payload) + 2) + payload
+
+
+def flir_rjpeg(fff: bytes) -> bytes:
+    """A JPEG whose one FLIR APP1 segment (chunk 0 of 0) carries the record set ``fff``."""
+    return b"\xff\xd8" + _segment(0xE1, b"FLIR\x00\x01\x00\x00" + fff) + b"\xff\xd9"
+
+
+@settings(max_examples=100, deadline=None)
+@given(width=st.integers(1, 65535), height=st.integers(1, 65535), limits=limit_values)
+def test_flir_rjpeg_header_property(width: int, height: int, limits: DecodeLimits) -> None:
+    """An R-JPEG whose raw record declares any size is refused exactly when beyond a limit
+    (within them its 16 bytes of counts decode, or fail with an ordinary format error)."""
+    data = flir_rjpeg(record_set(width, height, bytes(16)))
+    if _refused(limits, width, height, 1):
+        with pytest.raises(DecodeLimitError):
+            tio.parse_bytes(data, ".jpg", limits=limits)
+        return
+    if width * height * 2 <= 16:
+        assert tio.parse_bytes(data, ".jpg", limits=limits)[0].shape == (height, width)
+    else:
+        with pytest.raises(tio.TruncatedFileError, match="raw data holds 16 bytes"):
+            tio.parse_bytes(data, ".jpg", limits=limits)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    width=st.integers(1, 65535),
+    height=st.integers(1, 65535),
+    marker=st.sampled_from([0xC0, 0xC1, 0xC2, 0xC3]),
+    limits=limit_values,
+)
+def test_jpeg_frame_header_property(
+    width: int, height: int, marker: int, limits: DecodeLimits
+) -> None:
+    """The start-of-frame size DJI's reader checks first: refused exactly beyond the limits."""
+    sof = struct.pack(">BHHB", 8, height, width, 1) + b"\x01\x11\x00"
+    data = b"\xff\xd8" + _segment(0xE0, b"JFIF\x00") + _segment(marker, sof) + b"\xff\xd9"
+    if _refused(limits, width, height, 1):
+        with pytest.raises(DecodeLimitError):
+            jpeg_within(data, limits)
+    else:
+        assert jpeg_within(data, limits) is data
 
 
 small_limits = st.builds(
