@@ -16,13 +16,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx2 as httpx
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from server_support import ADMIN_PASSWORD, API, Server, ingest, make_settings
 
 from flir_records import constant_csq
 from synthetic_frames import planck_frame
-from thermoscope.io.flir_writer import emit_csq
+from thermoscope.datasets.synthetic import simulate_run
+from thermoscope.io import parse_bytes
+from thermoscope.io.flir_writer import emit_csq, emit_seq
+from thermoscope.recipes import compile_recipe, inspect, load_recipe
 from thermoscope.server import create_app
 
 MIB = 1 << 20
@@ -86,6 +90,26 @@ def test_a_sequence_is_ingested_one_decoded_frame_at_a_time(limited: Server) -> 
     assert response.json()["frame_count"] == frames
     assert response.json()["format"] == "flir-csq"
     assert peak < 64 * MIB  # holding every decoded frame would take 144 MiB
+
+
+def test_recipe_without_sequence_rules_decodes_one_frame_of_a_sequence(limited: Server) -> None:
+    """Pre-annotation of a sequence with a single-frame recipe inspects the frame the recipe
+    names (the last) and finds what inspecting the whole sequence finds."""
+    recipe_path = Path(__file__).resolve().parents[2] / "examples" / "pcb.yaml"
+    plan = compile_recipe(load_recipe(recipe_path))
+    assert not plan.sequence_rules
+    project = limited.project(recipe=recipe_path.read_text(encoding="utf-8"))
+    rng = np.random.default_rng(3)
+    part = next(iter(simulate_run("pcb", parts=1, defect_rate=1.0, rng=rng, sequence=True)))
+    frames = list(part.frames)
+    data = emit_seq(frames)
+    response = ingest(limited.admin, project["id"], data, "part.seq")
+    assert response.status_code == 201, response.text
+    stored = limited.admin.get(f"{API}/frames/{response.json()['frame_id']}").json()
+    with parse_bytes(data, ".seq") as seq:
+        expected = inspect(seq, plan, source="part.seq").to_json()
+    assert stored["machine_findings"] == expected
+    assert expected["frame"] == len(frames) - 1
 
 
 def test_truncated_last_frame_is_reported_to_the_client(limited: Server) -> None:

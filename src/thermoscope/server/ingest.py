@@ -39,7 +39,7 @@ from thermoscope.core import (
     Verdict,
 )
 from thermoscope.datasets.hashing import frame_id, sequence_id
-from thermoscope.recipes import inspect
+from thermoscope.recipes import InspectionPlan, inspect
 from thermoscope.server.auth import Principal
 from thermoscope.server.context import ServerContext
 from thermoscope.server.db.models import (
@@ -249,10 +249,8 @@ def preannotate(
         compiled = ctx.compiled_recipe(recipe_text)
         recipe = compiled.recipe
         if (recipe.frame.height, recipe.frame.width) == (height, width):
-            multi = decoded.frame_count > 1
-            subject = decoded.sequence if multi else decoded.first
             try:
-                inspection = inspect(subject, compiled.plan, source=filename)
+                inspection = _recipe_inspection(decoded, compiled.plan, filename)
             except ThermoscopeError:
                 inspection = None
             kwargs = {
@@ -279,6 +277,21 @@ def preannotate(
     return PreAnnotated(
         item, inspection.to_json(), pre.verdict.verdict.value, min(scores) if scores else None
     )
+
+
+def _recipe_inspection(decoded: Decoded, plan: InspectionPlan, filename: str) -> Inspection:
+    """The recipe's inspection of the item. A sequence is inspected as a whole (every frame
+    decoded at once, within the decode limits) only when the recipe has sequence rules;
+    otherwise its rules look at one frame (``sequence.frame``), and only that one is decoded."""
+    count = decoded.frame_count
+    if count == 1:
+        return inspect(decoded.first, plan, source=filename)
+    index = plan.sequence.frame
+    if plan.sequence_rules or not -count <= index < count:
+        return inspect(decoded.sequence, plan, source=filename)
+    index %= count
+    frame = decoded.first if index == 0 else decoded.sequence[index]
+    return dataclasses.replace(inspect(frame, plan, source=filename), frame=index)
 
 
 def schema_with_labels(schema: dict[str, Any], item: AnnotatedItem) -> dict[str, Any] | None:
