@@ -13,14 +13,23 @@ Thermal, Matrice 4T...) save an ordinary JPEG rendering plus, in APPn segments:
   ``iirp``   APP4 ``FF D2 D1 FF "iirp"``    float32 at 32: ambient °C, distance m,          >> 2
              (H20N, H30T, M30T, M3T, M4T)   emissivity, humidity (fraction), reflected °C
   ``float``  APP4, no magic (M2EA)          the same five float32 from byte 0               >> 2
-  ``hirp``   APP4 ``FF D2 D1 FF "hirp"``    u32: distance/8192 at 80, emissivity/8192 at    as is
-             (M3TD)                         88, temperature m°C at 112 (reflected and
-                                            ambient), humidity m% at 116
+  ``hirp``   APP4 ``FF D2 D1 FF "hirp"``    Q13 u32 (value x 8192): emissivity at 88;       as is
+             (M3TD, M4T)                    humidity m% at 116; byte 100 = 1: Q13 distance
+                                            at 92, reflected °C 96, ambient °C 132; byte
+                                            100 = 0: Q13 distance at 80, m°C at 112 for
+                                            reflected and ambient
+  ``girp``   APP4 ``FF D2 D1 FF "girp"``    ``AA 55`` record at 32, u16 from 36: humidity   as is
+             (M30T, later firmware)         %, distance 0.1 m, emissivity/100, reflected
+                                            0.1 °C (int16)
   ``aa55``   APP4 ``AA 55`` (H20T)          u16 at 68: distance m, humidity %,              as is
                                             emissivity/100, reflected 0.1 °C (int16)
   ``plug``   APP2 ``"Plug"`` (XT S)         u16 at 1174 distance m, 1178 reflected 0.1 °C   as is
-                                            (int16), 1182 emissivity/100, 1190 humidity 0.1%
+                                            (int16), 1182 emissivity/100; humidity: the
+                                            SDK's 70 % (the 0.1 % at 1190 is only stored)
   ========== ============================== =============================================== =====
+
+  Values a header stores but DJI's SDK does not use (the XT S humidity, the M4T camera's own
+  distance and temperature) are kept in ``DjiImage.stored``.
 
   The ``iirp`` and ``float`` cameras store 14-bit counts shifted left by two; the counts returned
   here are those of DJI's SDK (``dirp_get_original_raw``), i.e. the stored words ``>> 2``.
@@ -38,7 +47,7 @@ import math
 import os
 import struct
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 from pathlib import Path
@@ -138,7 +147,10 @@ class DjiImage:
         camera: make, model, serial and firmware from EXIF.
         capture_time: EXIF DateTimeOriginal (timezone-aware when the file gives an offset).
         gps: EXIF position, when present.
-        parameters: embedded measurement parameters, ``None`` for an ``"unknown"`` layout.
+        parameters: the embedded measurement parameters DJI's SDK uses, ``None`` for an
+            ``"unknown"`` layout.
+        stored: values the header also stores but DJI's SDK does not use for its conversion
+            (name with unit suffix -> value), e.g. the XT S's ``humidity_pct``.
     """
 
     raw: RawArray
@@ -148,6 +160,7 @@ class DjiImage:
     capture_time: datetime | None
     gps: GpsPosition | None
     parameters: DjiParameters | None
+    stored: Mapping[str, float] = field(default_factory=dict)
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -295,14 +308,36 @@ def _float_block(block: bytes, at: int) -> DjiParameters:
     return DjiParameters(distance, humidity * 100.0, emissivity, reflected, ambient)
 
 
-def _hirp_block(block: bytes) -> DjiParameters:
-    """``hirp`` header: Q13 distance and emissivity, temperature in m°C, humidity in m%."""
-    (distance,) = struct.unpack_from("<I", block, 80)
-    (emissivity,) = struct.unpack_from("<I", block, 88)
+def _hirp_block(block: bytes) -> tuple[DjiParameters, dict[str, float]]:
+    """``hirp`` header: Q13 (value * 8192) and milli-unit fields, chosen by the flag at 100.
+
+    Emissivity (Q13 at 88) and humidity (m% at 116) are always where DJI's SDK reads them. When
+    the byte at 100 is 1 (user-set parameters, M4T), distance, reflected and ambient °C are the Q13
+    words at 92, 96 and 132, and the camera's own distance (80) and temperature (m°C at 112) are
+    kept as stored extras; when it is 0 (M3TD), the SDK takes the distance at 80 and the m°C
+    temperature at 112 for both reflected and ambient.
+    """
+    (default_distance, emissivity) = struct.unpack_from("<I4xI", block, 80)
     temp_mc, humidity_m = struct.unpack_from("<iI", block, 112)
+    if block[100] == 1:
+        distance, reflected = struct.unpack_from("<Ii", block, 92)
+        (ambient,) = struct.unpack_from("<i", block, 132)
+        stored = {"distance_m": default_distance / 8192, "temperature_c": temp_mc / 1000}
+        params = DjiParameters(
+            distance / 8192, humidity_m / 1000, emissivity / 8192, reflected / 8192, ambient / 8192
+        )
+        return params, stored
+    temp = temp_mc / 1000
     return DjiParameters(
-        distance / 8192, humidity_m / 1000, emissivity / 8192, temp_mc / 1000, temp_mc / 1000
-    )
+        default_distance / 8192, humidity_m / 1000, emissivity / 8192, temp, temp
+    ), {}
+
+
+def _girp_block(block: bytes) -> DjiParameters:
+    """``girp`` header (M30T, later firmware): an ``AA 55`` record at 32 with u16 humidity %,
+    distance in 0.1 m, emissivity/100 and int16 reflected 0.1 °C from byte 36."""
+    humidity, distance, emissivity, reflected = struct.unpack_from("<HHHh", block, 36)
+    return DjiParameters(distance / 10, float(humidity), emissivity / 100, reflected / 10)
 
 
 def _aa55_block(block: bytes) -> DjiParameters:
@@ -311,34 +346,51 @@ def _aa55_block(block: bytes) -> DjiParameters:
     return DjiParameters(float(distance), float(humidity), emissivity / 100, reflected / 10)
 
 
-def _plug_block(block: bytes) -> DjiParameters:
-    """XT S ``Plug`` header (APP2): distance, reflected, emissivity and humidity from 1174."""
+#: Relative humidity (%) DJI's SDK applies to XT S files: it ignores the humidity they store.
+PLUG_SDK_HUMIDITY_PCT = 70.0
+
+
+def _plug_block(block: bytes) -> tuple[DjiParameters, dict[str, float]]:
+    """XT S ``Plug`` header (APP2): distance, reflected, emissivity from 1174; humidity stored.
+
+    The u16 at 1190 (0.1 %) varies from shot to shot, but DJI's SDK does not use it: it measures
+    XT S files at its default 70 %. The stored value is kept as an extra.
+    """
     (distance,) = struct.unpack_from("<H", block, 1174)
     (reflected,) = struct.unpack_from("<h", block, 1178)
     (emissivity,) = struct.unpack_from("<H", block, 1182)
     (humidity,) = struct.unpack_from("<H", block, 1190)
-    return DjiParameters(float(distance), humidity / 10, emissivity / 100, reflected / 10)
+    params = DjiParameters(float(distance), PLUG_SDK_HUMIDITY_PCT, emissivity / 100, reflected / 10)
+    return params, {"humidity_pct": humidity / 10}
 
 
-def _measurement_header(segments: list[Segment]) -> tuple[str, DjiParameters | None]:
-    """The header layout and its parameters (``("unknown", None)`` when not recognised).
+_Header = tuple[str, DjiParameters | None, dict[str, float]]
+
+
+def _measurement_header(segments: list[Segment]) -> _Header:
+    """The header layout, the parameters DJI's SDK uses, and stored values it does not use.
+
+    ``("unknown", None, {})`` when the header is not recognised.
 
     Raises:
         TruncatedFileError: a recognised header is too short for its parameters.
         CorruptDataError: the parameters are implausible.
     """
     app4, app2 = _first(segments, _APP4), _first(segments, _APP2)
-    if app4[:4] == _IRP_MAGIC and app4[4:8] == b"iirp":
-        return "iirp", _float_block(_need(app4, 52, "iirp"), 32)
-    if app4[:4] == _IRP_MAGIC and app4[4:8] == b"hirp":
-        return "hirp", _hirp_block(_need(app4, 120, "hirp"))
+    magic = app4[4:8] if app4[:4] == _IRP_MAGIC else b""
+    if magic == b"iirp":
+        return "iirp", _float_block(_need(app4, 52, "iirp"), 32), {}
+    if magic == b"hirp":
+        return "hirp", *_hirp_block(_need(app4, 136, "hirp"))
+    if magic == b"girp" and app4[32:34] == b"\xaa\x55":
+        return "girp", _girp_block(_need(app4, 44, "girp")), {}
     if app4[:2] == b"\xaa\x55":
-        return "aa55", _aa55_block(_need(app4, 76, "aa55"))
+        return "aa55", _aa55_block(_need(app4, 76, "aa55")), {}
     if app2[:4] == b"Plug":
-        return "plug", _plug_block(_need(app2, 1192, "Plug"))
+        return "plug", *_plug_block(_need(app2, 1192, "Plug"))
     if _looks_like_float_block(app4):
-        return "float", _float_block(app4, 0)
-    return "unknown", None
+        return "float", _float_block(app4, 0), {}
+    return "unknown", None, {}
 
 
 def _need(block: bytes, size: int, name: str) -> bytes:
@@ -427,7 +479,7 @@ def parse_raw(data: bytes | memoryview) -> DjiImage:
     if any(s.marker == _APP1 and bytes(s.payload[:5]) == _FLIR_TAG for s in segments):
         raise UnknownFormatError("a FLIR R-JPEG, not a DJI-native one")
     exif = _read_exif(segments)
-    layout, parameters = _measurement_header(segments)
+    layout, parameters, stored = _measurement_header(segments)
     raw, marker = _raw_image(segments, exif, layout)
     camera = CameraInfo(
         make=exif.text(_MAKE),
@@ -435,7 +487,9 @@ def parse_raw(data: bytes | memoryview) -> DjiImage:
         serial=exif.text(_SERIAL),
         software=exif.text(_SOFTWARE),
     )
-    return DjiImage(raw, layout, marker, camera, _capture_time(exif), _gps(exif), parameters)
+    return DjiImage(
+        raw, layout, marker, camera, _capture_time(exif), _gps(exif), parameters, stored
+    )
 
 
 def temperatures(data: bytes | memoryview, image: DjiImage) -> FloatArray:
@@ -495,6 +549,8 @@ def _extra(image: DjiImage) -> dict[str, Any]:
     extra: dict[str, Any] = {"dji_layout": image.layout, "raw_marker": image.raw_marker}
     if image.parameters is not None:
         extra["dji_ambient_temp_c"] = image.parameters.ambient_temp_c
+    if image.stored:
+        extra["dji_stored"] = dict(image.stored)
     return extra
 
 
