@@ -74,7 +74,7 @@ from thermoscope.annotations.formats.files import (
     export_loader,
     export_saver,
     find_image,
-    read_text,
+    parse_xml,
 )
 from thermoscope.annotations.formats.naming import (
     frame_stem,
@@ -819,10 +819,7 @@ class _Reader:
 
 
 def _root(data: bytes, file: str) -> ET.Element:
-    try:
-        root = ET.fromstring(read_text(data, file))
-    except ET.ParseError as exc:
-        raise AnnotationFormatError(f"not well-formed XML: {exc}", file=file) from None
+    root = parse_xml(data, file)
     if root.tag != "annotations":
         raise AnnotationFormatError(f"root element is <{root.tag}>, not <annotations>", file=file)
     return root
@@ -890,7 +887,7 @@ def _parse_images(
         raise AnnotationFormatError("a CVAT for video file (tracks, no images)", file=file)
     declared = _meta_schema(root)
     reader = _Reader(file, problems, schema, declared, defaults, notes)
-    entries = []
+    entries: dict[str, list[tuple[str, tuple[str, int, int, ET.Element]]]] = {}
     for n, image in enumerate(root.iterfind("image")):
         name = image.get("name", "")
         what = f"image {name!r}" if name else f"image[{n}]"
@@ -904,45 +901,93 @@ def _parse_images(
         if not name:
             problems.fail(file, what, "the image has no name")
             continue
-        entries.append((stem_of(name), (what, width, height, image)))
+        subset = image.get("subset", "").strip()
+        entries.setdefault(subset, []).append((stem_of(name), (what, width, height, image)))
     items = []
-    for item_id, frames in group_frames(entries, problems, file):
-        dims = {(w, h) for _, w, h, _ in frames}
-        if len(dims) > 1:
-            problems.fail(file, f"item {item_id!r}", "its frames differ in size")
-            continue
-        width, height = dims.pop()
-        single = len(frames) == 1
-        annotations: list[Annotation] = []
-        verdicts: list[VerdictLabel] = []
-        for f, (what, _, _, image) in enumerate(frames):
-            counts: dict[str, int] = {}
-            for el in image:
-                k = counts[el.tag] = counts.get(el.tag, -1) + 1
-                where_el = f"{what}: {el.tag}[{k}]"
-                if el.tag in _SHAPE_TAGS:
-                    got = problems.attempt(file, where_el, reader.annotations, el, f, width, height)
-                    for a in got or []:
-                        annotations.append(renamed(a, rename("a", len(annotations))))
-                elif el.tag == "tag":
-                    v = problems.attempt(file, where_el, reader.verdict, el, None if single else f)
-                    if v is not None:
-                        verdicts.append(renamed(v, rename("v", len(verdicts))))
-        item = problems.attempt(
-            file,
-            f"item {item_id!r}",
-            make_item,
-            item_id,
-            width,
-            height,
-            len(frames),
-            annotations,
-            (),
-            verdicts,
-        )
-        if item is not None:
-            items.append(item)
+    for subset, subset_entries in entries.items():
+        for item_id, frames in group_frames(subset_entries, problems, file):
+            item = _image_item(
+                file,
+                item_id if len(entries) == 1 else f"{subset}/{item_id}",
+                {"subset": subset} if subset else {},
+                frames,
+                reader,
+                problems,
+            )
+            if item is not None:
+                items.append(item)
     return items, declared
+
+
+def _image_item(
+    file: str,
+    item_id: str,
+    metadata: Mapping[str, Any],
+    frames: Sequence[tuple[str, int, int, ET.Element]],
+    reader: _Reader,
+    problems: Problems,
+) -> AnnotatedItem | None:
+    """The item of one or more ``image`` elements (its frames)."""
+    dims = {(w, h) for _, w, h, _ in frames}
+    if len(dims) > 1:
+        problems.fail(file, f"item {item_id!r}", "its frames differ in size")
+        return None
+    width, height = dims.pop()
+    single = len(frames) == 1
+    annotations: list[Annotation] = []
+    verdicts: list[VerdictLabel] = []
+    for f, (what, _, _, image) in enumerate(frames):
+        counts: dict[str, int] = {}
+        for el in image:
+            k = counts[el.tag] = counts.get(el.tag, -1) + 1
+            where_el = f"{what}: {el.tag}[{k}]"
+            if el.tag in _SHAPE_TAGS:
+                got = problems.attempt(file, where_el, reader.annotations, el, f, width, height)
+                for a in got or []:
+                    annotations.append(renamed(a, rename("a", len(annotations))))
+            elif el.tag == "tag":
+                v = problems.attempt(file, where_el, reader.verdict, el, None if single else f)
+                if v is not None:
+                    verdicts.append(renamed(v, rename("v", len(verdicts))))
+            else:
+                problems.fail(file, where_el, _unsupported(el))
+    return problems.attempt(
+        file,
+        f"item {item_id!r}",
+        make_item,
+        item_id,
+        width,
+        height,
+        len(frames),
+        annotations,
+        (),
+        verdicts,
+        metadata,
+    )
+
+
+def _unsupported(el: ET.Element) -> str:
+    """Why an element of an image or track cannot be read, naming the CVAT feature."""
+    label = el.get("label")
+    named = f" {label!r}" if label else ""
+    if el.tag == "skeleton":
+        parts = len(el.findall("points"))
+        return (
+            f"CVAT skeletons are not supported (skeleton{named} with {parts} points): "
+            "thermoscope has no shape for a structured group of points; export the "
+            "skeleton's points as separate points shapes, or leave it out with skip_invalid"
+        )
+    return (
+        f"CVAT {el.tag} shapes are not supported ({el.tag}{named}): thermoscope holds boxes, "
+        "rotated boxes, polygons, polylines, points and masks; leave it out with skip_invalid"
+    )
+
+
+def _labelled(el: ET.Element, track: ET.Element) -> ET.Element:
+    """A copy of a track's shape element with the track's label (for messages)."""
+    copy = ET.Element(el.tag, {**el.attrib, "label": track.get("label", "")})
+    copy.extend(list(el))
+    return copy
 
 
 def _frame_map(task: ET.Element | None, file: str) -> tuple[int, int, int | None]:
@@ -1050,6 +1095,9 @@ def _parse_video(
 def _track(reader: _Reader, el: ET.Element, index: Any, width: int, height: int) -> list[Track]:
     label = reader.label(el)
     shapes = [s for s in el if s.tag in _SHAPE_TAGS]
+    other = next((s for s in el if s.tag not in _SHAPE_TAGS and s.tag != "attribute"), None)
+    if other is not None:
+        raise ValueError(_unsupported(other if other.get("label") else _labelled(other, el)))
     if not shapes:
         raise ValueError("the track has no shapes")
     keyed = [s for s in shapes if s.get("keyframe", "1").strip() in ("1", "true", "True")]

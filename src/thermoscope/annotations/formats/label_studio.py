@@ -74,6 +74,7 @@ from thermoscope.annotations.formats.naming import (
     stem_of,
 )
 from thermoscope.annotations.formats.records import (
+    clip_shape,
     drop_review,
     flatten_tracks,
     frame_verdicts,
@@ -201,6 +202,12 @@ def decode_brush(data: Sequence[int], width: int, height: int) -> NDArray[np.boo
 
 # ---------------------------------------------------------------------------------------------
 # geometry codec
+
+
+#: Regions that overshoot the image by at most this much (percent of its larger side; Label
+#: Studio lets a drag end a little past the edge) are clipped to it on import, as YOLO's
+#: rounding is; farther out is an error.
+OVERSHOOT_PCT = 1.0
 
 
 def _pct(value: float, size: int) -> float:
@@ -812,18 +819,27 @@ def _task(
     if size is None:
         raise ValueError("image size unknown: no original_width/height and no image")
     width, height = size
-    groups: dict[str, list[Result]] = {}
+    # a region's results share its id within one annotation or prediction only: the same id
+    # in another one (a prediction the annotator accepted, say) is another region
+    groups: dict[tuple[str, str], list[Result]] = {}
     loose: list[Result] = []
     for where_r, model, r in results:
         rid = r.get("id")
         if isinstance(rid, str) and rid:
-            groups.setdefault(rid, []).append((where_r, model, r))
+            groups.setdefault((where_r.split(".result[")[0], rid), []).append((where_r, model, r))
         else:
             loose.append((where_r, model, r))
     annotations: list[Annotation] = []
     verdicts: list[VerdictLabel] = []
-    for rid, group in [*groups.items(), *((f"r{n}", [x]) for n, x in enumerate(loose))]:
+    taken: set[str] = set()
+    for (container, rid), group in [
+        *groups.items(),
+        *(((x[0], f"r{n}"), [x]) for n, x in enumerate(loose)),
+    ]:
         first_where = f"{what}: {group[0][0]}"
+        if rid in taken:
+            rid = f"{rid}@{container}"
+        taken.add(rid)
         region = next((x for x in group if x[2].get("type") in _REGION_TYPES), None)
         if region is not None:
             record = problems.attempt(
@@ -838,6 +854,8 @@ def _task(
                 height,
                 schema,
                 defaults,
+                notes,
+                f"{file}: {first_where}",
             )
             if record is not None:
                 annotations.append(record)
@@ -893,6 +911,8 @@ def _annotation(
     height: int,
     schema: LabelSchema | None,
     defaults: ImportDefaults,
+    notes: list[str],
+    place: str,
 ) -> Annotation:
     _, model, result = region
     kind = str(result["type"])
@@ -906,9 +926,13 @@ def _annotation(
     w = result.get("original_width", width)
     h = result.get("original_height", height)
     shape = _shape_of(kind, value, int(w), int(h))
-    problem = shape_inside(shape, width, height)
-    if problem:
-        raise ValueError(problem)
+    if not shape.inside(width, height):
+        margin = OVERSHOOT_PCT / 100.0 * max(width, height)
+        clipped = clip_shape(shape, width, height, margin=margin)
+        if clipped is None:
+            raise ValueError(shape_inside(shape, width, height))
+        notes.append(f"{place}: {shape.kind} overshooting the image clipped to it")
+        shape = clipped
     attributes: dict[str, AttributeValue] = {}
     for _, _, r in group:
         if r is result:

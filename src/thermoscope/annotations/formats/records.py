@@ -18,7 +18,7 @@ from thermoscope.annotations.model import Annotation, Provenance, Review, Verdic
 from thermoscope.annotations.schema import (
     AttributeValue,
 )
-from thermoscope.annotations.shapes import Box, Mask, Polygon, Shape
+from thermoscope.annotations.shapes import Box, Mask, Point, Polygon, Polyline, RotatedBox, Shape
 from thermoscope.annotations.tracks import Keyframe, Track
 
 T = TypeVar("T")
@@ -253,6 +253,7 @@ def make_item(
     annotations: Sequence[Annotation] = (),
     tracks: Sequence[Track] = (),
     verdicts: Sequence[VerdictLabel] = (),
+    metadata: Mapping[str, Any] | None = None,
 ) -> AnnotatedItem:
     """An imported item (positional arguments, for ``Problems.attempt``)."""
     return AnnotatedItem(
@@ -263,6 +264,7 @@ def make_item(
         annotations=tuple(annotations),
         tracks=tuple(tracks),
         verdicts=tuple(verdicts),
+        metadata=dict(metadata or {}),
     )
 
 
@@ -324,3 +326,46 @@ def normal_angle(degrees: float) -> float:
     """An angle in [0, 360) degrees (``-1e-300`` gives 0, not 360)."""
     turned = degrees % 360.0
     return 0.0 if turned >= 360.0 else turned
+
+
+def clip_shape(shape: Shape, width: int, height: int, *, margin: float) -> Shape | None:
+    """A shape that reaches outside a ``width`` x ``height`` image by at most ``margin`` px,
+    moved into it (``None`` when it reaches farther, or is a mask): boxes are cut to the
+    image, the vertices of polygons and polylines and points are moved onto its edge, and a
+    rotated box becomes the polygon of its corners moved so."""
+    if shape.inside(width, height):
+        return shape
+    if isinstance(shape, Mask):
+        return None
+    x0, y0, x1, y1 = shape.bounds()
+    if min(x0, y0) < -margin or x1 > width + margin or y1 > height + margin:
+        return None
+
+    def inside(x: float, y: float) -> tuple[float, float]:
+        return min(max(x, 0.0), float(width)), min(max(y, 0.0), float(height))
+
+    if isinstance(shape, Box):
+        return _clip_box(shape, width, height)
+    if isinstance(shape, Point):
+        return Point(*inside(shape.x, shape.y))
+    points = shape.corners() if isinstance(shape, RotatedBox) else shape.points
+    moved = tuple(inside(x, y) for x, y in points)
+    try:
+        return Polyline(moved) if isinstance(shape, Polyline) else Polygon(moved)
+    except AnnotationError:
+        return None
+
+
+def _clip_box(box: Box, width: int, height: int) -> Box | None:
+    """A box cut to the image; a side inside it keeps its exact coordinate."""
+    x, w = _clip_span(box.x, box.width, width)
+    y, h = _clip_span(box.y, box.height, height)
+    return Box(x, y, w, h) if w > 0 and h > 0 else None
+
+
+def _clip_span(start: float, size: float, limit: int) -> tuple[float, float]:
+    end = start + size
+    if start >= 0 and end <= limit:
+        return start, size
+    start = max(start, 0.0)
+    return start, min(end, float(limit)) - start

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from thermoscope.annotations.formats.base import (
+    AnnotationFormatError,
     Export,
     FrameFile,
     ImportDefaults,
@@ -47,6 +48,7 @@ from thermoscope.annotations.formats.files import (
     export_loader,
     export_saver,
     find_image,
+    parse_xml,
     read_text,
 )
 from thermoscope.annotations.formats.naming import (
@@ -245,7 +247,7 @@ def _labelmap(data: bytes) -> list[str]:
         line = line.strip()
         if line and not line.startswith("#"):
             name = line.split(":", 1)[0].strip()
-            if name and name != "background":
+            if name:
                 names.append(name)
     return names
 
@@ -367,9 +369,9 @@ def _frame(
     """The image size and the objects of one file (an object that cannot be read is the
     text of its problem)."""
     try:
-        root = ET.fromstring(read_text(data, rel))
-    except ET.ParseError as exc:
-        raise ValueError(f"not well-formed XML: {exc}") from None
+        root = parse_xml(data, rel)
+    except AnnotationFormatError as exc:
+        raise ValueError(exc.detail) from None
     if root.tag != "annotation":
         raise ValueError(f"root element is <{root.tag}>, not <annotation>")
     size = None

@@ -65,6 +65,7 @@ from thermoscope.annotations.formats.naming import (
 )
 from thermoscope.annotations.formats.records import (
     bounding_box,
+    clip_shape,
     drop_review,
     flatten_tracks,
     item_losses,
@@ -422,32 +423,11 @@ def _record(
         raise ValueError(f"coordinates must be numbers: {line.strip()!r}") from None
     shape = _shape_of(values, width, height)
     if not shape.inside(width, height):
-        if all(-ROUNDING <= v <= 1 + ROUNDING for v in _extent(values)):
-            shape = _clipped(shape, width, height)
-        else:
+        clipped = clip_shape(shape, width, height, margin=ROUNDING * max(width, height))
+        if clipped is None:
             raise ValueError(shape_inside(shape, width, height))
+        shape = clipped
     return Annotation(id=PENDING, label=names[cls], shape=shape, frame=frame, provenance=d.human())
-
-
-def _extent(values: Sequence[float]) -> list[float]:
-    """The normalised x and y extremes a line's shape reaches."""
-    if len(values) == 4:
-        cx, cy, w, h = values
-        return [cx - w / 2, cx + w / 2, cy - h / 2, cy + h / 2]
-    return list(values)
-
-
-def _clipped(shape: Shape, width: int, height: int) -> Shape:
-    """A box or polygon moved into the image (for coordinates rounded just outside it)."""
-    if isinstance(shape, Box):
-        x0, y0 = max(shape.x, 0.0), max(shape.y, 0.0)
-        x1 = min(shape.x + shape.width, float(width))
-        y1 = min(shape.y + shape.height, float(height))
-        return Box(x0, y0, x1 - x0, y1 - y0)
-    assert isinstance(shape, Polygon)
-    return Polygon(
-        tuple((min(max(x, 0.0), width), min(max(y, 0.0), height)) for x, y in shape.points)
-    )
 
 
 # ---------------------------------------------------------------------------------------------
