@@ -518,10 +518,11 @@ class ToleranceLabel(Reviewable):
 
         A rule for each limit that is set (°C): the region's hottest pixel must not exceed
         ``high_c`` and its coldest must not fall below ``low_c``. A box with whole-pixel
-        coordinates stays a box (same pixels); other boxes, rotated boxes and polygons become
-        polygons (px; the recipe's polygon rasterisation may differ from ``to_mask`` on edge
-        pixels). A recipe reads masks from files: write ``shape.to_mask(...)`` to a ``.npy``
-        and pass its path (relative to the recipe) as ``mask_path``.
+        coordinates stays a box; other boxes, rotated boxes and polygons become polygons (px).
+        Either way the recipe covers the pixels of ``to_mask`` (one rasterisation, see
+        ``thermoscope.core.regions``). A recipe reads masks from files: write
+        ``shape.to_mask(...)`` to a ``.npy`` and pass its path (relative to the recipe) as
+        ``mask_path``.
         """
         region: dict[str, Any] = {"name": self.name}
         if self.description:

@@ -5,10 +5,12 @@ the frame, so pixel ``(c, r)`` covers ``[c, c+1) x [r, r+1)`` and its centre is
 ``(c + 0.5, r + 0.5)``. A shape lies inside a ``width`` x ``height`` frame when all its
 geometry lies in ``[0, width] x [0, height]`` (within 1e-6 px).
 
-Rasterisation (``to_mask``) follows one rule for every filled shape: a pixel belongs to the shape
-when its centre does, with half-open edges (left/top edges in, right/bottom edges out) and the
-even-odd rule for self-intersecting polygons. So ``Box(10, 20, 5, 4)`` and the polygon through
-its corners select the same 5 x 4 pixels, columns 10..14 and rows 20..23.
+Rasterisation (``to_mask``) is core's one convention (``thermoscope.core.regions``, written
+out in docs/recipes.md, "Region geometry"), shared with recipes and the browser UI: a pixel
+belongs to a filled shape when its centre does, with half-open edges (left/top edges in,
+right/bottom edges out) and the even-odd rule for self-intersecting polygons. So
+``Box(10, 20, 5, 4)`` and the polygon through its corners select the same 5 x 4 pixels,
+columns 10..14 and rows 20..23.
 
 Dict forms (``to_dict`` / ``shape_from_dict``), lengths in pixels, angles in degrees:
 
@@ -34,6 +36,7 @@ from numpy.typing import NDArray
 
 from thermoscope.annotations import _read, rle
 from thermoscope.annotations.errors import AnnotationError
+from thermoscope.core import regions
 
 #: Tolerance (pixels) of ``inside`` against rounding in computed corners.
 INSIDE_TOLERANCE_PX = 1e-6
@@ -94,33 +97,9 @@ def polygon_area(points: Sequence[Point2]) -> float:
 
 
 def fill_polygon(points: Sequence[Point2], shape: tuple[int, int]) -> BoolArray:
-    """Boolean (H, W) mask of pixels whose centres lie inside the polygon (even-odd rule)."""
-    height, width = _check_frame_shape(shape)
-    out = np.zeros((height, width), dtype=bool)
-    pts = np.asarray(points, dtype=np.float64)
-    x, y = pts[:, 0], pts[:, 1]
-    x2, y2 = np.roll(x, -1), np.roll(y, -1)
-    r0 = max(0, math.ceil(float(y.min()) - 0.5))
-    r1 = min(height, math.ceil(float(y.max()) - 0.5))
-    if r1 <= r0:
-        return out
-    cy = (np.arange(r0, r1, dtype=np.float64) + 0.5)[:, None]
-    crosses = (y[None, :] <= cy) != (y2[None, :] <= cy)
-    dy = np.where(y2 == y, 1.0, y2 - y)
-    xs = np.where(crosses, x + (cy - y) / dy * (x2 - x), np.inf)
-    xs.sort(axis=1)
-    starts, ends = xs[:, 0::2], xs[:, 1::2]
-    if ends.shape[1] < starts.shape[1]:
-        starts = starts[:, : ends.shape[1]]
-    valid = np.isfinite(starts) & np.isfinite(ends)
-    rows = np.broadcast_to(np.arange(r1 - r0)[:, None], valid.shape)[valid]
-    c0 = np.clip(np.ceil(starts[valid] - 0.5), 0, width).astype(np.int64)
-    c1 = np.clip(np.ceil(ends[valid] - 0.5), 0, width).astype(np.int64)
-    diff = np.zeros((r1 - r0, width + 1), dtype=np.int32)
-    np.add.at(diff, (rows, c0), 1)
-    np.add.at(diff, (rows, c1), -1)
-    out[r0:r1] = np.cumsum(diff, axis=1)[:, :width] > 0
-    return out
+    """Boolean (H, W) mask of pixels whose centres lie inside the polygon: core's one
+    rasterisation (``thermoscope.core.regions.fill_polygon``, half-open edges, even-odd)."""
+    return regions.fill_polygon(points, _check_frame_shape(shape))
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,13 +140,7 @@ class Box:
 
     def to_mask(self, shape: tuple[int, int]) -> BoolArray:
         """Boolean (H, W) mask of the pixels whose centres lie in the box."""
-        height, width = _check_frame_shape(shape)
-        out = np.zeros((height, width), dtype=bool)
-        x0, y0, x1, y1 = self.bounds()
-        c0, c1 = (min(max(math.ceil(v - 0.5), 0), width) for v in (x0, x1))
-        r0, r1 = (min(max(math.ceil(v - 0.5), 0), height) for v in (y0, y1))
-        out[r0:r1, c0:c1] = True
-        return out
+        return regions.fill_box(*self.bounds(), _check_frame_shape(shape))
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON-ready dict form (see the module docstring)."""

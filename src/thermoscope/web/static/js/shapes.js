@@ -1,7 +1,8 @@
 /**
- * Shape geometry in frame pixels, following `thermoscope.annotations.shapes`: x is the column,
- * y the row, origin at the frame's top-left corner; a pixel belongs to a filled shape when its
- * centre does (left/top edges in, right/bottom out, even-odd rule for polygons).
+ * Shape geometry in frame pixels, mirroring the one rasterisation of `thermoscope.core.regions`
+ * (docs/recipes.md, "Region geometry") that recipes and `thermoscope.annotations.shapes` use:
+ * x is the column, y the row, origin at the frame's top-left corner; a pixel belongs to a filled
+ * shape when its centre does (left/top edges in, right/bottom out, even-odd rule for polygons).
  * Shapes are the item's JSON dicts (`{type: "box", x, y, width, height}` ...).
  * @module shapes
  */
@@ -159,7 +160,8 @@ function polygonSpans(points, width, height) {
     for (let i = 0; i < n; i += 1) {
       const [x, y] = points[i];
       const [x2, y2] = points[(i + 1) % n];
-      if (y <= cy !== y2 <= cy) xs.push(x + ((cy - y) / (y2 - y)) * (x2 - x));
+      // product first, as core/regions.py: a crossing on a pixel centre comes out exact
+      if (y <= cy !== y2 <= cy) xs.push(x + ((cy - y) * (x2 - x)) / (y2 - y));
     }
     xs.sort((a, b) => a - b);
     for (let k = 0; k + 1 < xs.length; k += 2) {
