@@ -23,6 +23,7 @@ from flir_records import constant_csq, record_set
 from synthetic_frames import planck_frame
 from thermoscope.cli.main import app
 from thermoscope.core import ThermalFrame, ThermalSequence
+from thermoscope.core.frame import MAX_SIDE
 from thermoscope.io import DecodeLimitError, DecodeLimits, csv_format, dji, numpy_format
 from thermoscope.io.flir_writer import emit_csq
 from thermoscope.io.limits import DECODED_BYTES_PER_PIXEL, jpeg_within
@@ -131,13 +132,17 @@ def flir_rjpeg(fff: bytes) -> bytes:
 @given(width=st.integers(1, 65535), height=st.integers(1, 65535), limits=limit_values)
 def test_flir_rjpeg_header_property(width: int, height: int, limits: DecodeLimits) -> None:
     """An R-JPEG whose raw record declares any size is refused exactly when beyond a limit
-    (within them its 16 bytes of counts decode, or fail with an ordinary format error)."""
+    (within them a side beyond MAX_SIDE is absurd, and its 16 bytes of counts decode or are
+    too few)."""
     data = flir_rjpeg(record_set(width, height, bytes(16)))
     if _refused(limits, width, height, 1):
         with pytest.raises(DecodeLimitError):
             tio.parse_bytes(data, ".jpg", limits=limits)
         return
-    if width * height * 2 <= 16:
+    if max(width, height) > MAX_SIDE:
+        with pytest.raises(tio.AbsurdSizeError, match="raw image claims"):
+            tio.parse_bytes(data, ".jpg", limits=limits)
+    elif width * height * 2 <= 16:
         assert tio.parse_bytes(data, ".jpg", limits=limits)[0].shape == (height, width)
     else:
         with pytest.raises(tio.TruncatedFileError, match="raw data holds 16 bytes"):
