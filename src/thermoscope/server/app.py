@@ -35,7 +35,7 @@ from thermoscope.server.db.models import User
 from thermoscope.server.errors import ApiError
 from thermoscope.server.jobs import JobRunner
 from thermoscope.server.routers import annotations as annotation_routes
-from thermoscope.server.routers import auth, datasets, frames, projects
+from thermoscope.server.routers import auth, datasets, frames, measure, projects
 from thermoscope.server.schemas.common import Health
 from thermoscope.server.settings import Settings
 from thermoscope.server.storage import open_blob_store
@@ -244,6 +244,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     for router in (auth.router, projects.router, frames.router, annotation_routes.router):
         app.include_router(router, prefix=API_PREFIX)
+    app.include_router(measure.router, prefix=API_PREFIX)
     app.include_router(datasets.router, prefix=API_PREFIX)
     if settings.serve_web and WEB_DIR.is_dir():
         app.mount("/", StaticFiles(directory=WEB_DIR, html=True), name="web")
