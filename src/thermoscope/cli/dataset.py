@@ -417,14 +417,28 @@ def import_command(
     replace: Annotated[
         bool, typer.Option(help="Take the export's annotations for items the dataset holds.")
     ] = False,
+    originals: Annotated[
+        Path | None,
+        typer.Option(
+            help="Folder of the radiometric files the annotated pictures were rendered from "
+            "(matched by file name and size); then EXPORT needs no °C side-cars.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
-    """Import an export (with its °C side-cars) into the dataset's working state."""
-    from thermoscope.datasets.interchange import import_export
+    """Import an export (with its °C side-cars), or annotations made on rendered pictures
+    together with their radiometric originals, into the dataset's working state."""
+    from thermoscope.datasets.interchange import import_export, import_onto_originals
 
     _check_format(fmt)
     store = _open(root)
     try:
-        summary = import_export(store, fmt, path, skip_invalid=skip_invalid, replace=replace)
+        if originals is not None:
+            summary = import_onto_originals(
+                store, fmt, path, originals, skip_invalid=skip_invalid, replace=replace
+            )
+        else:
+            summary = import_export(store, fmt, path, skip_invalid=skip_invalid, replace=replace)
     except ThermoscopeError as exc:
         raise _fail(str(exc)) from None
     for message in summary.skipped:

@@ -474,6 +474,12 @@ def parse(
         records, note, track_id = built
         if note:
             notes.append(f"{file}: {what}: {note}")
+        keypoints = ann.get("keypoints")
+        if isinstance(keypoints, list) and keypoints:
+            notes.append(
+                f"{file}: {what}: COCO keypoints are not read ({len(keypoints) // 3} points); "
+                "its box or segmentation is"
+            )
         for record in records:
             if schema is not None and problems.attempt(file, what, _valid, schema, record) is None:
                 break
