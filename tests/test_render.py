@@ -16,7 +16,9 @@ from hypothesis.extra import numpy as hnp
 from numpy.typing import NDArray
 
 from thermoscope.core import ThermalFrame, ThermoscopeError
-from thermoscope.io import formats, save
+from thermoscope.formats import PNG_WRITER
+from thermoscope.io import save
+from thermoscope.io.registry import writer_for
 from thermoscope.render import (
     PALETTES,
     Isotherm,
@@ -28,7 +30,6 @@ from thermoscope.render import (
 )
 from thermoscope.render.colorbar import nice_ticks
 from thermoscope.render.thermogram import MIN_BAR_HEIGHT, STATS_PIXELS
-from thermoscope.render.writer import PNG_WRITER
 
 GOLDEN = Path(__file__).parent / "golden"
 UPDATE_GOLDEN = os.environ.get("THERMOSCOPE_UPDATE_GOLDEN") == "1"
@@ -464,9 +465,7 @@ def test_encode_png_rejects_non_rgb(bad: NDArray[np.generic]) -> None:
         encode_png(bad)  # type: ignore[arg-type]
 
 
-def test_png_writer_renders_the_first_frame(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_png_writer_renders_the_first_frame(tmp_path: Path) -> None:
     first = ThermalFrame(scene())
     second = ThermalFrame(scene() + 10.0)
     assert PNG_WRITER.name == "png"
@@ -475,7 +474,7 @@ def test_png_writer_renders_the_first_frame(
     np.testing.assert_array_equal(decode_png(data), render(first.celsius, colorbar=True))
     with pytest.raises(RenderError, match="no frames"):
         PNG_WRITER.emit([])
-    monkeypatch.setattr(formats, "WRITERS", [PNG_WRITER])
+    assert writer_for(tmp_path / "out.png") is PNG_WRITER
     path = save(first, tmp_path / "out.png")
     assert path.read_bytes() == data
 

@@ -1,5 +1,6 @@
 """thermoscope: thermal-imaging quality control for production lines."""
 
+import thermoscope.formats  # noqa: F401  (registers every file format with thermoscope.io)
 from thermoscope.core import (
     ObjectParameters,
     ThermalFrame,

@@ -9,6 +9,7 @@ import stat
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from thermoscope.core import ThermalFrame, ThermalSequence
 from thermoscope.io.errors import (
@@ -58,16 +59,38 @@ class FormatWriter:
     emit: Callable[[Sequence[ThermalFrame]], bytes]
 
 
-def _readers() -> list[FormatReader]:
-    from thermoscope.io import formats
+#: The registered formats, filled by ``thermoscope.formats`` (the one place above io and render
+#: that knows every format) when the ``thermoscope`` package is imported.
+_READERS: list[FormatReader] = []
+_WRITERS: list[FormatWriter] = []
+_Format = TypeVar("_Format", FormatReader, FormatWriter)
 
-    return formats.READERS
+
+def register_reader(reader: FormatReader) -> None:
+    """Add ``reader`` at the end of the sniffing order (one of the same name is replaced in
+    place, so registering again is harmless)."""
+    _register(_READERS, reader)
+
+
+def register_writer(writer: FormatWriter) -> None:
+    """Add ``writer`` (one of the same name is replaced in place)."""
+    _register(_WRITERS, writer)
+
+
+def _register(table: list[_Format], item: _Format) -> None:
+    for i, known in enumerate(table):
+        if known.name == item.name:
+            table[i] = item
+            return
+    table.append(item)
+
+
+def _readers() -> list[FormatReader]:
+    return _READERS
 
 
 def _writers() -> list[FormatWriter]:
-    from thermoscope.io import formats
-
-    return formats.WRITERS
+    return _WRITERS
 
 
 def readers() -> list[FormatReader]:

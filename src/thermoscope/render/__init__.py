@@ -1,7 +1,7 @@
 """Palettes and rendering: turn °C arrays into false-colour RGB thermograms and PNG files.
 
-The ``png`` format writer lives in ``thermoscope.render.writer`` (it is the only part that
-imports the io layer).
+``thermoscope.render.writer`` makes the ``png`` output format's bytes; ``thermoscope.formats``
+registers it with the io layer (render does not import io).
 """
 
 from thermoscope.render.errors import RenderError

@@ -1,7 +1,8 @@
-"""The ``png`` output format: a false-colour picture of a frame, for people, not for analysis.
+"""The ``png`` output format's bytes: a false-colour picture of a frame, for people, not for
+analysis.
 
-Kept apart from the rest of ``thermoscope.render`` because it is the one module that uses the io
-layer (for ``FormatWriter``); rendering itself needs only ``thermoscope.core``.
+Render does not import io: ``thermoscope.formats`` wraps ``emit_png`` in io's ``FormatWriter``
+and registers it with the other formats.
 """
 
 from __future__ import annotations
@@ -9,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from thermoscope.core import ThermalFrame
-from thermoscope.io.registry import FormatWriter
 from thermoscope.render.errors import RenderError
 from thermoscope.render.png import encode_png
 from thermoscope.render.thermogram import render
@@ -20,11 +20,3 @@ def emit_png(frames: Sequence[ThermalFrame]) -> bytes:
     if not frames:
         raise RenderError("nothing to render: no frames")
     return encode_png(render(frames[0].celsius, colorbar=True))
-
-
-PNG_WRITER = FormatWriter(
-    name="png",
-    description="false-colour picture of the first frame (iron, °C colour bar); not radiometric",
-    suffixes=(".png",),
-    emit=emit_png,
-)
