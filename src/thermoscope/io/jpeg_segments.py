@@ -7,7 +7,6 @@ from dataclasses import dataclass
 
 from thermoscope.io.errors import CorruptDataError, TruncatedFileError, UnknownFormatError
 
-SOI = b"\xff\xd8"
 _SOS = 0xDA
 _EOI = 0xD9
 # markers without a length field
@@ -70,8 +69,3 @@ def iter_segments(data: bytes | memoryview) -> Iterator[Segment]:
         pos += length
         if marker == _SOS:
             return
-
-
-def app_segments(data: bytes | memoryview, marker: int) -> list[Segment]:
-    """All segments with the given marker (0xE0 + n for APPn), in file order."""
-    return [seg for seg in iter_segments(data) if seg.marker == marker]

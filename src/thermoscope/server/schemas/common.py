@@ -1,4 +1,4 @@
-"""Shared pieces: strict request base, pagination, plain error and job answers."""
+"""Shared pieces: strict request base, pagination and job answers."""
 
 from __future__ import annotations
 
@@ -8,9 +8,6 @@ from typing import Any, Generic, TypeVar
 from pydantic import BaseModel, ConfigDict, Field
 
 T = TypeVar("T")
-
-#: Largest page a list returns.
-MAX_LIMIT = 500
 
 
 class Request(BaseModel):
@@ -32,12 +29,6 @@ class Items(BaseModel, Generic[T]):
     """A short, unpaginated list."""
 
     items: list[T]
-
-
-class ErrorBody(BaseModel):
-    """Every 4xx answer."""
-
-    detail: str
 
 
 class JobAccepted(BaseModel):
