@@ -95,10 +95,16 @@ def fill_polygon(points: Sequence[Sequence[float]], shape: tuple[int, int]) -> N
     rows = np.nonzero(valid)[0]
     c0 = np.clip(np.ceil(starts[valid] - 0.5), 0, width).astype(np.intp)
     c1 = np.clip(np.ceil(ends[valid] - 0.5), 0, width).astype(np.intp)
-    diff = np.zeros((r1 - r0, width + 1), dtype=np.int32)
-    np.add.at(diff, (rows, c0), 1)
-    np.add.at(diff, (rows, c1), -1)
-    out[r0:r1] = np.cumsum(diff, axis=1)[:, :width] > 0
+    if c0.size == 0:
+        return out
+    # +1 where a span starts, -1 where it stops; a running sum along the row marks the inside
+    lo, hi = int(c0.min()), int(c1.max())
+    span = hi - lo + 1
+    size = (r1 - r0) * span
+    diff = np.bincount(rows * span + (c0 - lo), minlength=size) - np.bincount(
+        rows * span + (c1 - lo), minlength=size
+    )
+    out[r0:r1, lo:hi] = np.cumsum(diff.reshape(r1 - r0, span), axis=1)[:, :-1] > 0
     return out
 
 
