@@ -1,11 +1,11 @@
 """QC recipes: the validated schema of a product's checks and the inspection engine."""
 
+from thermoscope.recipes.alignment import read_reference_frame
 from thermoscope.recipes.engine import (
     InspectionError,
     InspectionPlan,
     compile_recipe,
     inspect,
-    read_reference_frame,
 )
 from thermoscope.recipes.schema import (
     Limits,
