@@ -80,20 +80,38 @@ def _points(points: Sequence[Sequence[float]], minimum: int, what: str) -> tuple
 Point2 = tuple[float, float]
 
 
+#: Up to this many points, plain Python beats NumPy's per-call overhead (polygons of a few
+#: vertices are the common case, built by the ten thousand on import).
+_SMALL = 32
+
+
 def _collinear(points: Sequence[Point2]) -> bool:
     """Whether all points lie on one line (or coincide), to 1e-12 relative."""
-    d = np.asarray(points, dtype=np.float64) - points[0]
-    lengths = np.hypot(d[:, 0], d[:, 1])
-    a = d[int(np.argmax(lengths))]
-    cross = np.abs(a[0] * d[:, 1] - a[1] * d[:, 0])
-    return bool(cross.max() <= 1e-12 * float(lengths.max()) ** 2)
+    if len(points) <= _SMALL:
+        x0, y0 = points[0]
+        d = [(x - x0, y - y0) for x, y in points]
+        ax, ay = max(d, key=lambda v: math.hypot(v[0], v[1]))
+        cross = max(abs(ax * dy - ay * dx) for dx, dy in d)
+        return cross <= 1e-12 * math.hypot(ax, ay) ** 2
+    arr = np.asarray(points, dtype=np.float64) - points[0]
+    lengths = np.hypot(arr[:, 0], arr[:, 1])
+    a = arr[int(np.argmax(lengths))]
+    crosses = np.abs(a[0] * arr[:, 1] - a[1] * arr[:, 0])
+    return bool(crosses.max() <= 1e-12 * float(lengths.max()) ** 2)
 
 
 def polygon_area(points: Sequence[Point2]) -> float:
     """Area in px² of the closed polygon through ``points`` (shoelace formula, absolute)."""
+    if len(points) <= _SMALL:
+        total = 0.0
+        px, py = points[-1]
+        for x, y in points:
+            total += px * y - x * py
+            px, py = x, y
+        return abs(total) / 2.0
     arr = np.asarray(points, dtype=np.float64)
-    x, y = arr[:, 0], arr[:, 1]
-    return float(abs(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))) / 2.0)
+    xs, ys = arr[:, 0], arr[:, 1]
+    return float(abs(np.dot(xs, np.roll(ys, -1)) - np.dot(ys, np.roll(xs, -1))) / 2.0)
 
 
 def fill_polygon(points: Sequence[Point2], shape: tuple[int, int]) -> BoolArray:

@@ -29,7 +29,6 @@ Import notes: a segmentation made of several polygons becomes one polygon annota
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
@@ -50,9 +49,10 @@ from thermoscope.annotations.formats.base import (
 )
 from thermoscope.annotations.formats.files import (
     Found,
+    dump_json,
     export_loader,
     export_saver,
-    read_text,
+    load_json,
 )
 from thermoscope.annotations.formats.naming import (
     frame_stem,
@@ -298,7 +298,7 @@ def emit(
         "images": images,
         "annotations": annotations,
     }
-    data = json.dumps(doc, ensure_ascii=False, allow_nan=False).encode("utf-8")
+    data = dump_json(doc)
     return Export({ANNOTATION_FILE: data}, warnings, frames)
 
 
@@ -389,10 +389,7 @@ def parse(
         source = preferred[0]
         data = files[source]
     file = Path(source).name
-    try:
-        doc = json.loads(read_text(data, file))
-    except json.JSONDecodeError as exc:
-        raise AnnotationFormatError(f"not valid JSON: {exc}", file=file) from exc
+    doc = load_json(data, file)
     if not isinstance(doc, dict):
         raise AnnotationFormatError("expected a JSON object with images and annotations", file=file)
     for key in ("images", "annotations", "categories"):

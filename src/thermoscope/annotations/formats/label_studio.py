@@ -39,7 +39,6 @@ and when, review state, metadata and item metadata. A rotated box at 0° comes b
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -63,10 +62,11 @@ from thermoscope.annotations.formats.base import (
 from thermoscope.annotations.formats.files import (
     Found,
     ImageSizes,
+    dump_json,
     export_loader,
     export_saver,
     find_image,
-    read_text,
+    load_json,
 )
 from thermoscope.annotations.formats.naming import (
     frame_stem,
@@ -627,7 +627,7 @@ def emit(
             tasks.append(task)
             frames.append(FrameFile(original.item_id, f, f"{IMAGE_DIR}/{stem}.png"))
     files = {
-        TASKS_FILE: json.dumps(tasks, ensure_ascii=False, allow_nan=False).encode("utf-8"),
+        TASKS_FILE: dump_json(tasks),
         CONFIG_FILE: label_config(schema).encode("utf-8"),
     }
     return Export(files, warnings, frames)
@@ -713,10 +713,7 @@ def parse(
         source = names[0]
         data = files[source]
     file = Path(source).name
-    try:
-        doc = json.loads(read_text(data, file))
-    except json.JSONDecodeError as exc:
-        raise AnnotationFormatError(f"not valid JSON: {exc}", file=file) from exc
+    doc = load_json(data, file)
     tasks = [doc] if isinstance(doc, dict) else doc
     if not isinstance(tasks, list):
         raise AnnotationFormatError("expected a list of tasks", file=file)

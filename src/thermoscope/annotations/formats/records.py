@@ -28,6 +28,10 @@ T = TypeVar("T")
 # Record conversions used by reduce
 
 
+#: A fresh draft review (immutable, so one instance serves every record).
+_DRAFT = Review()
+
+
 def where(item: AnnotatedItem, path: str) -> str:
     """``item '<id>': <path>``, the way loss warnings name a record."""
     return f"item {item.item_id!r}: {path}"
@@ -68,9 +72,9 @@ def flatten_tracks(item: AnnotatedItem, losses: Losses | None) -> list[Annotatio
 
 def drop_review(record: Any, item: AnnotatedItem, path: str, losses: Losses) -> Review:
     """A fresh draft review, noting the loss when the record's review was anything else."""
-    if record.review != Review():
+    if record.review != _DRAFT:
         losses.add("review", "review state (always back as draft)", where(item, path))
-    return Review()
+    return _DRAFT
 
 
 def keep_metadata(
@@ -234,7 +238,7 @@ def kept_annotation(
         attributes=MappingProxyType(dict(sorted((attributes or {}).items()))),
         metadata=MappingProxyType(dict(metadata or {})),
         provenance=provenance,
-        review=review if review is not None else Review(),
+        review=review if review is not None else _DRAFT,
     )
 
 
