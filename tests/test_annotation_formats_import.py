@@ -307,3 +307,19 @@ def test_clipped_shapes_lie_in_the_image_or_are_refused(
     point = Point(x, y)
     moved = Point(min(max(x, 0.0), 100.0), min(max(y, 0.0), 50.0))
     assert clip_shape(point, 100, 50, margin=1.0) == (point if point.inside(100, 50) else moved)
+
+
+def test_xml_without_a_dtd_expands_no_entity_and_a_quoted_doctype_is_harmless() -> None:
+    undefined = (
+        b'<annotations><image id="0" name="a.png" width="9" height="9">'
+        b'<box label="&x;" xtl="1" ytl="1" xbr="2" ybr="2"/></image></annotations>'
+    )
+    with pytest.raises(AnnotationFormatError, match="not well-formed XML: undefined entity"):
+        cvat.parse({"a.xml": undefined})
+    quoted = (
+        b"<annotations><!-- no <!DOCTYPE here, only words -->"
+        b'<image id="0" name="a.png" width="9" height="9">'
+        b'<box label="x &amp; y" xtl="1" ytl="1" xbr="2" ybr="2"/></image></annotations>'
+    )
+    (item,) = cvat.parse({"a.xml": quoted}).items
+    assert item.annotations[0].label == "x & y"

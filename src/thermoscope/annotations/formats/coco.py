@@ -307,6 +307,9 @@ def emit(
 
 
 def _number(value: Any, what: str) -> float:
+    kind = type(value)
+    if kind is float or kind is int:
+        return float(value)
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ValueError(f"{what} must be a number, got {value!r}")
     return float(value)

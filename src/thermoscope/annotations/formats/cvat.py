@@ -71,6 +71,7 @@ from thermoscope.annotations.formats.base import (
 from thermoscope.annotations.formats.files import (
     Found,
     ImageSizes,
+    XmlWriter,
     export_loader,
     export_saver,
     find_image,
@@ -498,7 +499,7 @@ def _source(p: Provenance) -> str:
 
 
 def _shape_element(
-    parent: ET.Element,
+    out: XmlWriter,
     shape: Shape,
     record: Annotation | Track,
     extra: Mapping[str, str],
@@ -507,20 +508,19 @@ def _shape_element(
     attrib = {**extra, "occluded": "1" if record.metadata.get("occluded") is True else "0"}
     attrib.update(geometry)
     attrib["z_order"] = str(record.metadata.get("z_order", 0))
-    el = _sub(parent, tag, **attrib)
+    if not record.attributes:
+        out.leaf(tag, attrib)
+        return
+    out.open(tag, attrib)
     for name, value in record.attributes.items():
-        _sub(el, "attribute", attribute_text(value), name=name)
+        out.leaf("attribute", {"name": name}, attribute_text(value))
+    out.close(tag)
 
 
-def _tag(parent: ET.Element, v: VerdictLabel, **extra: str) -> None:
-    el = _sub(parent, "tag", label=v.verdict.value, source=_source(v.provenance), **extra)
-    _sub(el, "attribute", v.reason, name="reason")
-
-
-def _document(root: ET.Element) -> bytes:
-    ET.indent(root)
-    data: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=True)
-    return data
+def _tag(out: XmlWriter, v: VerdictLabel, **extra: str) -> None:
+    out.open("tag", {"label": v.verdict.value, "source": _source(v.provenance), **extra})
+    out.leaf("attribute", {"name": "reason"}, v.reason)
+    out.close("tag")
 
 
 def _check_schema(schema: LabelSchema) -> None:
@@ -563,13 +563,16 @@ def _emit_images(
     has_verdicts: bool,
     warnings: list[LossWarning],
 ) -> Export:
-    root = ET.Element("annotations")
-    _sub(root, "version", "1.1")
-    task = _sub(_sub(root, "meta"), "task")
+    out = XmlWriter()
+    out.open("annotations")
+    out.leaf("version", text="1.1")
+    meta = ET.Element("meta")
+    task = _sub(meta, "task")
     _sub(task, "name", "thermoscope export")
     _sub(task, "size", str(sum(item.frame_count for item in kept)))
     _sub(task, "mode", "annotation")
     _labels(task, schema, has_verdicts)
+    out.tree(meta)
     frames: list[FrameFile] = []
     for original, item in zip(items, kept, strict=True):
         per_frame: dict[int, list[Annotation]] = {}
@@ -580,22 +583,27 @@ def _emit_images(
             tags.setdefault(0 if v.frame is None else v.frame, []).append(v)
         for f in range(item.frame_count):
             stem = frame_stem(item.item_id, f, item.frame_count)
-            image = _sub(
-                root,
-                "image",
-                id=str(len(frames)),
-                name=f"{stem}.png",
-                width=str(item.width),
-                height=str(item.height),
-            )
-            for a in per_frame.get(f, []):
-                _shape_element(
-                    image, a.shape, a, {"label": a.label, "source": _source(a.provenance)}
-                )
-            for v in tags.get(f, []):
-                _tag(image, v)
+            attrib = {
+                "id": str(len(frames)),
+                "name": f"{stem}.png",
+                "width": str(item.width),
+                "height": str(item.height),
+            }
+            shapes, verdicts = per_frame.get(f, []), tags.get(f, [])
+            if not shapes and not verdicts:
+                out.leaf("image", attrib)
+            else:
+                out.open("image", attrib)
+                for a in shapes:
+                    _shape_element(
+                        out, a.shape, a, {"label": a.label, "source": _source(a.provenance)}
+                    )
+                for v in verdicts:
+                    _tag(out, v)
+                out.close("image")
             frames.append(FrameFile(original.item_id, f, f"images/{stem}.png"))
-    return Export({ANNOTATION_FILE: _document(root)}, warnings, frames)
+    out.close("annotations")
+    return Export({ANNOTATION_FILE: out.data()}, warnings, frames)
 
 
 def _emit_video(
@@ -609,9 +617,11 @@ def _emit_video(
     frames: list[FrameFile] = []
     for original, item in zip(items, kept, strict=True):
         stem = frame_stem(item.item_id, 0, 1)
-        root = ET.Element("annotations")
-        _sub(root, "version", "1.1")
-        task = _sub(_sub(root, "meta"), "task")
+        out = XmlWriter()
+        out.open("annotations")
+        out.leaf("version", text="1.1")
+        meta = ET.Element("meta")
+        task = _sub(meta, "task")
         _sub(task, "name", stem)
         _sub(task, "size", str(item.frame_count))
         _sub(task, "mode", "interpolation")
@@ -622,6 +632,7 @@ def _emit_video(
         size = _sub(task, "original_size")
         _sub(size, "width", str(item.width))
         _sub(size, "height", str(item.height))
+        out.tree(meta)
         records: list[tuple[Annotation | Track, tuple[Keyframe, ...]]] = [
             (t, t.keyframes) for t in item.tracks
         ]
@@ -631,9 +642,12 @@ def _emit_video(
                 shown.append(Keyframe(a.frame + 1, a.shape, outside=True))
             records.append((a, tuple(shown)))
         for n, (record, keys) in enumerate(records):
-            track_el = _sub(
-                root, "track", id=str(n), label=record.label, source=_source(record.provenance)
-            )
+            track_attrib = {
+                "id": str(n),
+                "label": record.label,
+                "source": _source(record.provenance),
+            }
+            out.open("track", track_attrib)
             # shapes from the first keyframe on; nothing shows after a final outside keyframe
             last = keys[-1].frame if keys[-1].outside else item.frame_count - 1
             track = None
@@ -652,10 +666,12 @@ def _emit_video(
                     "keyframe": "1" if key is not None else "0",
                     "outside": "1" if key is not None and key.outside else "0",
                 }
-                _shape_element(track_el, shape, record, extra)
+                _shape_element(out, shape, record, extra)
+            out.close("track")
         for v in item.verdicts:
-            _tag(root, v, frame=str(0 if v.frame is None else v.frame))
-        files[f"{stem}/{ANNOTATION_FILE}"] = _document(root)
+            _tag(out, v, frame=str(0 if v.frame is None else v.frame))
+        out.close("annotations")
+        files[f"{stem}/{ANNOTATION_FILE}"] = out.data()
         frames.extend(
             FrameFile(original.item_id, f, f"{stem}/images/frame_{f:06d}.png")
             for f in range(item.frame_count)
@@ -783,14 +799,17 @@ class _Reader:
             self.notes.append(f"{self.file}: a points shape with {len(shapes)} points split")
         return shapes
 
-    def annotations(self, el: ET.Element, frame: int, width: int, height: int) -> list[Annotation]:
+    def annotations(
+        self, el: ET.Element, frame: int, width: int, height: int, first: int
+    ) -> list[Annotation]:
+        """The annotations of a shape element, with ids ``a<first>``, ``a<first + 1>`` ..."""
         label = self.label(el)
         attributes = self.attributes(el, label)
         if self.schema is not None:
             self.schema.validate(label, attributes)
         return [
             Annotation(
-                id=PENDING,
+                id=rename("a", first + k),
                 label=label,
                 shape=shape,
                 frame=frame,
@@ -798,7 +817,7 @@ class _Reader:
                 metadata=self.metadata(el),
                 provenance=self.provenance(el),
             )
-            for shape in self.shapes(el, width, height)
+            for k, shape in enumerate(self.shapes(el, width, height))
         ]
 
     def verdict(self, el: ET.Element, frame: int | None) -> VerdictLabel | None:
@@ -942,9 +961,10 @@ def _image_item(
             k = counts[el.tag] = counts.get(el.tag, -1) + 1
             where_el = f"{what}: {el.tag}[{k}]"
             if el.tag in _SHAPE_TAGS:
-                got = problems.attempt(file, where_el, reader.annotations, el, f, width, height)
-                for a in got or []:
-                    annotations.append(renamed(a, rename("a", len(annotations))))
+                got = problems.attempt(
+                    file, where_el, reader.annotations, el, f, width, height, len(annotations)
+                )
+                annotations.extend(got or [])
             elif el.tag == "tag":
                 v = problems.attempt(file, where_el, reader.verdict, el, None if single else f)
                 if v is not None:
