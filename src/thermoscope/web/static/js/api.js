@@ -36,6 +36,14 @@ export function setCsrfToken(token) {
 }
 
 /**
+ * The CSRF token of the session ("" when none), for requests made without `send`.
+ * @returns {string}
+ */
+export function getCsrfToken() {
+  return csrfToken;
+}
+
+/**
  * What to do when the server answers 401 (the session ended).
  * @param {() => void} handler
  */
@@ -64,7 +72,7 @@ function detailOf(body, fallback) {
  * @param {any} [body] JSON body
  * @returns {Promise<Response>}
  */
-async function send(method, path, body) {
+export async function send(method, path, body) {
   /** @type {Record<string, string>} */
   const headers = {};
   if (body !== undefined) headers["Content-Type"] = "application/json";

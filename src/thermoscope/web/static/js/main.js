@@ -2,7 +2,8 @@
  * The application shell: session, top bar and hash routes.
  *
  * Routes: `#/login`, `#/` (projects), `#/p/{pid}` (frames), `#/p/{pid}/review`,
- * `#/p/{pid}/datasets`, `#/f/{fid}` (annotate).
+ * `#/p/{pid}/datasets`, `#/f/{fid}` (annotate), `#/p/{pid}/upload`, `#/p/{pid}/settings` (labels,
+ * members), `#/new-project`, `#/account` (API tokens, users), `#/f/{fid}/measure`.
  * @module main
  */
 
@@ -14,6 +15,11 @@ import { renderFrames } from "./views/frames.js";
 import { renderReview } from "./views/review.js";
 import { renderDatasets } from "./views/datasets.js";
 import { renderAnnotate } from "./views/annotate.js";
+import { renderAccount } from "./views/account.js";
+import { renderMeasure } from "./views/measure.js";
+import { renderNewProject } from "./views/project_new.js";
+import { renderSettings } from "./views/settings.js";
+import { renderUpload } from "./views/upload.js";
 
 /**
  * What every view receives.
@@ -37,6 +43,11 @@ const ROUTES = [
   [/^\/p\/(\d+)\/review$/, ["pid"], renderReview],
   [/^\/p\/(\d+)\/datasets$/, ["pid"], renderDatasets],
   [/^\/f\/([0-9a-zA-Z_-]+)$/, ["fid"], renderAnnotate],
+  [/^\/p\/(\d+)\/upload$/, ["pid"], renderUpload],
+  [/^\/p\/(\d+)\/settings$/, ["pid"], renderSettings],
+  [/^\/new-project$/, [], renderNewProject],
+  [/^\/account$/, [], renderAccount],
+  [/^\/f\/([0-9a-zA-Z_-]+)\/measure$/, ["fid"], renderMeasure],
 ];
 
 const root = /** @type {HTMLElement} */ (document.getElementById("view"));
@@ -68,7 +79,15 @@ function drawAccount() {
   }
   fill(
     account,
-    h("span", { class: "user", title: user.is_admin ? "site administrator" : "" }, user.username),
+    h(
+      "a",
+      {
+        class: "user",
+        href: "#/account",
+        title: user.is_admin ? "site administrator: account, API tokens, users" : "account, API tokens",
+      },
+      user.username,
+    ),
     h("button", { type: "button", class: "ghost", onclick: logout }, "Log out"),
   );
 }

@@ -203,6 +203,19 @@ export async function renderAnnotate(root, params, ctx) {
     ),
     submitButton,
     h(
+      "a",
+      {
+        class: "button ghost measure-link",
+        href: `#/f/${fid}/measure`,
+        title: "Measure: colour bar, isotherm, spots, emissivity",
+        onclick: (/** @type {MouseEvent} */ e) => {
+          e.preventDefault();
+          location.hash = `#/f/${fid}/measure?frame=${state.index}`;
+        },
+      },
+      "Measure",
+    ),
+    h(
       "button",
       {
         type: "button",

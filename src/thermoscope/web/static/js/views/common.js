@@ -71,7 +71,7 @@ export function loadProject(pid) {
 /**
  * Tabs between a project's frames, review queue and dataset versions.
  * @param {any} project
- * @param {"frames" | "review" | "datasets"} active
+ * @param {"frames" | "review" | "datasets" | "upload" | "settings"} active
  * @returns {HTMLElement}
  */
 export function projectTabs(project, active) {
@@ -79,7 +79,10 @@ export function projectTabs(project, active) {
     ["frames", `#/p/${project.id}`, "Frames"],
     ["review", `#/p/${project.id}/review`, "Review queue"],
     ["datasets", `#/p/${project.id}/datasets`, "Dataset versions"],
-  ];
+    // only who may upload / manage sees these (the server checks again)
+    project.role !== "viewer" && ["upload", `#/p/${project.id}/upload`, "Upload"],
+    project.role === "admin" && ["settings", `#/p/${project.id}/settings`, "Settings"],
+  ].filter(Boolean);
   return h(
     "nav",
     { class: "tabs" },

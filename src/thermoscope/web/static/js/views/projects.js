@@ -42,7 +42,12 @@ export async function renderProjects(root, params, ctx) {
   );
   fill(
     root,
-    h("div", { class: "page-head" }, h("h1", {}, "Projects")),
+    h(
+      "div",
+      { class: "page-head" },
+      h("h1", {}, "Projects"),
+      ctx.user.is_admin && h("a", { class: "button primary", href: "#/new-project" }, "New project"),
+    ),
     cards.length
       ? h("div", { class: "grid" }, cards)
       : h("div", { class: "empty" }, "You are not a member of any project yet."),
