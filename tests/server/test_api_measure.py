@@ -9,11 +9,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from server_support import API, Server, ingest, npy_file
 
 import thermoscope.io as tio
 from sample_data import SKIP_REASON, samples_dir
 from thermoscope.annotations import shape_from_dict
+from thermoscope.core import ThermalFrame
+from thermoscope.datasets.synthetic import simulate_run
 
 SAMPLE = "flir/FLIR_E40.jpg"
 
@@ -23,6 +27,19 @@ def _sample() -> Path:
     if root is None:
         pytest.skip(SKIP_REASON)
     return root / SAMPLE
+
+
+def synthetic_seq() -> tuple[bytes, ThermalFrame]:
+    """A FLIR SEQ file written by our writer (Planck calibration and parameters inside) and
+    its frame as the library reads it."""
+    writer = next(w for w in tio.writers() if w.name == "flir-seq")
+    part = next(iter(simulate_run("pcb", parts=1, defect_rate=1, rng=np.random.default_rng(4))))
+    data = writer.emit([part.frame])
+    sequence = tio.detect(data[: tio.registry.SNIFF_BYTES], ".seq").parse(data, tio.DecodeLimits())
+    try:
+        return data, sequence[0]
+    finally:
+        sequence.close()
 
 
 def _celsius(response: object) -> np.ndarray:
@@ -108,3 +125,43 @@ def test_recompute_region_errors_and_access(server: Server) -> None:
     # a read-scoped API token works too
     token = server.token(viewer, ["read"])
     assert token.post(url, json={"emissivity": 0.9}).status_code == 200
+
+
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+    derandomize=True,
+)
+@given(
+    emissivity=st.floats(0.05, 1.0),
+    reflected=st.floats(-40.0, 200.0),
+    box=st.none()
+    | st.tuples(st.integers(0, 150), st.integers(0, 110), st.integers(1, 60), st.integers(1, 60)),
+)
+def test_recompute_equals_the_library_on_any_change(
+    server: Server, emissivity: float, reflected: float, box: tuple[int, int, int, int] | None
+) -> None:
+    """Runs without the shared samples: a SEQ written by our writer carries a calibration."""
+    data, frame = synthetic_seq()
+    projects = server.admin.get(f"{API}/projects").json()["items"]
+    pid = projects[0]["id"] if projects else server.project()["id"]
+    fid = ingest(server.admin, pid, data, name="board.seq").json()["frame_id"]
+    body: dict[str, object] = {"emissivity": emissivity, "reflected_temp_c": reflected}
+    mask = None
+    if box is not None:
+        height, width = frame.shape
+        x, y, w, h = box
+        region = {
+            "type": "box",
+            "x": x,
+            "y": y,
+            "width": min(w, width - x),
+            "height": min(h, height - y),
+        }
+        body["region"] = region
+        mask = shape_from_dict(region).to_mask(frame.shape)  # type: ignore[union-attr]
+    answer = server.admin.post(f"{API}/frames/{fid}/celsius/recompute", json=body)
+    assert answer.status_code == 200, answer.text
+    expected = frame.with_parameters(mask=mask, emissivity=emissivity, reflected_temp_c=reflected)
+    np.testing.assert_array_equal(_celsius(answer), expected.celsius)

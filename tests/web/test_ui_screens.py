@@ -24,6 +24,7 @@ from sample_data import SKIP_REASON, samples_dir
 from thermoscope.annotations import AnnotatedItem
 from thermoscope.annotations.model import Annotation, Provenance
 from thermoscope.annotations.shapes import Polygon
+from thermoscope.datasets.synthetic import simulate_run
 from thermoscope.render import Isotherm, palette_lut, render
 from thermoscope.render.colorbar import nice_ticks
 
@@ -197,8 +198,15 @@ def test_a_new_user_does_everything_in_the_browser(
 # ---- measure: parameters, colour bar, isotherm, spot meter -------------------------------------
 
 
-def sample() -> Path:
-    """The FLIR E40 sample (skips without the shared samples)."""
+def radiometric_file(which: str, tmp_path: Path) -> Path:
+    """A 160x120 file with calibration and parameters: a SEQ written by our writer (runs on
+    every machine), or the FLIR E40 sample (skips without the shared samples)."""
+    if which == "synthetic":
+        writer = next(w for w in tio.writers() if w.name == "flir-seq")
+        run = simulate_run("pcb", parts=1, defect_rate=1, rng=np.random.default_rng(4))
+        path = tmp_path / "board.seq"
+        path.write_bytes(writer.emit([next(iter(run)).frame]))
+        return path
     root = samples_dir()
     if root is None:
         pytest.skip(SKIP_REASON)
@@ -266,8 +274,11 @@ def celsius_text(value: float) -> str:
     return f"{value:.2f} °C"
 
 
-def test_parameters_recompute_as_the_library(page: Page, live: LiveServer) -> None:
-    path = sample()
+@pytest.mark.parametrize("which", ["synthetic", "sample"])
+def test_parameters_recompute_as_the_library(
+    page: Page, live: LiveServer, tmp_path: Path, which: str
+) -> None:
+    path = radiometric_file(which, tmp_path)
     fid = live.ingest(path)["frame_id"]
     points = [[10.0, 15.0], [140.0, 20.0], [80.0, 110.0]]
     with_region(live, fid, points)
