@@ -323,3 +323,31 @@ def test_xml_without_a_dtd_expands_no_entity_and_a_quoted_doctype_is_harmless() 
     )
     (item,) = cvat.parse({"a.xml": quoted}).items
     assert item.annotations[0].label == "x & y"
+
+
+# ---------------------------------------------------------------------------------------------
+# labelImg and mmdetection
+
+
+def test_labelimg_voc_and_yolo_files_beside_their_images() -> None:
+    expected = [("hot_spot", Box(8, 12, 16, 6)), ("cold_joint", Box(40, 6, 24, 24))]
+    (item,) = voc.load(INTEROP / "labelimg/voc").items
+    assert item.item_id == "board_07"
+    assert [(a.label, a.shape) for a in item.annotations] == expected
+    assert item.annotations[1].metadata == {"difficult": True, "truncated": True}
+    result = yolo.load(INTEROP / "labelimg/yolo")
+    (item,) = result.items
+    assert (item.item_id, item.width, item.height) == ("board_07", 64, 48)
+    assert [(a.label, a.shape) for a in item.annotations] == expected
+    assert [spec.name for spec in result.schema.labels] == ["hot_spot", "cold_joint"]
+
+
+def test_mmdetection_coco_with_category_id_0() -> None:
+    result = coco.load(INTEROP / "mmdetection/balloon_train_coco.json")
+    first, second = result.items
+    assert first.item_id == "34020010494_e5cb88e1c4_k"
+    assert shape_counts(result.items) == {("polygon", "balloon"): 3}
+    assert [len(a.shape.points) for a in first.annotations] == [4, 3]
+    assert second.annotations[0].shape == Polygon(
+        ((2.5, 3.5), (9.5, 3.5), (9.5, 11.5), (2.5, 11.5))
+    )

@@ -446,6 +446,8 @@ def _find(p: Path, options: Mapping[str, Any]) -> Found:
             if line.strip() and "_" not in lst.stem
         ]
         found = {x.stem: x for x in sorted((p / ANNOTATION_DIR).glob("*.xml"))}
+        if not found:  # labelImg: the XML files beside the images
+            found = {x.stem: x for x in sorted(p.glob("*.xml"))}
         order = [s for s in dict.fromkeys(listed) if s in found]
         seen = set(order)
         order += [s for s in found if s not in seen]

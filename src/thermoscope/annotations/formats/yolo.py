@@ -321,12 +321,14 @@ def _meta_sizes(files: Mapping[str, bytes]) -> dict[str, tuple[int, int]]:
 
 def label_files(files: Mapping[str, bytes]) -> list[str]:
     """The label files among an export's files (in the mapping's order): ``.txt`` files in a
-    ``labels``, ``annotations`` or darknet ``obj_*_data`` folder."""
-    return [
-        n
-        for n in files
-        if n.endswith(".txt") and _LABEL_DIRS.search(n.rsplit("/", 1)[0] if "/" in n else "")
-    ]
+    ``labels``, ``annotations`` or darknet ``obj_*_data`` folder, or, when there is no such
+    folder (labelImg saves each label file beside its image), every ``.txt`` file but the
+    class names."""
+    texts = [n for n in files if n.endswith(".txt")]
+    found = [n for n in texts if _LABEL_DIRS.search(n.rsplit("/", 1)[0] if "/" in n else "")]
+    if found:
+        return found
+    return [n for n in texts if n.rsplit("/", 1)[-1] not in (*_NAME_FILES, META_FILE)]
 
 
 def parse(
