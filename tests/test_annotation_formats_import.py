@@ -351,3 +351,14 @@ def test_mmdetection_coco_with_category_id_0() -> None:
     assert second.annotations[0].shape == Polygon(
         ((2.5, 3.5), (9.5, 3.5), (9.5, 11.5), (2.5, 11.5))
     )
+
+
+def test_label_studio_converter_coco_output() -> None:
+    result = coco.load(INTEROP / "label-studio-converter/result.json")
+    ids = [item.item_id for item in result.items]
+    assert ids == ["5c2a1b0e-board_07", "9d1e77aa-board_08"]
+    box, polygon = result.items[0].annotations
+    assert (box.label, box.shape) == ("hot_spot", Box(8, 12, 16, 6))
+    assert (polygon.label, polygon.shape) == ("cold_joint", Polygon(((40, 6), (56, 6), (56, 30))))
+    assert result.items[1].annotations == ()
+    assert [spec.name for spec in result.schema.labels] == ["cold_joint", "hot_spot"]
