@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -20,7 +21,15 @@ from sqlalchemy.orm import Session
 
 from thermoscope.annotations import AnnotatedItem, AnnotationError, ReviewState
 from thermoscope.datasets.store import summarise
-from thermoscope.server.auth import Action, Principal, Role, check_role, require
+from thermoscope.server.auth import (
+    ROLE_ACTIONS,
+    Action,
+    Principal,
+    Role,
+    check_role,
+    require,
+    role_in,
+)
 from thermoscope.server.context import ServerContext
 from thermoscope.server.db import queries
 from thermoscope.server.db.models import (
@@ -35,6 +44,8 @@ from thermoscope.server.db.models import (
 from thermoscope.server.errors import ApiError, not_found
 from thermoscope.server.ingest import item_json
 from thermoscope.server.schemas.annotations import ReviewOut
+
+log = logging.getLogger(__name__)
 
 #: The kinds of records an item holds (each has a review state).
 _RECORD_KINDS = ("annotations", "tracks", "verdicts", "tolerances")
@@ -265,9 +276,56 @@ def save_annotation(
         )
     with ctx.db.read() as session:
         frame = frame_access(session, principal, frame_id, Action.ANNOTATE)
+        reviewer = may_review(session, principal, frame.project_id)
     item = parse_item(ctx, data, frame)
     with ctx.db.write() as session:
+        if not reviewer:
+            check_review_unchanged(session, principal, frame.id, item)
         return write_item(session, frame, item, base, principal.username)
+
+
+def may_review(session: Session, principal: Principal, project_id: int) -> bool:
+    """Whether the principal's role in the project and its token's scopes allow reviewing."""
+    role = role_in(session, principal, project_id)
+    scoped = principal.scopes is None or Action.REVIEW.value in principal.scopes
+    return scoped and role is not None and Action.REVIEW in ROLE_ACTIONS[role]
+
+
+#: Review states only a reviewer may give a record.
+_REVIEWED = frozenset({ReviewState.ACCEPTED, ReviewState.REJECTED})
+
+
+def check_review_unchanged(
+    session: Session, principal: Principal, frame_id: str, item: AnnotatedItem
+) -> None:
+    """403 when a caller who may not review saves a record as accepted or rejected that is
+    not stored exactly so (same id, same content, same review): only a review action moves a
+    record there, and an accepted record edited by an annotator must go back to draft."""
+    reviewed = [r for r in _records(item) if r.review.state in _REVIEWED]
+    if not reviewed:
+        return
+    row = session.execute(queries.ANNOTATION, {"frame_id": frame_id}).first()
+    stored = (
+        {}
+        if row is None
+        else {r.id: r for r in _records(AnnotatedItem.from_dict(json.loads(row[0])))}
+    )
+    for record in reviewed:
+        before = stored.get(record.id)
+        if before is None or before.to_dict() != record.to_dict():
+            log.warning(
+                "permission denied: %s saved record %s of frame %s as %s without review rights",
+                principal.username,
+                record.id,
+                frame_id,
+                record.review.state.value,
+            )
+            raise ApiError(
+                403,
+                f"record {record.id}: only a reviewer may mark a record "
+                f"{record.review.state.value} (or change one that is); save it as a draft or "
+                "submit it for review",
+            )
 
 
 def _move(item: AnnotatedItem, action: str, by: str, comment: str) -> tuple[AnnotatedItem, int]:
