@@ -22,6 +22,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -53,7 +54,20 @@ class User(Base):
     username: Mapped[str] = mapped_column(String(64), unique=True)
     password_hash: Mapped[str] = mapped_column(String(256))
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: A disabled user cannot log in; their sessions and tokens were ended when disabled.
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(Time, default=now)
+
+
+class LoginThrottle(Base):
+    """Failed log-ins of one key (``user:<name>`` or ``addr:<address>``) and until when
+    the key is locked; kept in the database so that every server process sees them."""
+
+    __tablename__ = "login_throttle"
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer)
+    locked_until: Mapped[datetime | None] = mapped_column(Time, nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(Time)
 
 
 class LoginSession(Base):
