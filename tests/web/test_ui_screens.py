@@ -241,7 +241,7 @@ def open_measure(page: Page, live: LiveServer, fid: str) -> None:
     try:
         page.wait_for_function(
             'document.querySelector("canvas.thermogram")?.dataset.scale > 0'
-            ' && document.querySelector(".colorbar")?.dataset.ticks',
+            ' && document.querySelector(".scale-bar")?.dataset.ticks',
             timeout=10000,
         )
     except sync_api.TimeoutError:
@@ -389,17 +389,17 @@ def test_measure_view_colour_bar_and_isotherm(page: Page, live: LiveServer, tmp_
     page.fill("input[name=low]", "21.5")
     page.fill("input[name=high]", "48.25")
     page.dispatch_event("input[name=high]", "change")
-    page.wait_for_function("document.querySelector('.colorbar').dataset.high === '48.25'")
-    ticks = json.loads(page.get_attribute(".colorbar", "data-ticks") or "[]")
+    page.wait_for_function("document.querySelector('.scale-bar').dataset.high === '48.25'")
+    ticks = json.loads(page.get_attribute(".scale-bar", "data-ticks") or "[]")
     expected, decimals = nice_ticks(21.5, 48.25, max_count=8)
     assert ticks == expected
-    labels = page.locator(".colorbar .tick").all_inner_texts()
+    labels = page.locator(".scale-bar .tick").all_inner_texts()
     assert labels == [f"{t:.{decimals}f}" for t in expected]
     # ticks run bottom (low) to top (high) along the strip
-    tops = [page.locator(".colorbar .tick").nth(i).bounding_box()["y"] for i in range(len(ticks))]  # type: ignore[index]
+    tops = [page.locator(".scale-bar .tick").nth(i).bounding_box()["y"] for i in range(len(ticks))]  # type: ignore[index]
     assert tops == sorted(tops, reverse=True)
     # saturation colours appear beside the bar when switched on
-    assert page.locator(".colorbar .saturation").count() == 0
+    assert page.locator(".scale-bar .saturation").count() == 0
     page.check("input[name=saturation]")
-    page.wait_for_selector(".colorbar .saturation.above")
-    page.wait_for_selector(".colorbar .saturation.below")
+    page.wait_for_selector(".scale-bar .saturation.above")
+    page.wait_for_selector(".scale-bar .saturation.below")

@@ -80,7 +80,7 @@ export async function renderMeasure(root, params, ctx) {
     h("canvas", { class: "thermogram", tabindex: 0, dataset: { frameId: fid } })
   );
   const canvasHost = h("div", { class: "canvas-host" }, canvas); // the viewer sizes to it
-  const bar = h("div", { class: "colorbar", "aria-label": "Colour bar" });
+  const bar = h("div", { class: "scale-bar", "aria-label": "Colour bar" });
   const cursorText = h("span", { class: "spot-cursor", "aria-live": "off" }, "—");
   const cursorPos = h("span", { class: "cursor-pos" }, "—");
   const stats = h("div", { class: "measure-stats" });
