@@ -20,7 +20,7 @@ import pytest
 from web_support import ADMIN, ADMIN_PASSWORD, API, LiveServer
 
 import thermoscope.io as tio
-from sample_data import SKIP_REASON, samples_dir
+from sample_data import SKIP_REASON, reference_for, samples_dir
 from thermoscope.annotations import AnnotatedItem
 from thermoscope.annotations.model import Annotation, Provenance
 from thermoscope.annotations.shapes import Polygon
@@ -290,6 +290,12 @@ def test_parameters_recompute_as_the_library(
     shown = float(page.inner_text("dd[data-fact='Emissivity']"))
     assert shown == round(frame.metadata.parameters.emissivity, 2)
     assert stat(page, "Frame", "max") == float(np.nanmax(frame.celsius))
+    if which == "sample":  # the spot meter reads the reference temperatures (exiftool's)
+        reference = np.load(reference_for(path))["celsius"]
+        for row, col in [(0, 0), (60, 80), np.unravel_index(np.nanargmax(reference), (120, 160))]:
+            page.mouse.move(*screen_point(page, col + 0.5, row + 0.5))
+            shown = float(page.inner_text(".spot-cursor").removesuffix(" °C"))
+            assert shown == pytest.approx(float(reference[row, col]), abs=0.01)
     # the whole frame with another emissivity and reflected temperature
     page.fill("input[name=emissivity]", "0.8")
     page.fill("input[name=reflected_temp_c]", "5")
