@@ -128,9 +128,11 @@ class Losses:
 
     def add(self, kind: str, message: str, where: str) -> None:
         """Record one record (``where``) that loses ``kind`` (described by ``message``)."""
-        self._messages.setdefault(kind, message)
-        self._counts[kind] += 1
-        if len(self._examples[kind]) < MAX_EXAMPLES:
+        count = self._counts.get(kind, 0)
+        if not count:
+            self._messages[kind] = message
+        self._counts[kind] = count + 1
+        if count < MAX_EXAMPLES:
             self._examples[kind].append(where)
 
     def warnings(self) -> list[LossWarning]:

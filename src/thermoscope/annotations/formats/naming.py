@@ -17,12 +17,13 @@ T = TypeVar("T")
 
 
 _SAFE = "._-"
+_PLAIN = re.compile(r"[A-Za-z0-9._-]+")
 _STEM_FRAME = re.compile(r"(.+)@(\d{6,})")
 
 
 def frame_stem(item_id: str, frame: int, frame_count: int) -> str:
     """The file stem of ``frame`` of an item (see the module docstring)."""
-    base = quote(item_id, safe=_SAFE)
+    base = item_id if _PLAIN.fullmatch(item_id) else quote(item_id, safe=_SAFE)
     return base if frame_count == 1 else f"{base}@{frame:06d}"
 
 

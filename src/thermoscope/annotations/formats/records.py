@@ -148,7 +148,8 @@ def bounding_box(shape: Shape) -> Box | None:
     x0, y0, x1, y1 = mask_bounds(shape) if isinstance(shape, Mask) else shape.bounds()
     if x1 <= x0 or y1 <= y0:
         return None
-    return Box(x0, y0, x1 - x0, y1 - y0)
+    # the bounds of a valid shape are finite, and the size is positive: Box's checks hold
+    return _assembled(Box, x=float(x0), y=float(y0), width=float(x1 - x0), height=float(y1 - y0))
 
 
 def mask_bounds(mask: Mask) -> tuple[float, float, float, float]:

@@ -45,6 +45,7 @@ from thermoscope.annotations.formats.base import (
 from thermoscope.annotations.formats.files import (
     Found,
     ImageSizes,
+    XmlWriter,
     export_loader,
     export_saver,
     find_image,
@@ -170,44 +171,42 @@ def reduce(
     return kept, losses.warnings()
 
 
-def _sub(parent: ET.Element, tag: str, text: str) -> ET.Element:
-    el = ET.SubElement(parent, tag)
-    el.text = text
-    return el
-
-
-def _document(item: AnnotatedItem, frame: int, stem: str) -> bytes:
-    root = ET.Element("annotation")
-    _sub(root, "folder", IMAGE_DIR)
-    _sub(root, "filename", f"{stem}.png")
-    source = ET.SubElement(root, "source")
-    _sub(source, "database", "thermoscope")
-    size = ET.SubElement(root, "size")
-    _sub(size, "width", str(item.width))
-    _sub(size, "height", str(item.height))
-    _sub(size, "depth", "3")
-    _sub(root, "segmented", "0")
-    for a in item.annotations:
-        if a.frame != frame:
-            continue
+def _document(item: AnnotatedItem, annotations: Sequence[Annotation], stem: str) -> bytes:
+    out = XmlWriter()
+    out.open("annotation")
+    out.leaf("folder", text=IMAGE_DIR)
+    out.leaf("filename", text=f"{stem}.png")
+    out.open("source")
+    out.leaf("database", text="thermoscope")
+    out.close("source")
+    out.open("size")
+    out.leaf("width", text=str(item.width))
+    out.leaf("height", text=str(item.height))
+    out.leaf("depth", text="3")
+    out.close("size")
+    out.leaf("segmented", text="0")
+    for a in annotations:
         assert isinstance(a.shape, Box)
-        obj = ET.SubElement(root, "object")
-        _sub(obj, "name", a.label)
-        _sub(obj, "pose", str(a.metadata.get("pose", _DEFAULT_POSE)))
+        out.open("object")
+        out.leaf("name", text=a.label)
+        out.leaf("pose", text=str(a.metadata.get("pose", _DEFAULT_POSE)))
         for flag in _FLAGS:
-            _sub(obj, flag, "1" if a.metadata.get(flag) is True else "0")
-        bndbox = ET.SubElement(obj, "bndbox")
+            out.leaf(flag, text="1" if a.metadata.get(flag) is True else "0")
+        out.open("bndbox")
         for tag, corner in zip(("xmin", "ymin", "xmax", "ymax"), _corners(a.shape), strict=True):
-            _sub(bndbox, tag, number_text(corner))
+            out.leaf(tag, text=number_text(corner))
+        out.close("bndbox")
         if a.attributes:
-            attrs = ET.SubElement(obj, "attributes")
+            out.open("attributes")
             for name, value in a.attributes.items():
-                attr = ET.SubElement(attrs, "attribute")
-                _sub(attr, "name", name)
-                _sub(attr, "value", attribute_text(value))
-    ET.indent(root)
-    data: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=True)
-    return data
+                out.open("attribute")
+                out.leaf("name", text=name)
+                out.leaf("value", text=attribute_text(value))
+                out.close("attribute")
+            out.close("attributes")
+        out.close("object")
+    out.close("annotation")
+    return out.data()
 
 
 def emit(
@@ -228,9 +227,12 @@ def emit(
     frames: list[FrameFile] = []
     stems: list[str] = []
     for original, item in zip(items, kept, strict=True):
+        per_frame: dict[int, list[Annotation]] = {}
+        for a in item.annotations:
+            per_frame.setdefault(a.frame, []).append(a)
         for f in range(item.frame_count):
             stem = frame_stem(item.item_id, f, item.frame_count)
-            files[f"{ANNOTATION_DIR}/{stem}.xml"] = _document(item, f, stem)
+            files[f"{ANNOTATION_DIR}/{stem}.xml"] = _document(item, per_frame.get(f, []), stem)
             frames.append(FrameFile(original.item_id, f, f"{IMAGE_DIR}/{stem}.png"))
             stems.append(stem)
     files[f"ImageSets/Main/{subset}.txt"] = "".join(s + "\n" for s in stems).encode()

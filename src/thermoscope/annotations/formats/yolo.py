@@ -32,7 +32,7 @@ next to their images) and ``labels/`` folders with ``classes.txt``; image sizes 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -85,7 +85,7 @@ from thermoscope.annotations.formats.values import (
     schema_of,
 )
 from thermoscope.annotations.item import AnnotatedItem
-from thermoscope.annotations.model import Annotation
+from thermoscope.annotations.model import Annotation, Provenance, Review
 from thermoscope.annotations.schema import LabelSchema
 from thermoscope.annotations.shapes import Box, Mask, Polygon, Polyline, RotatedBox, Shape
 
@@ -173,13 +173,15 @@ def _shape_of(values: Sequence[float], width: int, height: int) -> Shape:
 # reduce / emit
 
 
-def _reduce(
-    item: AnnotatedItem, task: Task, defaults: ImportDefaults, losses: Losses, coded: bool
-) -> AnnotatedItem:
+def _kept(
+    item: AnnotatedItem, task: Task, defaults: ImportDefaults, losses: Losses
+) -> Iterator[tuple[Annotation, Shape, Provenance, Review]]:
+    """Each record a label file keeps of the item, with the shape it stores (before
+    normalisation) and its provenance and review as read back; notes what is lost."""
     item_losses(item, losses, verdicts=False)
-    annotations: list[Annotation] = []
+    index = {a.id: i for i, a in enumerate(item.annotations)}
     for a in flatten_tracks(item, losses):
-        path = _path_of(item, a)
+        path = f"annotations[{index[a.id]}]" if a.id in index else f"track shape {a.id}"
         if a.attributes:
             losses.add("attribute", "attributes", where(item, path))
         if a.metadata:
@@ -187,29 +189,30 @@ def _reduce(
         provenance = note_provenance(a.provenance, defaults.human(), item, path, losses)
         review = drop_review(a, item, path, losses)
         for shape in _kept_shapes(a.shape, task, item, path, losses):
-            back = (
-                _shape_of(_line(shape, item.width, item.height), item.width, item.height)
-                if coded
-                else shape
+            yield a, shape, provenance, review
+
+
+def _reduce(
+    item: AnnotatedItem, task: Task, defaults: ImportDefaults, losses: Losses, coded: bool
+) -> AnnotatedItem:
+    annotations: list[Annotation] = []
+    for a, shape, provenance, review in _kept(item, task, defaults, losses):
+        back = (
+            _shape_of(_line(shape, item.width, item.height), item.width, item.height)
+            if coded
+            else shape
+        )
+        annotations.append(
+            kept_annotation(
+                id=rename("a", len(annotations)),
+                label=a.label,
+                shape=back,
+                frame=a.frame,
+                provenance=provenance,
+                review=review,
             )
-            annotations.append(
-                kept_annotation(
-                    id=rename("a", len(annotations)),
-                    label=a.label,
-                    shape=back,
-                    frame=a.frame,
-                    provenance=provenance,
-                    review=review,
-                )
-            )
+        )
     return with_records(item, annotations=annotations)
-
-
-def _path_of(item: AnnotatedItem, a: Annotation) -> str:
-    for i, own in enumerate(item.annotations):
-        if own.id == a.id:
-            return f"annotations[{i}]"
-    return f"track shape {a.id}"
 
 
 def reduce(
@@ -244,27 +247,29 @@ def emit(
         raise AnnotationFormatError(f"unknown YOLO task {task!r}; detect or segment")
     schema = schema or infer_schema(items)
     check_labels(schema, items, NAME)
-    kept, warnings = reduce(items, task=task, coded=False)
-    index = {spec.name: n for n, spec in enumerate(schema.labels)}
+    index = {spec.name: str(n) for n, spec in enumerate(schema.labels)}
+    defaults = ImportDefaults()
+    losses = Losses(f"{NAME}-{task}")
     files: dict[str, bytes] = {}
     frames: list[FrameFile] = []
     meta: list[str] = []
-    for original, item in zip(items, kept, strict=True):
+    for item in items:
         lines: dict[int, list[str]] = {f: [] for f in range(item.frame_count)}
-        for a in item.annotations:
-            values = _line(a.shape, item.width, item.height)
-            lines[a.frame].append(" ".join([str(index[a.label]), *map(repr, values)]))
+        for a, shape, _, _ in _kept(item, task, defaults, losses):
+            values = _line(shape, item.width, item.height)
+            lines[a.frame].append(" ".join([index[a.label], *map(repr, values)]))
         for f in range(item.frame_count):
             stem = frame_stem(item.item_id, f, item.frame_count)
             text = "".join(line + "\n" for line in lines[f])
             files[f"labels/{subset}/{stem}.txt"] = text.encode("utf-8")
-            frames.append(FrameFile(original.item_id, f, f"images/{subset}/{stem}.png"))
+            frames.append(FrameFile(item.item_id, f, f"images/{subset}/{stem}.png"))
             meta.append(f"{stem} {item.height} {item.width}\n")
+    warnings = losses.warnings()
     data = {
         "path": ".",
         "train": f"images/{subset}",
         "val": f"images/{subset}",
-        "names": {n: label for label, n in index.items()},
+        "names": dict(enumerate(index)),
     }
     files["data.yaml"] = yaml.safe_dump(data, sort_keys=False, allow_unicode=True).encode()
     files[META_FILE] = "".join(meta).encode("utf-8")
