@@ -34,8 +34,8 @@ from thermoscope.server.db import Database
 from thermoscope.server.db.models import User
 from thermoscope.server.errors import ApiError
 from thermoscope.server.jobs import JobRunner
+from thermoscope.server.routers import accounts, auth, datasets, frames, measure, projects
 from thermoscope.server.routers import annotations as annotation_routes
-from thermoscope.server.routers import auth, datasets, frames, measure, projects
 from thermoscope.server.schemas.common import Health
 from thermoscope.server.settings import Settings
 from thermoscope.server.storage import open_blob_store
@@ -242,7 +242,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         """The server is up."""
         return Health(status="ok", version=__version__)
 
-    for router in (auth.router, projects.router, frames.router, annotation_routes.router):
+    for router in (
+        auth.router,
+        accounts.router,
+        projects.router,
+        frames.router,
+        annotation_routes.router,
+    ):
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(measure.router, prefix=API_PREFIX)
     app.include_router(datasets.router, prefix=API_PREFIX)

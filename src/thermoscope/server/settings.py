@@ -97,6 +97,30 @@ class Settings(BaseSettings):
     cookie_secure: bool = Field(
         default=False, description="mark the session cookie Secure (serve over HTTPS)"
     )
+    login_failures_per_account: int = Field(
+        default=5,
+        ge=1,
+        le=10_000,
+        description="failed log-ins of one user name before each further failure locks it for "
+        "a back-off time",
+    )
+    login_failures_per_address: int = Field(
+        default=20,
+        ge=1,
+        le=100_000,
+        description="failed log-ins from one client address before each further failure locks "
+        "the address for a back-off time",
+    )
+    login_backoff_s: float = Field(
+        default=1.0,
+        ge=0.001,
+        le=3600.0,
+        description="the first lock after the free failures, seconds; it doubles with each "
+        "further failure",
+    )
+    login_backoff_max_s: float = Field(
+        default=900.0, ge=0.001, le=86400.0, description="the longest lock, seconds"
+    )
     max_upload_bytes: int = Field(
         default=2 * GIB, ge=KIB, le=1024 * GIB, description="largest file accepted for ingest"
     )

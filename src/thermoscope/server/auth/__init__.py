@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -35,6 +36,8 @@ from thermoscope.server.db.models import (
     utc,
 )
 from thermoscope.server.errors import ApiError, forbidden, not_found
+
+log = logging.getLogger(__name__)
 
 SESSION_COOKIE = "thermoscope_session"
 CSRF_HEADER = "X-CSRF-Token"
@@ -84,6 +87,8 @@ class Passwords:
         self._hasher = PasswordHasher(
             memory_cost=memory_kib, time_cost=time_cost, parallelism=min(4, memory_kib // 8)
         )
+        #: A hash of a random password, checked for log-ins of unknown users (equal work).
+        self._nobody = self._hasher.hash(secrets.token_urlsafe(16))
 
     def hash(self, password: str) -> str:
         """The hash to store."""
@@ -95,6 +100,12 @@ class Passwords:
             return self._hasher.verify(stored, password)
         except (VerificationError, InvalidHashError):
             return False
+
+    def verify_nobody(self, password: str) -> bool:
+        """The work of ``verify`` for a user who does not exist (always ``False``), so that
+        the time of an answer does not tell which user names exist."""
+        self.verify(self._nobody, password)
+        return False
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,13 +129,23 @@ class Principal:
     def check_scope(self, action: Action) -> None:
         """403 unless the token (if any) carries the scope ``action`` needs."""
         if self.scopes is not None and action.value not in self.scopes:
-            raise forbidden(f"this API token lacks the {action.value!r} scope")
+            raise self.denied(f"this API token lacks the {action.value!r} scope")
 
     def require_site_admin(self) -> None:
         """403 unless a site administrator (with the ``admin`` scope for a token)."""
         self.check_scope(Action.MANAGE)
         if not self.is_admin:
-            raise forbidden("only a site administrator may do this")
+            raise self.denied("only a site administrator may do this")
+
+    def require_session(self, what: str) -> None:
+        """403 unless the request comes from a logged-in browser session (not a token)."""
+        if self.session_id is None:
+            raise self.denied(f"{what} from a logged-in browser session, not an API token")
+
+    def denied(self, detail: str) -> ApiError:
+        """403 with ``detail``, logged with who was refused."""
+        log.warning("permission denied: user %r: %s", self.username, detail)
+        return forbidden(detail)
 
 
 def new_session(db: Session, user: User, ttl_s: int) -> tuple[str, LoginSession]:
@@ -202,7 +223,7 @@ def check_role(principal: Principal, role: Role | None, action: Action, what: st
         raise not_found(what)
     principal.check_scope(action)
     if action not in ROLE_ACTIONS[role]:
-        raise forbidden(f"your role in this project ({role.value}) may not {action.value}")
+        raise principal.denied(f"your role in this project ({role.value}) may not {action.value}")
 
 
 def require(db: Session, principal: Principal, project_id: int, action: Action) -> Project:
@@ -214,7 +235,7 @@ def require(db: Session, principal: Principal, project_id: int, action: Action) 
         raise not_found(f"project {project_id}")
     principal.check_scope(action)
     if action not in ROLE_ACTIONS[role]:
-        raise forbidden(
+        raise principal.denied(
             f"your role in project {project.name!r} ({role.value}) may not {action.value}"
         )
     return project

@@ -14,12 +14,14 @@ _TIME = DateTime(timezone=True)
 
 TOKEN_PRINCIPAL = text(
     "SELECT t.expires_at, t.scopes, u.id, u.username, u.is_admin "
-    "FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = :digest"
+    "FROM api_tokens t JOIN users u ON u.id = t.user_id "
+    "WHERE t.token_hash = :digest AND NOT u.disabled"
 ).columns(expires_at=_TIME, scopes=JSON, id=Integer, username=String, is_admin=Boolean)
 
 SESSION_PRINCIPAL = text(
     "SELECT s.expires_at, s.csrf_token, u.id, u.username, u.is_admin "
-    "FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = :session_id"
+    "FROM sessions s JOIN users u ON u.id = s.user_id "
+    "WHERE s.id = :session_id AND NOT u.disabled"
 ).columns(expires_at=_TIME, csrf_token=String, id=Integer, username=String, is_admin=Boolean)
 
 FRAME_ACCESS = text(

@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 
 from thermoscope.server.annotating import get_annotation, review, save_annotation
 from thermoscope.server.auth import Action, require
-from thermoscope.server.db.models import Frame, Task, User, utc
+from thermoscope.server.db.models import Frame, Membership, Task, User, utc
 from thermoscope.server.errors import ApiError, not_found
 from thermoscope.server.routers.deps import Caller, Ctx, HexId, Limit, Offset, ProjectId
 from thermoscope.server.routers.frames import frame_out
@@ -133,9 +133,13 @@ def create_tasks(pid: ProjectId, body: TaskIn, caller: Caller, ctx: Ctx) -> Item
     try:
         with ctx.db.write() as session:
             require(session, caller, pid, Action.REVIEW)
-            user = session.scalars(select(User).where(User.username == body.assignee)).first()
-            if user is None:
-                raise not_found(f"user {body.assignee!r}")
+            user = session.scalars(
+                select(User)
+                .join(Membership, Membership.user_id == User.id)
+                .where(User.username == body.assignee, Membership.project_id == pid)
+            ).first()
+            if user is None:  # the same answer for unknown users and non-members
+                raise not_found(f"member {body.assignee!r} of project {pid}")
             out = []
             for fid in dict.fromkeys(body.frame_ids):
                 frame = session.get(Frame, fid)

@@ -23,6 +23,7 @@ class UserOut(BaseModel):
     id: int
     username: str
     is_admin: bool
+    disabled: bool = Field(default=False, description="a disabled user cannot log in")
 
 
 class LoginIn(Request):
@@ -81,3 +82,28 @@ class UserIn(Request):
     username: Username
     password: Password
     is_admin: bool = False
+
+
+class UserPatch(Request):
+    """Changes to a user by a site administrator (absent fields stay as they are)."""
+
+    disabled: bool | None = Field(
+        default=None, description="true ends the user's sessions and API tokens"
+    )
+    password: Password | None = Field(
+        default=None, description="a new password (ends the user's sessions)"
+    )
+    is_admin: bool | None = None
+
+
+class PasswordChange(Request):
+    """A user's change of their own password."""
+
+    old_password: Annotated[str, StringConstraints(min_length=1, max_length=256)]
+    new_password: Password
+
+
+class Ended(BaseModel):
+    """How many sessions or tokens were ended."""
+
+    ended: int
