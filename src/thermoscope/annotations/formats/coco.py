@@ -60,6 +60,7 @@ from thermoscope.annotations.formats.naming import (
     stem_of,
 )
 from thermoscope.annotations.formats.records import (
+    DRAFT,
     drop_review,
     item_losses,
     keep_metadata,
@@ -576,6 +577,7 @@ def _record(
         provenance = defaults.human()
     records = [
         Annotation(
+            review=DRAFT,
             id=PENDING,
             label=label,
             shape=shape,

@@ -35,6 +35,7 @@ from thermoscope.annotations.formats.naming import (
     stem_of,
 )
 from thermoscope.annotations.formats.records import (
+    DRAFT,
     kept_annotation,
     make_item,
     rename,
@@ -184,6 +185,7 @@ class _Reader:
             self.schema.validate(label, attributes)
         return [
             Annotation(
+                review=DRAFT,
                 id=rename("a", first + k),
                 label=label,
                 shape=shape,

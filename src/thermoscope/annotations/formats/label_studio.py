@@ -74,6 +74,7 @@ from thermoscope.annotations.formats.naming import (
     stem_of,
 )
 from thermoscope.annotations.formats.records import (
+    DRAFT,
     clip_shape,
     drop_review,
     flatten_tracks,
@@ -943,6 +944,7 @@ def _annotation(
     if schema is not None:
         schema.validate(label, attributes)
     return Annotation(
+        review=DRAFT,
         id=rid,
         label=label,
         shape=shape,

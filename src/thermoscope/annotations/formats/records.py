@@ -29,7 +29,7 @@ T = TypeVar("T")
 
 
 #: A fresh draft review (immutable, so one instance serves every record).
-_DRAFT = Review()
+DRAFT = Review()
 
 
 def where(item: AnnotatedItem, path: str) -> str:
@@ -72,9 +72,9 @@ def flatten_tracks(item: AnnotatedItem, losses: Losses | None) -> list[Annotatio
 
 def drop_review(record: Any, item: AnnotatedItem, path: str, losses: Losses) -> Review:
     """A fresh draft review, noting the loss when the record's review was anything else."""
-    if record.review != _DRAFT:
+    if record.review != DRAFT:
         losses.add("review", "review state (always back as draft)", where(item, path))
-    return _DRAFT
+    return DRAFT
 
 
 def keep_metadata(
@@ -239,7 +239,7 @@ def kept_annotation(
         attributes=MappingProxyType(dict(sorted((attributes or {}).items()))),
         metadata=MappingProxyType(dict(metadata or {})),
         provenance=provenance,
-        review=review if review is not None else _DRAFT,
+        review=review if review is not None else DRAFT,
     )
 
 

@@ -58,6 +58,7 @@ from thermoscope.annotations.formats.naming import (
     stem_of,
 )
 from thermoscope.annotations.formats.records import (
+    DRAFT,
     bounding_box,
     drop_review,
     flatten_tracks,
@@ -426,6 +427,7 @@ def _annotation(
     if schema is not None:
         schema.validate(label, typed)
     return Annotation(
+        review=DRAFT,
         id=record_id,
         label=label,
         shape=box,

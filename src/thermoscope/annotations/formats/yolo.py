@@ -64,6 +64,7 @@ from thermoscope.annotations.formats.naming import (
     stem_of,
 )
 from thermoscope.annotations.formats.records import (
+    DRAFT,
     bounding_box,
     clip_shape,
     drop_review,
@@ -434,7 +435,9 @@ def _record(
         if clipped is None:
             raise ValueError(shape_inside(shape, width, height))
         shape = clipped
-    return Annotation(id=PENDING, label=names[cls], shape=shape, frame=frame, provenance=d.human())
+    return Annotation(
+        id=PENDING, review=DRAFT, label=names[cls], shape=shape, frame=frame, provenance=d.human()
+    )
 
 
 # ---------------------------------------------------------------------------------------------
