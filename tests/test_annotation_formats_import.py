@@ -362,3 +362,23 @@ def test_label_studio_converter_coco_output() -> None:
     assert (polygon.label, polygon.shape) == ("cold_joint", Polygon(((40, 6), (56, 6), (56, 30))))
     assert result.items[1].annotations == ()
     assert [spec.name for spec in result.schema.labels] == ["cold_joint", "hot_spot"]
+
+
+# ---------------------------------------------------------------------------------------------
+# any bytes: a result or a format error, never another exception
+
+
+@given(data=st.binary(max_size=300) | st.text(max_size=300).map(str.encode))
+def test_parsers_answer_any_bytes_with_a_result_or_a_format_error(data: bytes) -> None:
+    xml_like = b"<annotations>" + data + b"</annotations>"
+    for parse, files in (
+        (cvat.parse, {"a.xml": data}),
+        (cvat.parse, {"a.xml": xml_like}),
+        (voc.parse, {"Annotations/a.xml": data}),
+        (coco.parse, data),
+        (label_studio.parse, data),
+    ):
+        try:
+            parse(files, skip_invalid=True)
+        except AnnotationFormatError:
+            pass
