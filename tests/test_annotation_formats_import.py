@@ -379,6 +379,10 @@ def test_parsers_answer_any_bytes_with_a_result_or_a_format_error(data: bytes) -
         (label_studio.parse, data),
     ):
         try:
-            parse(files, skip_invalid=True)
-        except AnnotationFormatError:
-            pass
+            result = parse(files, skip_invalid=True)
+        except AnnotationFormatError as exc:
+            message = str(exc)  # names what is wrong
+        else:
+            message = f"{len(result.items)} items"
+            assert all(isinstance(item, AnnotatedItem) for item in result.items)
+        assert message
