@@ -13,6 +13,7 @@ import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
@@ -39,16 +40,34 @@ EXPECTED_CONSOLE = re.compile(
 PASSWORD = "password-123"
 
 
+#: A strict policy the page is served under: no inline script or style, no eval (a violation
+#: is a console error, which fails the test).
+STRICT_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'"
+)
+
+
+def _strict(route: Any) -> None:
+    """Serve the page with ``STRICT_CSP``."""
+    response = route.fetch()
+    route.fulfill(
+        response=response, headers={**response.headers, "content-security-policy": STRICT_CSP}
+    )
+
+
 def new_page(browser: sync_api.Browser) -> Page:
-    """A page in a fresh context that records script errors in ``page.errors``."""
+    """A page in a fresh context, its document served under ``STRICT_CSP``, that records
+    script errors in ``page.errors``."""
     context = browser.new_context(viewport={"width": 1440, "height": 900})
+    context.route(re.compile(r"^http://127\.0\.0\.1:\d+/(index\.html)?$"), _strict)
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     page.on(
         "console",
         lambda m: (
-            errors.append(m.text)
+            errors.append(f"{m.text} at {m.location}")
             if m.type == "error" and not EXPECTED_CONSOLE.search(m.text)
             else None
         ),
@@ -151,9 +170,7 @@ def test_a_new_user_does_everything_in_the_browser(
     # see an uploaded file: its temperatures reach the annotate view
     fid = page.get_attribute(".upload-item[data-name='kiln-a.npy']", "data-frame-id")
     page.click(".upload-item[data-name='kiln-a.npy'] a")
-    page.wait_for_function(
-        f"document.querySelector(\"canvas.thermogram[data-frame-id='{fid}']\")?.dataset.scale > 0"
-    )
+    page.wait_for_selector(f"canvas.thermogram[data-frame-id='{fid}'][data-scale]")
     # the same file again is found, not doubled
     page.goto(f"{live.url}/#/p/{pid}/upload")
     page.set_input_files("input[name=files]", str(good[0]))
@@ -239,11 +256,8 @@ def open_measure(page: Page, live: LiveServer, fid: str) -> None:
     assert answer.ok, answer.text()
     page.goto(f"{live.url}/#/f/{fid}/measure")
     try:
-        page.wait_for_function(
-            'document.querySelector("canvas.thermogram")?.dataset.scale > 0'
-            ' && document.querySelector(".scale-bar")?.dataset.ticks',
-            timeout=10000,
-        )
+        page.wait_for_selector("canvas.thermogram[data-scale]", timeout=10000)
+        page.wait_for_selector(".scale-bar[data-ticks]", timeout=10000)
     except sync_api.TimeoutError:
         errors = page.errors  # type: ignore[attr-defined]
         raise AssertionError(
@@ -395,7 +409,7 @@ def test_measure_view_colour_bar_and_isotherm(page: Page, live: LiveServer, tmp_
     page.fill("input[name=low]", "21.5")
     page.fill("input[name=high]", "48.25")
     page.dispatch_event("input[name=high]", "change")
-    page.wait_for_function("document.querySelector('.scale-bar').dataset.high === '48.25'")
+    page.wait_for_selector(".scale-bar[data-high='48.25']")
     ticks = json.loads(page.get_attribute(".scale-bar", "data-ticks") or "[]")
     expected, decimals = nice_ticks(21.5, 48.25, max_count=8)
     assert ticks == expected

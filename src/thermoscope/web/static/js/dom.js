@@ -6,6 +6,7 @@
 /**
  * Build an element: `h("button", {class: "primary", onclick: fn}, "Save")`.
  * Attributes starting with `on` become listeners, `dataset` an object of data attributes,
+ * `style` CSS text set through CSSOM (a Content-Security-Policy blocks style attributes),
  * `value` and non-string values of known properties are set as properties, `false`/`null`/
  * `undefined` are left out; children may be strings, nodes or arrays.
  * @param {string} tag
@@ -20,6 +21,7 @@ export function h(tag, attrs = {}, ...children) {
     if (value === false || value === null || value === undefined) continue;
     if (key.startsWith("on")) el.addEventListener(key.slice(2), value);
     else if (key === "dataset") Object.assign(el.dataset, value);
+    else if (key === "style") el.style.cssText = value; // CSSOM: allowed by a strict CSP
     else if (key === "value" || (key in el && typeof value !== "string")) el[key] = value;
     else el.setAttribute(key, value === true ? "" : String(value));
   }
