@@ -84,7 +84,9 @@ function drawAccount() {
       {
         class: "user",
         href: "#/account",
-        title: user.is_admin ? "site administrator: account, API tokens, users" : "account, API tokens",
+        title: user.is_admin
+          ? "site administrator: account, API tokens, users"
+          : "account, API tokens",
       },
       user.username,
     ),

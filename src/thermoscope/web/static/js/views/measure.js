@@ -68,8 +68,6 @@ export async function renderMeasure(root, params, ctx) {
 
   const state = {
     frame: stored,
-    /** @type {import("../measure/params.js").RegionChoice | null} region of the last change */
-    region: /** @type {any} */ (null),
     /** @type {import("../measure/spots.js").Spot[]} */
     spots: [],
     /** @type {import("../measure/spots.js").Spot | null} */
@@ -231,7 +229,11 @@ export async function renderMeasure(root, params, ctx) {
       h(
         "table",
         { class: "table compact" },
-        h("thead", {}, h("tr", {}, h("th", {}, ""), ["Min", "Max", "Mean"].map((c) => h("th", {}, c)))),
+        h(
+          "thead",
+          {},
+          h("tr", {}, h("th", {}, ""), ["Min", "Max", "Mean"].map((c) => h("th", {}, c))),
+        ),
         h(
           "tbody",
           {},
@@ -306,12 +308,10 @@ export async function renderMeasure(root, params, ctx) {
       });
       const width = Number(response.headers.get("X-Width"));
       const height = Number(response.headers.get("X-Height"));
-      state.region = change.region;
       show(parseFrame(await response.arrayBuffer(), width, height));
       canvas.dataset.recomputed = "true";
     },
     () => {
-      state.region = null;
       show(stored);
       canvas.dataset.recomputed = "false";
     },

@@ -47,7 +47,11 @@ export async function renderNewProject(root, params, ctx) {
       h("label", {}, "Name", name),
       h("label", {}, "Labels", labels),
       error,
-      h("div", { class: "form-actions" }, h("button", { type: "submit", class: "primary" }, "Create")),
+      h(
+        "div",
+        { class: "form-actions" },
+        h("button", { type: "submit", class: "primary" }, "Create"),
+      ),
     ),
   );
 }

@@ -46,7 +46,8 @@ export async function renderProjects(root, params, ctx) {
       "div",
       { class: "page-head" },
       h("h1", {}, "Projects"),
-      ctx.user.is_admin && h("a", { class: "button primary", href: "#/new-project" }, "New project"),
+      ctx.user.is_admin &&
+        h("a", { class: "button primary", href: "#/new-project" }, "New project"),
     ),
     cards.length
       ? h("div", { class: "grid" }, cards)

@@ -202,7 +202,13 @@ export async function renderSettings(root, params, ctx) {
         h("button", { type: "submit", class: "primary" }, "Add member"),
       ),
       ctx.user.is_admin
-        ? h("p", { class: "muted small" }, "New users are made on ", h("a", { href: "#/account" }, "your account page"), ".")
+        ? h(
+            "p",
+            { class: "muted small" },
+            "New users are made on ",
+            h("a", { href: "#/account" }, "your account page"),
+            ".",
+          )
         : null,
     );
   }

@@ -119,10 +119,16 @@ export async function renderUpload(root, params, ctx) {
         row.dataset.frameId = body.frame_id;
         fill(
           status,
-          h("a", { href: `#/f/${body.frame_id}` }, answer.status === 201 ? "added" : "already there"),
+          h(
+            "a",
+            { href: `#/f/${body.frame_id}` },
+            answer.status === 201 ? "added" : "already there",
+          ),
           ` · ${body.format} · ${body.width}×${body.height}`,
           body.frame_count > 1 ? ` · ${body.frame_count} frames` : "",
-          body.issues?.length ? h("span", { class: "file-issues" }, ` · ${body.issues.join("; ")}`) : "",
+          body.issues?.length
+            ? h("span", { class: "file-issues" }, ` · ${body.issues.join("; ")}`)
+            : "",
         );
         status.className = "upload-status";
       } else {
