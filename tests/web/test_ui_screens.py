@@ -423,3 +423,25 @@ def test_measure_view_colour_bar_and_isotherm(page: Page, live: LiveServer, tmp_
     page.check("input[name=saturation]")
     page.wait_for_selector(".scale-bar .saturation.above")
     page.wait_for_selector(".scale-bar .saturation.below")
+
+
+def test_measure_steps_through_a_sequence(page: Page, live: LiveServer, tmp_path: Path) -> None:
+    writer = next(w for w in tio.writers() if w.name == "flir-seq")
+    run = simulate_run("pcb", parts=3, defect_rate=0.5, rng=np.random.default_rng(9))
+    path = tmp_path / "line.seq"
+    path.write_bytes(writer.emit([part.frame for part in run]))
+    fid = live.ingest(path)["frame_id"]
+    with tio.open_path(path) as sequence:
+        frames = [sequence[i] for i in range(len(sequence))]
+    assert len(frames) == 3
+    open_measure(page, live, fid)
+    page.click(".panel-links a:has-text('next')")
+    page.wait_for_selector(".panel-links:has-text('frame 2 / 3')")
+    page.wait_for_selector(".scale-bar[data-ticks]")
+    assert stat(page, "Frame", "max") == float(np.nanmax(frames[1].celsius))
+    page.fill("input[name=emissivity]", "0.7")
+    page.click("button:has-text('Recompute')")
+    page.wait_for_selector("canvas.thermogram[data-recomputed='true']")
+    expected = frames[1].with_parameters(emissivity=0.7)
+    assert stat(page, "Frame", "max") == float(expected.celsius.max())
+    assert stat(page, "Frame", "mean") == pytest.approx(float(expected.celsius.mean()), rel=1e-6)

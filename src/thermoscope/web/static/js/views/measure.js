@@ -162,7 +162,18 @@ export async function renderMeasure(root, params, ctx) {
       h(
         "aside",
         { class: "sidebar" },
-        h("div", { class: "panel-links" }, h("a", { href: `#/f/${fid}` }, "‹ Annotate")),
+        h(
+          "div",
+          { class: "panel-links" },
+          h("a", { href: `#/f/${fid}?frame=${index}` }, "‹ Annotate"),
+          info.frame_count > 1 && [
+            ` · frame ${index + 1} / ${info.frame_count} `,
+            index > 0 && h("a", { href: `#/f/${fid}/measure?frame=${index - 1}` }, "previous"),
+            " ",
+            index + 1 < info.frame_count &&
+              h("a", { href: `#/f/${fid}/measure?frame=${index + 1}` }, "next"),
+          ],
+        ),
         paramHost,
         display,
         h("section", { class: "panel" }, h("h3", {}, "Statistics"), stats),
