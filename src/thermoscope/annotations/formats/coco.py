@@ -70,10 +70,10 @@ from thermoscope.annotations.formats.records import (
     note_provenance,
     rebuild_track,
     rename,
-    renamed,
     shape_inside,
     track_as_frames,
     where,
+    with_id,
     with_records,
 )
 from thermoscope.annotations.formats.values import (
@@ -495,7 +495,7 @@ def parse(
             continue
         width, height = sizes[item_id]
         frame_count = counts[item_id]
-        annotations = [renamed(a, rename("a", n)) for n, a in enumerate(own.get(item_id, []))]
+        annotations = [with_id(a, rename("a", n)) for n, a in enumerate(own.get(item_id, []))]
         tracks = []
         for n, (track_id, shapes) in enumerate(tracked.get(item_id, {}).items()):
             what = f"item {item_id!r}: track_id {track_id!r}"

@@ -273,6 +273,14 @@ def make_item(
     )
 
 
+def with_id(record: T, new_id: str) -> T:
+    """``record`` itself given the (non-empty) id ``new_id``: only for a record the caller
+    has just built and nobody else holds (an import numbering what it read); otherwise use
+    ``renamed``, which copies."""
+    object.__setattr__(record, "id", new_id)
+    return record
+
+
 def renamed(record: T, new_id: str) -> T:
     """A copy of a valid record with the (non-empty) id ``new_id``."""
     copy = object.__new__(type(record))

@@ -75,9 +75,9 @@ from thermoscope.annotations.formats.records import (
     mask_polygons,
     note_provenance,
     rename,
-    renamed,
     shape_inside,
     where,
+    with_id,
     with_records,
 )
 from thermoscope.annotations.formats.values import (
@@ -394,7 +394,7 @@ def parse(
                     rel, f"line {n + 1}", _known, schema, record.label
                 ):
                     continue
-                annotations.append(renamed(record, rename("a", len(annotations))))
+                annotations.append(with_id(record, rename("a", len(annotations))))
         item = problems.attempt(
             frames[0][0],
             f"item {item_id!r}",
