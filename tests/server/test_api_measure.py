@@ -122,8 +122,11 @@ def test_recompute_region_errors_and_access(server: Server) -> None:
     assert viewer.post(url, json={"emissivity": 0.9}).status_code == 200
     outsider = server.user("otto")
     assert outsider.post(url, json={"emissivity": 0.9}).status_code == 404
+    # a browser session must send its CSRF token, as for every POST
+    del viewer.headers["X-CSRF-Token"]
+    assert viewer.post(url, json={"emissivity": 0.9}).status_code == 403
     # a read-scoped API token works too
-    token = server.token(viewer, ["read"])
+    token = server.token(server.login("vera"), ["read"])
     assert token.post(url, json={"emissivity": 0.9}).status_code == 200
 
 
