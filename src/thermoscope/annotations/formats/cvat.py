@@ -41,7 +41,13 @@ tracks. An annotation and a track with one visible frame look alike: both come b
 annotations.
 
 Import notes: a ``points`` shape with several points becomes one point annotation (or track)
-per point; tags other than OK/NG are skipped and noted.
+per point; tags other than OK/NG are skipped and noted. A project export's images carry a
+``subset`` (Train, Validation, Test ...) and may reuse a name across subsets: with more than
+one subset, items are ``<subset>/<name>`` with the subset in the item's metadata. What
+thermoscope cannot hold is refused by name, never dropped (``skip_invalid`` leaves it out
+and lists it): skeletons (on images and as tracks), ellipses, cuboids and any other shape
+element, and shapes without a label. A file with a document type declaration is refused
+(see ``files.parse_xml``).
 """
 
 from __future__ import annotations

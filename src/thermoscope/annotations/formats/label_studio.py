@@ -32,6 +32,12 @@ Kept: labels, record ids, boxes, rotated boxes, polygons, points and masks (coor
 about 1e-13 px after the percent conversion), attribute values, per-frame verdicts with their
 reason, whether a record is machine-made, and a machine record's model, version and score.
 
+On import, a region's results are grouped by their ``id`` within one annotation or prediction
+only (an annotation made from a prediction keeps the prediction's region ids; the two are
+separate records, a second one with the same id getting ``<id>@<container>``), and regions
+reaching past the image by at most ``OVERSHOOT_PCT`` of its larger side are clipped to it
+(noted).
+
 Label Studio cannot hold (``save`` warns): polylines (dropped), tracks (flattened to
 per-frame shapes), verdicts on a whole sequence, tolerance labels, who made a hand-made record
 and when, review state, metadata and item metadata. A rotated box at 0° comes back as a box.

@@ -19,6 +19,10 @@ Kept: labels, boxes (to the last bit of their corners), attributes (as text; typ
 the schema is given to ``parse``), the ``difficult``, ``truncated`` and ``occluded`` flags and
 the ``pose`` (record metadata).
 
+Import also reads labelImg folders (the XML files beside their images, no ``Annotations``);
+``labelmap.txt`` labels are all kept, ``background`` included (datumaro writes it first). A
+file with a document type declaration is refused (see ``files.parse_xml``).
+
 VOC cannot hold (``save`` warns): polygons, rotated boxes and masks (become their bounding
 boxes), polylines and points (dropped), tracks (flattened to per-frame boxes), OK/NG
 verdicts, tolerance labels, provenance, scores, review state, other metadata, record ids and

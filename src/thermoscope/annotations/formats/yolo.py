@@ -24,7 +24,8 @@ Segment: boxes and rotated boxes become 4-point polygons, masks become the outli
 parts (through boundary pixel centres; holes lost), polylines and points are dropped.
 
 Import reads this layout, the darknet layout (``obj.data``, ``obj.names``, ``train.txt``, labels
-next to their images) and ``labels/`` folders with ``classes.txt``; image sizes come from
+next to their images), ``labels/`` folders with ``classes.txt``, and labelImg folders (a
+``classes.txt`` and each label file beside its image); image sizes come from
 ``images.meta`` or the images' headers. Coordinates outside 0..1 by at most ``ROUNDING``
 (rounded to 6 decimals by the writer) are clipped to the image.
 """
