@@ -168,15 +168,19 @@ class Problems:
             raise AnnotationFormatError(detail, file=file, item=item)
         self.skipped.append(Skipped(file, item, detail))
 
-    def attempt(self, file: str, item: str, build: Callable[..., T], *args: Any) -> T | None:
+    def attempt(
+        self, file: str, item: str | Callable[[], str], build: Callable[..., T], *args: Any
+    ) -> T | None:
         """``build(*args)``, or ``None`` after ``fail`` when it raises ``AnnotationError`` (or
-        a ``ValueError``, ``TypeError``, ``KeyError`` or ``IndexError`` from malformed input)."""
+        a ``ValueError``, ``TypeError``, ``KeyError`` or ``IndexError`` from malformed input).
+        ``item`` may be a function that names the entry, called only on failure (for loops
+        over tens of thousands of entries)."""
         try:
             return build(*args)
         except AnnotationFormatError:
             raise
         except (AnnotationError, ValueError, TypeError, KeyError, IndexError) as exc:
-            self.fail(file, item, _describe(exc))
+            self.fail(file, item if isinstance(item, str) else item(), _describe(exc))
             return None
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -333,10 +334,8 @@ def _image_item(
     annotations: list[Annotation] = []
     verdicts: list[VerdictLabel] = []
     for f, (what, _, _, image) in enumerate(frames):
-        counts: dict[str, int] = {}
         for el in image:
-            k = counts[el.tag] = counts.get(el.tag, -1) + 1
-            where_el = f"{what}: {el.tag}[{k}]"
+            where_el = partial(_where, what, image, el)
             if el.tag in SHAPE_TAGS:
                 got = problems.attempt(
                     file, where_el, reader.annotations, el, f, width, height, len(annotations)
@@ -347,7 +346,7 @@ def _image_item(
                 if v is not None:
                     verdicts.append(renamed(v, rename("v", len(verdicts))))
             else:
-                problems.fail(file, where_el, _unsupported(el))
+                problems.fail(file, where_el(), _unsupported(el))
     return problems.attempt(
         file,
         f"item {item_id!r}",
@@ -361,6 +360,12 @@ def _image_item(
         verdicts,
         metadata,
     )
+
+
+def _where(what: str, image: ET.Element, el: ET.Element) -> str:
+    """``image 'a.png': box[2]``: an element named by its tag and place among its kind."""
+    same = [child for child in image if child.tag == el.tag]
+    return f"{what}: {el.tag}[{next(k for k, x in enumerate(same) if x is el)}]"
 
 
 def _unsupported(el: ET.Element) -> str:
