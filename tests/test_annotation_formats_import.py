@@ -386,3 +386,17 @@ def test_parsers_answer_any_bytes_with_a_result_or_a_format_error(data: bytes) -
             message = f"{len(result.items)} items"
             assert all(isinstance(item, AnnotatedItem) for item in result.items)
         assert message
+
+
+def test_cvat_tracks_beside_images_are_reported_not_dropped() -> None:
+    xml = (
+        b'<annotations><image id="0" name="a.png" width="10" height="10">'
+        b'<box label="x" xtl="1" ytl="1" xbr="2" ybr="2"/></image>'
+        b'<track id="4" label="x"><box frame="0" xtl="1" ytl="1" xbr="2" ybr="2"/></track>'
+        b"</annotations>"
+    )
+    with pytest.raises(AnnotationFormatError, match=r"track\[0\] \(id 4\): tracks beside images"):
+        cvat.parse({"a.xml": xml})
+    result = cvat.parse({"a.xml": xml}, skip_invalid=True)
+    assert len(result.items[0].annotations) == 1
+    assert "cvat-video" in result.skipped[0].reason

@@ -282,6 +282,13 @@ def _parse_images(
     root = _root(data, file)
     if root.find("image") is None and root.find("track") is not None:
         raise AnnotationFormatError("a CVAT for video file (tracks, no images)", file=file)
+    for n, track in enumerate(root.iterfind("track")):
+        problems.fail(
+            file,
+            f"track[{n}] (id {track.get('id', '?')})",
+            "tracks beside images are not read by the CVAT for images importer; "
+            "import the file as cvat-video",
+        )
     declared = _meta_schema(root)
     reader = _Reader(file, problems, schema, declared, defaults, notes)
     entries: dict[str, list[tuple[str, tuple[str, int, int, ET.Element]]]] = {}
