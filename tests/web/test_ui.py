@@ -72,10 +72,13 @@ def page(browser: sync_api.Browser, live: LiveServer) -> Iterator[Page]:
 
 
 def open_frame(page: Page, live: LiveServer, frame_id: str) -> None:
-    """Open the annotate view of a frame and wait until it is drawn."""
+    """Open the annotate view of a frame and wait until it is drawn.
+
+    Waits are given functions (``() => ...``), not expressions: Playwright runs an expression
+    string through ``eval``, which the server's Content-Security-Policy forbids."""
     page.goto(f"{live.url}/#/f/{frame_id}")
     canvas = f"canvas.thermogram[data-frame-id='{frame_id}']"
-    page.wait_for_function(f'document.querySelector("{canvas}")?.dataset.scale > 0')
+    page.wait_for_function(f'() => document.querySelector("{canvas}")?.dataset.scale > 0')
     page.wait_for_selector(".objects")
 
 
@@ -110,7 +113,7 @@ def drag(page: Page, a: tuple[float, float], b: tuple[float, float]) -> None:
 def saved(page: Page) -> None:
     """Wait until autosave has written every change."""
     page.wait_for_function(
-        "document.querySelector('.save-state').classList.contains('saved')", timeout=10000
+        "() => document.querySelector('.save-state').classList.contains('saved')", timeout=10000
     )
 
 
@@ -415,7 +418,8 @@ def test_track_interpolates_across_a_sequence(page: Page, live: LiveServer, samp
     assert shown == pytest.approx((inside.max(), inside.mean(), inside.min()), abs=0.006)
     # the live plot holds max and mean of every frame, as the library computes them
     page.wait_for_function(
-        f"JSON.parse(document.querySelector('.plot-host').dataset.points || '[]').length == {count}"
+        "() => JSON.parse(document.querySelector('.plot-host').dataset.points || '[]')"
+        f".length == {count}"
     )
     plotted = json.loads(page.get_attribute(".plot-host", "data-points") or "[]")
     curve = item.tracks[0].temperature_curve(
@@ -474,7 +478,7 @@ def test_submit_review_accept_and_export(page: Page, live: LiveServer, tmp_path:
     page.goto(f"{live.url}/#/p/{live.project_id}/review")
     page.locator(f".queue-entry[data-frame-id='{other}']").click()
     page.wait_for_function(
-        f"document.querySelector('.queue-entry.active').dataset.frameId == '{other}'"
+        f"() => document.querySelector('.queue-entry.active').dataset.frameId == '{other}'"
     )
     page.keyboard.press("r")
     page.wait_for_selector("dialog.prompt textarea:focus")
@@ -483,7 +487,7 @@ def test_submit_review_accept_and_export(page: Page, live: LiveServer, tmp_path:
     page.fill("dialog textarea", "box too large")
     page.keyboard.press("Enter")
     page.wait_for_function(
-        f"!document.querySelector(`.queue-entry[data-frame-id='{other}'] .status-submitted`)"
+        f"() => !document.querySelector(`.queue-entry[data-frame-id='{other}'] .status-submitted`)"
     )
     assert live.api.get(f"{API}/frames/{other}").json()["status"] == "rejected"
     (box,) = live.annotations(other)["item"]["annotations"]
@@ -494,7 +498,7 @@ def test_submit_review_accept_and_export(page: Page, live: LiveServer, tmp_path:
     entry.click()
     page.wait_for_selector(".review-details h2")
     page.wait_for_function(
-        f"document.querySelector('.queue-entry.active').dataset.frameId == '{fid}'"
+        f"() => document.querySelector('.queue-entry.active').dataset.frameId == '{fid}'"
     )
     page.keyboard.press("a")
     page.wait_for_selector(f".queue-entry[data-frame-id='{fid}']", state="detached")

@@ -33,6 +33,8 @@ from thermoscope.server.datasets import HANDLERS
 from thermoscope.server.db import Database
 from thermoscope.server.db.models import User
 from thermoscope.server.errors import ApiError
+from thermoscope.server.files import private_dir
+from thermoscope.server.headers import SecurityHeaders
 from thermoscope.server.jobs import JobRunner
 from thermoscope.server.routers import accounts, auth, datasets, frames, measure, projects
 from thermoscope.server.routers import annotations as annotation_routes
@@ -50,7 +52,10 @@ BODY_SLACK = 1 << 20
 
 
 def build_context(settings: Settings) -> ServerContext:
-    """The database, blob store and password hasher ``settings`` describe."""
+    """The database, blob store and password hasher ``settings`` describe. The data folder,
+    when the embedded defaults use it, is made (or narrowed to) 0700."""
+    if settings.database_url is None or settings.blob_url is None:
+        private_dir(settings.data_dir, narrow=True)
     db = Database(
         settings.resolved_database_url,
         pool_size=settings.database_pool_size,
@@ -131,8 +136,7 @@ def body_limit(settings: Settings, method: str, path: str) -> int:
 class BodyLimit:
     """ASGI middleware: refuse a request body beyond its route's limit (413), whether its
     length is declared (refused before it is read) or not (chunked: the bytes are counted as
-    they stream in, and reading stops at the limit); mark every response
-    ``X-Content-Type-Options: nosniff``."""
+    they stream in, and reading stops at the limit)."""
 
     def __init__(self, app: ASGIApp, settings: Settings) -> None:
         self.app = app
@@ -162,19 +166,18 @@ class BodyLimit:
                     raise BodyTooLarge(limit)
             return message
 
-        async def send_nosniff(message: Message) -> None:
+        async def send_started(message: Message) -> None:
             nonlocal started
             if message["type"] == "http.response.start":
                 started = True
-                message.setdefault("headers", []).append((b"x-content-type-options", b"nosniff"))
             await send(message)
 
         try:
-            await self.app(scope, counted_receive, send_nosniff)
+            await self.app(scope, counted_receive, send_started)
         except BodyTooLarge as exc:  # read outside the routes' error handling
             if not started:
                 await JSONResponse({"detail": exc.detail}, status_code=413)(
-                    scope, receive, send_nosniff
+                    scope, receive, send_started
                 )
 
 
@@ -236,6 +239,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if settings.gzip_level > 0:
         app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=settings.gzip_level)
     app.add_middleware(BodyLimit, settings=settings)
+    app.add_middleware(SecurityHeaders, https=settings.cookie_secure)  # outermost: every answer
 
     @app.get(f"{API_PREFIX}/health", response_model=Health, tags=["misc"])
     def health() -> Health:

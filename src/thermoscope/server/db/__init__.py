@@ -19,6 +19,8 @@ from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
+from thermoscope.server.files import private_dir, private_file
+
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
@@ -48,8 +50,10 @@ class Database:
         self.is_sqlite = url.startswith("sqlite")
         if self.is_sqlite:
             path = url.split("///", 1)[1] if "///" in url else ""
-            if path and path != ":memory:":
-                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            if path and path != ":memory:" and not path.startswith("file:"):
+                # the database holds password and token hashes: only the server's user reads it
+                private_dir(Path(path).parent)
+                private_file(Path(path))
             # one connection per worker thread that may need one: the request thread pool is
             # larger than SQLAlchemy's default pool of 5 + 10
             self.engine: Engine = create_engine(

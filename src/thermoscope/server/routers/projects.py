@@ -124,9 +124,12 @@ def project_out(ctx: ServerContext, session: Session, project: Project, role: st
     )
 
 
-def _get(ctx: ServerContext, caller: Principal, pid: int) -> ProjectOut:
+def _get(
+    ctx: ServerContext, caller: Principal, pid: int, action: Action = Action.READ
+) -> ProjectOut:
+    """The project as ``action`` (the one the route checked) lets the caller see it."""
     with ctx.db.read() as session:
-        project = require(session, caller, pid, Action.READ)
+        project = require(session, caller, pid, action)
         role = role_in(session, caller, pid)
         assert role is not None
         return project_out(ctx, session, project, role.value)
@@ -188,16 +191,18 @@ def put_label_schema(pid: ProjectId, body: dict[str, Any], caller: Caller, ctx: 
         project = require(session, caller, pid, Action.MANAGE)
         recipe = None if project.recipe_text is None else parse_recipe(project.recipe_text)
         project.label_schema = with_recipe_labels(body, recipe)
-    return _get(ctx, caller, pid)
+    return _get(ctx, caller, pid, Action.MANAGE)
 
 
 def _set_recipe(ctx: ServerContext, caller: Principal, pid: int, text: str | None) -> ProjectOut:
+    with ctx.db.read() as session:  # who may, before the recipe is compiled
+        require(session, caller, pid, Action.MANAGE)
     recipe = None if text is None else check_recipe(text)
     with ctx.db.write() as session:
         project = require(session, caller, pid, Action.MANAGE)
         project.recipe_text = text
         project.label_schema = with_recipe_labels(project.label_schema, recipe)
-    return _get(ctx, caller, pid)
+    return _get(ctx, caller, pid, Action.MANAGE)
 
 
 @router.put(

@@ -1,4 +1,5 @@
-"""Blobs in a local folder: one file per key, written to a temporary file and renamed."""
+"""Blobs in a local folder: one file per key (0600, in 0700 folders), written to a temporary
+file and renamed."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from thermoscope.server.files import private_dir
 from thermoscope.server.storage.base import BlobNotFoundError, check_key
 
 
@@ -20,8 +22,7 @@ class LocalBlobStore:
     """
 
     def __init__(self, root: str | os.PathLike[str], *, fsync: bool = True) -> None:
-        self.root = Path(root)
-        self.root.mkdir(parents=True, exist_ok=True)
+        self.root = private_dir(Path(root))
         self.fsync = fsync
 
     def _path(self, key: str) -> Path:
@@ -30,7 +31,8 @@ class LocalBlobStore:
     def put(self, key: str, data: bytes) -> None:
         """Store ``data`` under ``key`` atomically."""
         path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        if not path.parent.is_dir():
+            private_dir(path.parent)
         fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
         try:
             with os.fdopen(fd, "wb") as fh:
