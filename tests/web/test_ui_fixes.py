@@ -105,7 +105,8 @@ def test_readout_follows_the_frame_under_a_still_pointer(
     fid = ingest_array(live, tmp_path, "readout", celsius)["frame_id"]
     page.goto(f"{live.url}/#/f/{fid}?frame=0")
     page.wait_for_function(
-        f"document.querySelector(\"canvas.thermogram[data-frame-id='{fid}']\")?.dataset.scale > 0"
+        "() => document.querySelector("
+        f"\"canvas.thermogram[data-frame-id='{fid}']\")?.dataset.scale > 0"
     )
     col, row = 70, 40
     _, shown = hover_pixel(page, col, row)
@@ -178,7 +179,7 @@ def test_review_queue_separates_stages_and_shows_machine_drafts_apart(
     assert page.locator(f".queue-entry[data-frame-id='{submitted}']").count() == 0
     # the preview opens on the frame of the drafts and draws them
     page.wait_for_function(
-        "document.querySelector('.preview-pane canvas.thermogram')?.dataset.frame === '2'"
+        "() => document.querySelector('.preview-pane canvas.thermogram')?.dataset.frame === '2'"
         f" && document.querySelector('.preview-pane canvas').dataset.frameId === '{fid}'"
     )
     assert page.inner_text(".preview-frame-label") == f"frame 3 / {FRAMES}"
@@ -334,12 +335,13 @@ def test_the_curve_axis_label_never_overlaps_a_tick_label(
     fid = ingest_array(live, tmp_path, "curve", heating(9))["frame_id"]
     page.goto(f"{live.url}/#/f/{fid}?frame=0")
     page.wait_for_function(
-        f"document.querySelector(\"canvas.thermogram[data-frame-id='{fid}']\")?.dataset.scale > 0"
+        "() => document.querySelector("
+        f"\"canvas.thermogram[data-frame-id='{fid}']\")?.dataset.scale > 0"
     )
     page.keyboard.press("b")
     drag(page, (20, 20), (60, 50))  # a track (sequences make tracks), selected: its curve shows
     page.wait_for_function(
-        "JSON.parse(document.querySelector('.plot-host').dataset.points || '[]').length"
+        "() => JSON.parse(document.querySelector('.plot-host').dataset.points || '[]').length"
         f" == {FRAMES}"
     )
     boxes = page.evaluate(

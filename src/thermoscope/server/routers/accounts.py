@@ -56,7 +56,7 @@ def create_user(body: UserIn, caller: Caller, ctx: Ctx) -> UserOut:
             out = user_out(user)
     except IntegrityError:
         raise ApiError(409, f"user {body.username!r} exists") from None
-    log.info(
+    log.warning(
         "account: %r added user %r%s",
         caller.username,
         body.username,
@@ -113,7 +113,7 @@ def patch_user(username: Username, body: UserPatch, caller: Caller, ctx: Ctx) ->
             _end_all(session, user.id, tokens=False)
             changes.append("password reset")
         out = user_out(user)
-    log.info("account: %r changed user %r: %s", caller.username, username, ", ".join(changes))
+    log.warning("account: %r changed user %r: %s", caller.username, username, ", ".join(changes))
     return out
 
 
@@ -126,7 +126,7 @@ def delete_user(username: Username, caller: Caller, ctx: Ctx) -> None:
         user = _user(session, username)
         _not_self(caller, user, "delete")
         session.delete(user)
-    log.info("account: %r deleted user %r", caller.username, username)
+    log.warning("account: %r deleted user %r", caller.username, username)
 
 
 @router.get("/users/{username}/tokens", response_model=Page[TokenOut])
@@ -153,7 +153,7 @@ def revoke_user_tokens(username: Username, caller: Caller, ctx: Ctx) -> Ended:
         user = _user(session, username)
         result = session.execute(delete(ApiToken).where(ApiToken.user_id == user.id))
         count = int(getattr(result, "rowcount", 0) or 0)
-    log.info("account: %r revoked %d token(s) of user %r", caller.username, count, username)
+    log.warning("account: %r revoked %d token(s) of user %r", caller.username, count, username)
     return Ended(ended=count)
 
 
@@ -167,7 +167,7 @@ def revoke_user_token(username: Username, token_id: IntId, caller: Caller, ctx: 
         if token is None or token.user_id != user.id:
             raise not_found(f"token {token_id} of user {username!r}")
         session.delete(token)
-    log.info("account: %r revoked token %d of user %r", caller.username, token_id, username)
+    log.warning("account: %r revoked token %d of user %r", caller.username, token_id, username)
 
 
 @router.post("/auth/password", response_model=Ended)
@@ -194,7 +194,7 @@ def change_password(body: PasswordChange, caller: Caller, ctx: Ctx) -> Ended:
             raise ApiError(401, "the user no longer exists")
         row.password_hash = password_hash
         count = _end_other_sessions(session, caller)
-    log.info(
+    log.warning(
         "account: %r changed their password (%d other session(s) ended)", caller.username, count
     )
     return Ended(ended=count)
@@ -215,5 +215,5 @@ def end_other_sessions(caller: Caller, ctx: Ctx) -> Ended:
     caller.require_session("other sessions are ended")
     with ctx.db.write() as session:
         count = _end_other_sessions(session, caller)
-    log.info("account: %r ended %d other session(s)", caller.username, count)
+    log.warning("account: %r ended %d other session(s)", caller.username, count)
     return Ended(ended=count)
