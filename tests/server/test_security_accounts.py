@@ -5,6 +5,9 @@ tasks to non-members."""
 
 from __future__ import annotations
 
+import logging
+
+import pytest
 from server_support import ADMIN_PASSWORD, API, PASSWORD, Server, ingest, npy_file
 
 
@@ -138,3 +141,23 @@ def test_project_admins_see_members_only_and_assign_to_members_only(server: Serv
     ok = ivy.post(f"{API}/projects/{pid}/tasks", json={"frame_ids": [fid], "assignee": "outsider"})
     assert ok.status_code == 201
     assert server.login("admin", ADMIN_PASSWORD).get(f"{API}/users").status_code == 200
+
+
+def test_failures_denials_and_account_changes_are_logged(
+    server: Server, caplog: pytest.LogCaptureFixture
+) -> None:
+    pid = server.project()["id"]
+    viewer = server.user("jo", pid, "viewer")
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="thermoscope.server"):
+        server.client().post(
+            f"{API}/auth/login", json={"username": "jo", "password": "wrong-secret-77"}
+        )
+        viewer.put(f"{API}/projects/{pid}/members/jo", json={"role": "admin"})
+        server.admin.patch(f"{API}/users/jo", json={"disabled": True})
+    text = "\n".join(r.getMessage() for r in caplog.records)
+    assert "login failed: user 'jo' from testclient" in text
+    assert "permission denied: user 'jo'" in text
+    assert "account: 'admin' changed user 'jo': disabled" in text
+    assert PASSWORD not in text
+    assert "wrong-secret-77" not in text  # passwords are never logged
