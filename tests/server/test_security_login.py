@@ -9,10 +9,13 @@ from pathlib import Path
 import pytest
 from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
+from hypothesis import given
+from hypothesis import strategies as st
 from server_support import ADMIN_PASSWORD, API, PASSWORD, Server, make_settings
 from sqlalchemy import select, update
 
 from thermoscope.server import create_app
+from thermoscope.server.auth.throttle import ThrottlePolicy
 from thermoscope.server.db.models import LoginThrottle, now
 from thermoscope.server.routers.auth import throttle_policy
 
@@ -118,3 +121,21 @@ def test_unknown_users_cost_the_same_hash_work(server: Server, hash_calls: list[
     nobody = server.app.state.ctx.passwords._nobody
     assert nobody.startswith("$argon2id$")
     assert "m=64,t=1" in nobody
+
+
+@given(
+    free=st.integers(1, 100),
+    failures=st.integers(0, 10_000),
+    backoff=st.floats(0.001, 3600),
+    cap=st.floats(0.001, 86400),
+)
+def test_lock_grows_with_failures_and_stays_capped(
+    free: int, failures: int, backoff: float, cap: float
+) -> None:
+    policy = ThrottlePolicy(
+        free_per_account=free, free_per_address=free, backoff_s=backoff, backoff_max_s=cap
+    )
+    lock = policy.lock_s(failures, free)
+    assert (lock == 0) == (failures <= free)
+    assert 0 <= lock <= cap
+    assert policy.lock_s(failures + 1, free) >= lock
