@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from thermoscope.server.auth import Principal
-from thermoscope.server.auth.throttle import account_key, record_failure
+from thermoscope.server.auth.throttle import account_key, clear, record_failure
 from thermoscope.server.db.models import ApiToken, LoginSession, User, now
 from thermoscope.server.errors import ApiError, not_found
 from thermoscope.server.routers.auth import throttle_policy, token_out, user_out
@@ -91,7 +91,7 @@ def _not_self(caller: Principal, user: User, what: str) -> None:
 def patch_user(username: Username, body: UserPatch, caller: Caller, ctx: Ctx) -> UserOut:
     """Disable or enable a user, reset their password, or change whether they are a site
     administrator (site administrators only). Disabling ends the user's sessions and API
-    tokens; a reset password ends their sessions."""
+    tokens; a reset password ends their sessions and lifts a log-in lock on their name."""
     caller.require_site_admin()
     password_hash = None if body.password is None else ctx.passwords.hash(body.password)
     changes = []
@@ -111,6 +111,7 @@ def patch_user(username: Username, body: UserPatch, caller: Caller, ctx: Ctx) ->
         if password_hash is not None:
             user.password_hash = password_hash
             _end_all(session, user.id, tokens=False)
+            clear(session, account_key(username))  # the new password works at once
             changes.append("password reset")
         out = user_out(user)
     log.warning("account: %r changed user %r: %s", caller.username, username, ", ".join(changes))
