@@ -400,3 +400,15 @@ def test_cvat_tracks_beside_images_are_reported_not_dropped() -> None:
     result = cvat.parse({"a.xml": xml}, skip_invalid=True)
     assert len(result.items[0].annotations) == 1
     assert "cvat-video" in result.skipped[0].reason
+
+
+def test_a_dtd_hidden_behind_a_declared_encoding_is_refused() -> None:
+    # "+ADw-" is "<" in UTF-7: the file is read as UTF-8 whatever it declares
+    xml = (
+        b'<?xml version="1.0" encoding="UTF-7"?>+ADw-!DOCTYPE annotations +AFs-'
+        b'+ADw-!ENTITY a "aaaa"+AD4-+AF0-+AD4-<annotations><image id="0" name="a.png" '
+        b'width="9" height="9"><box label="&a;" xtl="1" ytl="1" xbr="2" ybr="2"/></image>'
+        b"</annotations>"
+    )
+    with pytest.raises(AnnotationFormatError, match=r"a\.xml"):
+        cvat.parse({"a.xml": xml})

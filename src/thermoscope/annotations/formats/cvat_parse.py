@@ -36,7 +36,6 @@ from thermoscope.annotations.formats.naming import (
     stem_of,
 )
 from thermoscope.annotations.formats.records import (
-    DRAFT,
     kept_annotation,
     make_item,
     rename,
@@ -133,21 +132,31 @@ class _Reader:
         )
         self.defaults = defaults
         self.notes = notes
+        self._kinds_of: dict[str, dict[str, AttributeType]] = {}
 
     def provenance(self, el: ET.Element) -> Provenance:
         machine = el.get("source", "manual").strip().lower() in MACHINE_SOURCES
         return self.defaults.machine() if machine else self.defaults.human()
 
+    def _kinds(self, label: str) -> dict[str, AttributeType]:
+        """The declared attribute types of ``label`` (looked up once per label)."""
+        kinds = self._kinds_of.get(label)
+        if kinds is None:
+            spec = self.types.label(label) if self.types is not None else None
+            kinds = {a.name: a.type for a in spec.attributes} if spec is not None else {}
+            self._kinds_of[label] = kinds
+        return kinds
+
     def attributes(self, el: ET.Element, label: str) -> dict[str, Any]:
         values = {a.get("name", ""): a.text or "" for a in el.iterfind("attribute")}
-        out = {}
-        for name, text in values.items():
-            if not name:
-                continue
-            spec = self.types.label(label) if self.types is not None else None
-            attr = spec.attribute(name) if spec is not None else None
-            out[name] = attribute_from_text(text, attr.type if attr is not None else None)
-        return out
+        if not values:
+            return {}
+        kinds = self._kinds(label)
+        return {
+            name: attribute_from_text(text, kinds.get(name))
+            for name, text in values.items()
+            if name
+        }
 
     def metadata(self, el: ET.Element) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -179,21 +188,27 @@ class _Reader:
     def annotations(
         self, el: ET.Element, frame: int, width: int, height: int, first: int
     ) -> list[Annotation]:
-        """The annotations of a shape element, with ids ``a<first>``, ``a<first + 1>`` ..."""
+        """The annotations of a shape element, with ids ``a<first>``, ``a<first + 1>`` ...
+
+        Their parts are checked here (a known, non-empty label; attribute values typed from
+        text, finite numbers; ``occluded``/``z_order`` metadata; shapes inside the image), so
+        they are assembled without ``Annotation``'s checks again (tens of thousands per file).
+        """
         label = self.label(el)
         attributes = self.attributes(el, label)
         if self.schema is not None:
             self.schema.validate(label, attributes)
+        metadata = self.metadata(el)
+        provenance = self.provenance(el)
         return [
-            Annotation(
-                review=DRAFT,
+            kept_annotation(
                 id=rename("a", first + k),
                 label=label,
                 shape=shape,
                 frame=frame,
                 attributes=attributes,
-                metadata=self.metadata(el),
-                provenance=self.provenance(el),
+                metadata=metadata,
+                provenance=provenance,
             )
             for k, shape in enumerate(self.shapes(el, width, height))
         ]
