@@ -53,7 +53,11 @@ def test_make_test_installs_the_services_without_recommends() -> None:
 
 def test_make_test_runs_the_whole_suite_after_the_set_up() -> None:
     dry = subprocess.run(
-        ["make", "-n", "test"], cwd=ROOT, capture_output=True, text=True, check=True
-    ).stdout
+        ["make", "--no-print-directory", "-n", "test"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout  # under `make test` itself, make would otherwise add "make[1]: ..." lines
     assert "apt-get install -y -qq --no-install-recommends chromium" in dry
     assert dry.strip().splitlines()[-1].endswith("python -m pytest")
