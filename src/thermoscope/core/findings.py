@@ -45,8 +45,8 @@ class Finding:
         explanation: one line a line operator understands.
         margin: distance to the NG limit in ``unit`` (positive = inside tolerance).
         unit: unit of ``value``, ``limit`` and ``margin``.
-        score: a learned model's confidence or anomaly score in [0, 1] (``None`` for rules).
         extra: rule-specific details (e.g. the curve, the hot-spot mask area).
+        score: a learned model's confidence or anomaly score in [0, 1] (``None`` for rules).
     """
 
     rule: str
@@ -59,8 +59,8 @@ class Finding:
     y: int | None = None
     margin: float | None = None
     unit: str = "°C"
-    score: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    score: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The finding as the stable JSON-lines object."""
