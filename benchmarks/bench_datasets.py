@@ -34,7 +34,7 @@ from numpy.lib.format import open_memmap
 
 import thermoscope.io as tio
 from thermoscope.core import FrameMetadata, ObjectParameters, ThermalFrame
-from thermoscope.datasets.hashing import hash_file
+from thermoscope.storage.identity import hash_file
 from thermoscope.datasets.synthetic import CALIBRATION
 
 CHUNK = 8 << 20

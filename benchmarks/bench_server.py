@@ -41,7 +41,7 @@ import numpy as np
 
 import thermoscope.io as tio
 from thermoscope.datasets.synthetic import simulate_run
-from thermoscope.demo import example_recipe
+from thermoscope.pipeline.demo import example_recipe
 
 API = "/api/v1"
 PASSWORD = "bench-password-1"

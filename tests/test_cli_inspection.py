@@ -9,6 +9,8 @@ import pytest
 from typer.testing import CliRunner
 
 from thermoscope.cli.main import app
+from thermoscope.core import Inspection
+from thermoscope.core.findings import FINDING_KEYS, INSPECTION_KEYS
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 runner = CliRunner()
@@ -49,17 +51,9 @@ def test_synth_then_inspect_finds_the_defective_parts(run: Path, tmp_path: Path)
     defective = {Path(t["file"]).stem for t in truth if t["defects"]}
     records = [json.loads(line) for line in jsonl.read_text().splitlines()]
     assert len(records) == 40
-    assert set(records[0]) == {"source", "frame", "verdict", "findings"}
-    assert set(records[0]["findings"][0]) == {
-        "rule",
-        "region",
-        "value",
-        "limit",
-        "verdict",
-        "x",
-        "y",
-        "explanation",
-    }
+    assert list(records[0]) == list(INSPECTION_KEYS)
+    assert list(records[0]["findings"][0]) == list(FINDING_KEYS)
+    assert [Inspection.from_json(r).to_json() for r in records] == records
     rejected = {Path(r["source"]).stem for r in records if r["verdict"] == "NG"}
     assert rejected == defective
     assert "<svg" in report.read_text(encoding="utf-8")

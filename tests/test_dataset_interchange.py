@@ -17,7 +17,7 @@ from thermoscope.annotations.model import Annotation, Provenance
 from thermoscope.annotations.shapes import Box, Polygon
 from thermoscope.cli.main import app
 from thermoscope.core import ThermalFrame
-from thermoscope.datasets.hashing import content_id
+from thermoscope.storage.identity import content_id
 from thermoscope.datasets.interchange import export_version, import_export, import_onto_originals
 from thermoscope.datasets.store import DatasetStore
 from thermoscope.datasets.synthetic import simulate_run

@@ -26,7 +26,7 @@ from thermoscope.annotations import (
 )
 from thermoscope.core import FrameMetadata, ObjectParameters, ThermalFrame, Verdict
 from thermoscope.datasets import augment as aug
-from thermoscope.datasets.hashing import content_id
+from thermoscope.storage.identity import content_id
 
 ME = Provenance.human("tester")
 H, W = 24, 32

@@ -1,4 +1,4 @@
-"""Frame content ids (exact, streaming) and perceptual hashes."""
+"""Frame content ids (exact, streaming; ``storage.identity``) and perceptual hashes."""
 
 from __future__ import annotations
 
@@ -14,17 +14,9 @@ from hypothesis import strategies as st
 import thermoscope.io as tio
 from synthetic_frames import planck_frame
 from thermoscope.core import FrameMetadata, ThermalFrame
-from thermoscope.datasets.hashing import (
-    array_id,
-    content_id,
-    frame_id,
-    hamming,
-    hash_file,
-    near_pairs,
-    perceptual_hash,
-    sequence_id,
-)
+from thermoscope.datasets.hashing import hamming, near_pairs, perceptual_hash
 from thermoscope.io import ThermoscopeFormatError
+from thermoscope.storage.identity import array_id, content_id, frame_id, hash_file, sequence_id
 
 
 def reference_id(celsius: np.ndarray, raw: np.ndarray | None = None) -> str:
@@ -85,12 +77,12 @@ def test_array_id_refuses_infinity() -> None:
 
 
 def test_chunking_does_not_change_the_id(monkeypatch: pytest.MonkeyPatch) -> None:
-    from thermoscope.datasets import hashing
+    from thermoscope.storage import identity
 
     values = np.random.default_rng(1).normal(20, 3, (37, 41)).astype(np.float32)
     values[5, 5] = np.nan
     whole = array_id(values)
-    monkeypatch.setattr(hashing, "CHUNK_VALUES", 100)
+    monkeypatch.setattr(identity, "CHUNK_VALUES", 100)
     assert array_id(values) == whole == reference_id(values)
 
 

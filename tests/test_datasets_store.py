@@ -20,7 +20,7 @@ from thermoscope.annotations import (
     VerdictLabel,
 )
 from thermoscope.core import ThermalFrame, Verdict
-from thermoscope.datasets.hashing import content_id, frame_id
+from thermoscope.storage.identity import content_id, frame_id
 from thermoscope.datasets.library import GroundTruthLibrary
 from thermoscope.datasets.store import DatasetStore, summarise
 from thermoscope.datasets.versions import DatasetError, ItemRecord, Version, diff, stats

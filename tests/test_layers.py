@@ -43,10 +43,9 @@ LAYERS = (
 )
 #: The table's "must not import" entries that the order alone does not say.
 FORBIDDEN = {"render": {"io"}, "analysis": {"io"}, "recipes": {"io"}}
-#: Top-level modules outside the table, placed in it: ``inspection_run`` and ``demo`` run the
-#: decode -> inspect path that cli and server share (the pipeline's row). ``formats`` registers
-#: io's readers and render's png writer with io: a row of its own just above both.
-PLACED = {"inspection_run": "pipeline", "demo": "pipeline"}
+#: Top-level modules outside the table, placed in it: ``formats`` registers io's readers and
+#: render's png writer with io: a row of its own just above both.
+PLACED: dict[str, str] = {}
 ORDER = (*LAYERS[:3], "formats", *LAYERS[3:])
 #: Third-party packages core may use.
 CORE_THIRD_PARTY = {"numpy"}

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 import thermoscope.io as tio
 from sample_data import reference_cases, reference_for
 from synthetic_frames import CALIBRATION, PARAMETERS, planck_frame
-from thermoscope.core import FrameMetadata, ThermalFrame, ThermalSequence, Verdict
+from thermoscope.core import FrameMetadata, Inspection, ThermalFrame, ThermalSequence, Verdict
 from thermoscope.recipes import (
     InspectionError,
     Recipe,
@@ -397,8 +397,12 @@ def test_inputs_are_not_modified_and_json_keys_are_stable() -> None:
     assert (data["source"], data["frame"], data["verdict"]) == ("p1.tiff", 3, "NG")
     assert list(data["findings"][0]) == [
         "rule", "region", "value", "limit", "verdict", "x", "y", "explanation",
+        "margin", "unit", "score", "extra",
     ]  # fmt: skip
+    assert data["findings"][0]["unit"] == "°C"
+    assert data["findings"][0]["margin"] == pytest.approx(70 - data["findings"][0]["value"])
     json.dumps(data, allow_nan=False)
+    assert Inspection.from_json(json.loads(json.dumps(data))) == result
 
 
 def test_plans_are_reused_and_equal_to_fresh_ones() -> None:

@@ -367,7 +367,10 @@ def test_report_options_are_checked() -> None:
 
 # --- JSON lines -----------------------------------------------------------------------------
 
-FINDING_KEYS = ["rule", "region", "value", "limit", "verdict", "x", "y", "explanation"]
+FINDING_KEYS = [
+    "rule", "region", "value", "limit", "verdict", "x", "y", "explanation",
+    "margin", "unit", "score", "extra",
+]  # fmt: skip
 
 
 def test_jsonl_line_is_exactly_the_inspections_json() -> None:

@@ -28,7 +28,7 @@ import httpx
 import uvicorn
 from playwright.sync_api import Page, sync_playwright
 
-from thermoscope.demo import example_recipe
+from thermoscope.pipeline.demo import example_recipe
 from thermoscope.recipes import load_recipe
 from thermoscope.server import Settings, create_app
 from thermoscope.server.demo import seed_demo

@@ -15,7 +15,7 @@ from server_support import API, Server, ingest, make_settings, npy_file
 import thermoscope.io as tio
 from sample_data import reference_cases, reference_for
 from thermoscope.datasets.synthetic import simulate_run
-from thermoscope.demo import example_recipe
+from thermoscope.pipeline.demo import example_recipe
 
 
 def test_same_data_twice_is_one_frame(server: Server) -> None:

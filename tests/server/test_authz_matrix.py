@@ -27,7 +27,7 @@ from fastapi.testclient import TestClient
 from server_support import ADMIN_PASSWORD, API, PASSWORD, make_settings, npy_file
 from sqlalchemy import select
 
-from thermoscope.demo import example_recipe
+from thermoscope.pipeline.demo import example_recipe
 from thermoscope.server import create_app
 from thermoscope.server.auth import ROLE_ACTIONS, Action, Role, digest
 from thermoscope.server.db.models import ApiToken, DatasetVersion, Export, Job, Upload, User, now

@@ -20,8 +20,8 @@ from fastapi.testclient import TestClient
 from server_support import ADMIN_PASSWORD, API, ingest, make_settings, npy_file
 
 from thermoscope.server import create_app
-from thermoscope.server.storage import BlobNotFoundError, BlobStore, LocalBlobStore
-from thermoscope.server.storage.s3 import S3BlobStore
+from thermoscope.storage import BlobNotFoundError, BlobStore, LocalBlobStore
+from thermoscope.storage.s3 import S3BlobStore
 
 ACCESS_KEY = "thermoscope-test"
 SECRET_KEY = "thermoscope-test-secret"

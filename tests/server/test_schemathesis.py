@@ -22,7 +22,7 @@ from server_support import make_settings
 
 import thermoscope.io as tio
 from thermoscope.datasets.synthetic import simulate_run
-from thermoscope.demo import example_recipe
+from thermoscope.pipeline.demo import example_recipe
 from thermoscope.server import create_app
 from thermoscope.server.auth import SCOPES, Principal, digest
 from thermoscope.server.datasets import build_version

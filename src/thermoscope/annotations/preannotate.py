@@ -15,8 +15,8 @@ annotation marked machine-made:
   returned in ``unplaced``;
 - attributes (see ``inspection_label``): ``value`` and ``limit`` in the finding's ``unit``,
   ``unit``, ``rule``, ``region`` and ``severity`` (``"NG"`` or ``"WARN"``);
-- provenance: ``Provenance.machine(model_name, version, score=finding.extra["score"])``
-  (``None`` unless the producer gives a score in [0, 1]).
+- provenance: ``Provenance.machine(model_name, version, score=finding.score)`` (a model's
+  confidence in [0, 1]; ``None`` for rules).
 
 The inspection's verdict becomes a draft ``VerdictLabel``: NG when the inspection is NG (reason:
 the NG findings' explanations), OK otherwise (WARN findings are listed in the reason).
@@ -132,10 +132,8 @@ def _kind(finding: Finding, kinds: Mapping[str, str]) -> str:
 
 
 def _score(finding: Finding) -> float | None:
-    score = finding.extra.get("score")
-    if isinstance(score, int | float) and not isinstance(score, bool) and 0 <= score <= 1:
-        return float(score)
-    return None
+    score = finding.score
+    return float(score) if score is not None and 0.0 <= score <= 1.0 else None
 
 
 def _describe(finding: Finding) -> str:

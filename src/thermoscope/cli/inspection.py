@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, cast
 
 import numpy as np
 import typer
@@ -16,10 +16,17 @@ from thermoscope.cli.batch import err_console
 from thermoscope.cli.exits import ExitCode, fail, usage
 from thermoscope.cli.inputs import expand_inputs
 from thermoscope.core import Inspection, ThermoscopeError, Verdict
-from thermoscope.datasets.synthetic import PRODUCTS, Drift, save_run, simulate_run
-from thermoscope.inspection_run import inspect_files
+from thermoscope.datasets.synthetic import (
+    DIFFICULTIES,
+    PRODUCTS,
+    Difficulty,
+    Drift,
+    save_run,
+    simulate_run,
+)
 from thermoscope.io import ThermoscopeFormatError
 from thermoscope.io.registry import writer_for
+from thermoscope.pipeline.batch import inspect_files
 from thermoscope.recipes import load_recipe, recipe_json_schema
 
 console = Console()
@@ -139,10 +146,15 @@ def synth_command(
         typer.Option(help="Slow process drift TARGET:PER_PART_C[:START_PART], e.g. Q1:0.05:300."),
     ] = None,
     suffix: Annotated[str, typer.Option(help="File format of the recordings.")] = ".seq",
+    difficulty: Annotated[
+        str, typer.Option(help=f"How hard to inspect: {', '.join(DIFFICULTIES)}.")
+    ] = "normal",
 ) -> None:
     """Produce a synthetic production run: recordings our readers read, plus ground truth."""
     if product not in PRODUCTS:
         raise usage(f"unknown product {product!r}; choose from {', '.join(PRODUCTS)}")
+    if difficulty not in DIFFICULTIES:
+        raise usage(f"--difficulty: choose from {', '.join(DIFFICULTIES)}, got {difficulty!r}")
     try:
         writer_for(Path(f"part{suffix}"))
     except ThermoscopeFormatError as exc:
@@ -164,6 +176,7 @@ def synth_command(
             rng=np.random.default_rng(seed),
             drift=process_drift,
             sequence=sequence,
+            difficulty=cast(Difficulty, difficulty),
         )
     except (ThermoscopeError, ValueError) as exc:
         raise usage(str(exc)) from None

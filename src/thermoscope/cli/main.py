@@ -250,7 +250,7 @@ def demo(
     parts: Annotated[int, typer.Option(min=1, max=100_000, help="Parts to produce.")] = 200,
 ) -> None:
     """Run the demo production line on the embedded defaults (files in a local folder)."""
-    from thermoscope.demo import run_demo
+    from thermoscope.pipeline.demo import run_demo
 
     try:
         with err_console.status(f"Recording and inspecting {parts} demo boards..."):

@@ -1,7 +1,7 @@
 """Core data types: frames, sequences, radiometric parameters and calibration."""
 
 from thermoscope.core.errors import RadiometryError, ThermoscopeError
-from thermoscope.core.findings import Finding, Inspection, Verdict
+from thermoscope.core.findings import ContractError, Finding, Inspection, Verdict
 from thermoscope.core.frame import (
     CameraInfo,
     FrameError,
@@ -19,6 +19,7 @@ __all__ = [
     "Box",
     "Calibration",
     "CameraInfo",
+    "ContractError",
     "Finding",
     "FrameError",
     "FrameMetadata",

@@ -2,7 +2,8 @@
 
 Modules (import what you use; nothing is loaded here):
 
-- ``hashing``: frame content ids (SHA-256 of °C and counts, streamed) and perceptual hashes;
+- ``hashing``: perceptual hashes and near-duplicate pairs (exact content ids of frames are
+  ``thermoscope.storage.identity``);
 - ``versions``: dataset items, immutable version manifests, ``diff`` and ``stats``;
 - ``store``: a dataset in a local folder (frames once by content, annotations, versions);
 - ``splits``: train/val/test splits that keep groups and near-duplicates together;

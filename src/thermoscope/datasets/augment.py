@@ -63,7 +63,7 @@ from thermoscope.annotations import (
     Track,
 )
 from thermoscope.core import ObjectParameters, ThermalFrame
-from thermoscope.datasets.hashing import content_id
+from thermoscope.storage.identity import content_id
 
 Points = NDArray[np.float64]
 ShapeLike = Shape | Points

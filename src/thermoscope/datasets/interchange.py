@@ -24,9 +24,9 @@ from thermoscope.annotations import AnnotatedItem, LabelSchema
 from thermoscope.annotations.formats import FORMATS, AnnotationFormatError, ExportReport
 from thermoscope.annotations.formats.naming import item_id_of, split_stem, stem_of
 from thermoscope.core import ThermalFrame, ThermoscopeError
-from thermoscope.datasets.hashing import content_id
 from thermoscope.datasets.store import DatasetStore
 from thermoscope.datasets.versions import DatasetError, ItemRecord
+from thermoscope.storage.identity import content_id
 
 
 @dataclass(slots=True)

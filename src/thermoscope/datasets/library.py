@@ -15,9 +15,9 @@ from typing import Any, Literal
 
 from thermoscope.annotations import AnnotatedItem, Provenance, Review, ReviewState, VerdictLabel
 from thermoscope.core import ThermalFrame, Verdict
-from thermoscope.datasets.hashing import content_id
 from thermoscope.datasets.store import WORKING, AddResult, DatasetStore
 from thermoscope.datasets.versions import DatasetError, ItemRecord
+from thermoscope.storage.identity import content_id
 
 
 class GroundTruthLibrary:

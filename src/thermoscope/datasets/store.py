@@ -43,7 +43,7 @@ from numpy.typing import NDArray
 import thermoscope.io as tio
 from thermoscope.annotations import AnnotatedItem, LabelSchema
 from thermoscope.core import ThermalFrame, ThermalSequence, Verdict
-from thermoscope.datasets.hashing import frame_id, perceptual_hash, sequence_id
+from thermoscope.datasets.hashing import perceptual_hash
 from thermoscope.datasets.versions import (
     DatasetError,
     ItemRecord,
@@ -55,6 +55,7 @@ from thermoscope.datasets.versions import (
     diff,
     stats,
 )
+from thermoscope.storage.identity import frame_id, sequence_id
 
 DATASET_FORMAT = "thermoscope-dataset"
 WORKING_FORMAT = "thermoscope-dataset-working"
@@ -528,9 +529,9 @@ class DatasetStore:
         """Add a radiometric file: one item, or with ``per_frame`` one item per frame.
 
         A multi-frame file is one sequence item by default. With ``per_frame`` its frames become
-        single-frame items that share a ``sequence`` id (``hashing.sequence_id`` of their frame
-        ids) and carry their ``frame_index``, so splits can keep them together. Frames are read
-        one at a time.
+        single-frame items that share a ``sequence`` id (``storage.identity.sequence_id`` of
+        their frame ids) and carry their ``frame_index``, so splits can keep them together.
+        Frames are read one at a time.
 
         Args:
             path: any file ``thermoscope.io`` reads.

@@ -24,7 +24,7 @@ from types import MappingProxyType
 from typing import Any
 
 from thermoscope.core.errors import ThermoscopeError
-from thermoscope.datasets.hashing import sequence_id
+from thermoscope.storage.identity import sequence_id
 
 MANIFEST_FORMAT = "thermoscope-dataset-version"
 MANIFEST_VERSION = 1
@@ -54,14 +54,15 @@ class ItemRecord:
 
     Attributes:
         id: the item's key, unique in a dataset (by default its ``content`` id).
-        frames: content ids of its frames in order (see ``hashing.frame_id``); one for a
+        frames: content ids of its frames in order (see ``storage.identity.frame_id``); one for a
             single frame.
         height, width: frame size in pixels.
         annotation: SHA-256 of the annotation's canonical JSON, ``None`` when unannotated.
         phash: perceptual hash of the °C image (16 hex digits), ``None`` without contrast.
         product: product (part type) the item shows.
         serial: serial number of the part (items of one part never straddle splits).
-        sequence: id of the recording a single-frame item was cut from (``hashing.sequence_id``).
+        sequence: id of the recording a single-frame item was cut from
+            (``storage.identity.sequence_id``).
         frame_index: its position in that recording (0-based).
         duplicate_group: a known duplicate group (items of one group never straddle splits).
         source: where the item came from (a file name, never a full path).
@@ -127,7 +128,7 @@ class ItemRecord:
     @property
     def content(self) -> str:
         """The content id of the item's radiometric data: the frame id of a single frame, the
-        ``hashing.sequence_id`` of the frame ids of a sequence."""
+        ``storage.identity.sequence_id`` of the frame ids of a sequence."""
         return self.frames[0] if len(self.frames) == 1 else sequence_id(list(self.frames))
 
     @property

@@ -33,14 +33,14 @@ from thermoscope.server.datasets import HANDLERS
 from thermoscope.server.db import Database
 from thermoscope.server.db.models import User
 from thermoscope.server.errors import ApiError
-from thermoscope.server.files import private_dir
 from thermoscope.server.headers import SecurityHeaders
 from thermoscope.server.jobs import JobRunner
 from thermoscope.server.routers import accounts, auth, datasets, frames, measure, projects
 from thermoscope.server.routers import annotations as annotation_routes
 from thermoscope.server.schemas.common import Health
 from thermoscope.server.settings import Settings
-from thermoscope.server.storage import open_blob_store
+from thermoscope.storage import BlobStore, open_blob_store
+from thermoscope.storage.files import private_dir
 
 log = logging.getLogger(__name__)
 
@@ -64,10 +64,23 @@ def build_context(settings: Settings) -> ServerContext:
     return ServerContext(
         settings=settings,
         db=db,
-        blobs=open_blob_store(settings),
+        blobs=_blob_store(settings),
         passwords=Passwords(
             memory_kib=settings.argon2_memory_kib, time_cost=settings.argon2_time_cost
         ),
+    )
+
+
+def _blob_store(settings: Settings) -> BlobStore:
+    """The blob store ``settings.resolved_blob_url`` names (a folder or ``s3://bucket/prefix``)."""
+    secret = settings.s3_secret_access_key
+    return open_blob_store(
+        settings.resolved_blob_url,
+        fsync=settings.fsync_blobs,
+        s3_endpoint_url=settings.s3_endpoint_url,
+        s3_region=settings.s3_region,
+        s3_access_key_id=settings.s3_access_key_id,
+        s3_secret_access_key=None if secret is None else secret.get_secret_value(),
     )
 
 

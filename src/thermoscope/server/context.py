@@ -1,5 +1,5 @@
 """What every route needs, built once per app: settings, database, blob store, passwords,
-the job runner and compiled recipes."""
+the job runner and the pipelines of the projects' recipes."""
 
 from __future__ import annotations
 
@@ -10,25 +10,15 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from thermoscope.annotations import LabelSchema
-from thermoscope.core import regions as core_regions
-from thermoscope.recipes import InspectionPlan, Recipe, compile_recipe, parse_recipe
+from thermoscope.pipeline import Pipeline
+from thermoscope.recipes import parse_recipe
 from thermoscope.server.auth import Passwords
 from thermoscope.server.db import Database
 from thermoscope.server.settings import Settings
-from thermoscope.server.storage import BlobStore
+from thermoscope.storage import BlobStore
 
 if TYPE_CHECKING:
     from thermoscope.server.jobs import JobRunner
-
-
-@dataclass(frozen=True, slots=True)
-class CompiledRecipe:
-    """A project's recipe ready to inspect frames and label the drafts."""
-
-    recipe: Recipe
-    plan: InspectionPlan
-    regions: dict[str, core_regions.Region]
-    kinds: dict[str, str]
 
 
 @dataclass(slots=True)
@@ -40,7 +30,7 @@ class ServerContext:
     blobs: BlobStore
     passwords: Passwords
     jobs: JobRunner | None = None
-    _recipes: dict[str, CompiledRecipe] = field(default_factory=dict)
+    _recipes: dict[str, Pipeline] = field(default_factory=dict)
     _schemas: dict[str, LabelSchema] = field(default_factory=dict)
     _recipes_lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -56,20 +46,14 @@ class ServerContext:
                 self._schemas[key] = found
         return found
 
-    def compiled_recipe(self, text: str) -> CompiledRecipe:
-        """The compiled form of a stored recipe text (kept while the server runs)."""
+    def compiled_recipe(self, text: str) -> Pipeline:
+        """The pipeline of a stored recipe text, compiled once (kept while the server runs)."""
         key = hashlib.sha256(text.encode("utf-8")).hexdigest()
         with self._recipes_lock:
             found = self._recipes.get(key)
         if found is not None:
             return found
-        recipe = parse_recipe(text)
-        compiled = CompiledRecipe(
-            recipe,
-            compile_recipe(recipe),
-            {spec.name: spec.to_region() for spec in recipe.regions},
-            {rule.label: rule.type for rule in recipe.rules},
-        )
+        compiled = Pipeline(parse_recipe(text))
         with self._recipes_lock:
             self._recipes[key] = compiled
         return compiled

@@ -37,8 +37,8 @@ from thermoscope.server.annotating import has_records, without_machine_drafts
 from thermoscope.server.context import ServerContext
 from thermoscope.server.db.models import AnnotationRow, DatasetVersion, Export, Frame, Project
 from thermoscope.server.errors import ApiError, not_found
-from thermoscope.server.ingest import read_celsius
 from thermoscope.server.jobs import Handler, JobContext
+from thermoscope.storage.identity import read_celsius
 
 #: Report progress every this many items.
 PROGRESS_EVERY = 25

@@ -16,7 +16,7 @@ from sqlalchemy import select
 import thermoscope.io as tio
 from thermoscope.annotations import AttributeSpec, AttributeType, LabelSchema, LabelSpec
 from thermoscope.datasets.synthetic import simulate_run
-from thermoscope.demo import DEMO_DRIFT, example_recipe
+from thermoscope.pipeline.demo import DEMO_DRIFT, example_recipe
 from thermoscope.server.auth import Principal
 from thermoscope.server.context import ServerContext
 from thermoscope.server.db.models import Membership, Project, User

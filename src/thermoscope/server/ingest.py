@@ -6,20 +6,20 @@ first annotation revision. A crash between the two leaves unreferenced blobs (ha
 next ingest of the same data rewrites them) but never a row whose data is missing, so a half
 frame never appears. Ids follow the content: the frame id is derived from the project and the
 content hash of the radiometric data, so the same data ingested twice is found, not doubled.
+
+Decoding, inspection and drafting are the pipeline's (``thermoscope.pipeline``: the path the
+CLI and the edge take too); this module keeps the answers, the blobs and the database rows.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import gzip
 import hashlib
 import json
-import math
 from dataclasses import dataclass
 from pathlib import PurePath
 from typing import Any
 
-import numpy as np
 from sqlalchemy.exc import IntegrityError
 
 import thermoscope.io as tio
@@ -27,19 +27,12 @@ from thermoscope.annotations import (
     AnnotatedItem,
     AnnotationError,
     LabelSchema,
+    PreAnnotation,
     from_inspection,
     inspection_label,
 )
-from thermoscope.core import (
-    Finding,
-    Inspection,
-    ThermalFrame,
-    ThermalSequence,
-    ThermoscopeError,
-    Verdict,
-)
-from thermoscope.datasets.hashing import frame_id, sequence_id
-from thermoscope.recipes import InspectionPlan, inspect
+from thermoscope.core import ContractError, Inspection, ThermoscopeError
+from thermoscope.pipeline import DecodedPart, PipelineError, decode_bytes
 from thermoscope.server.auth import Principal
 from thermoscope.server.context import ServerContext
 from thermoscope.server.db.models import (
@@ -52,26 +45,10 @@ from thermoscope.server.db.models import (
 )
 from thermoscope.server.errors import ApiError, not_found
 from thermoscope.server.schemas.frames import EdgeInspection, IngestOut
-from thermoscope.server.storage import BlobStore
+from thermoscope.storage.identity import celsius_prefix, frame_key, put_celsius
 
 #: What the server writes as the author of machine-made revisions.
 MACHINE = "thermoscope"
-
-
-def frame_key(project_id: int, content: str) -> str:
-    """The frame id of radiometric content ``content`` in a project."""
-    return hashlib.sha256(f"{project_id}/{content}".encode("ascii")).hexdigest()[:32]
-
-
-def celsius_key(prefix: str, index: int) -> str:
-    """The blob key of frame ``index``'s °C under a frame's ``celsius_prefix``: float32
-    little-endian HxW, gzip-compressed (served as is to clients that accept gzip)."""
-    return f"{prefix}/{index}.f32.gz"
-
-
-def read_celsius(blobs: BlobStore, prefix: str, index: int) -> bytes:
-    """The float32 little-endian °C bytes of frame ``index`` (uncompressed)."""
-    return gzip.decompress(blobs.get(celsius_key(prefix, index)))
 
 
 def item_json(item: AnnotatedItem) -> str:
@@ -79,137 +56,31 @@ def item_json(item: AnnotatedItem) -> str:
     return json.dumps(item.to_dict(), separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
-@dataclass(frozen=True, slots=True)
-class Decoded:
-    """What is stored about a file's frames, gathered in one pass that holds one decoded
-    frame at a time.
-
-    Attributes:
-        sequence: the file's frames, decoded again on access (``decode`` leaves it open).
-        first: frame 0, decoded (the only one kept).
-        frame_hashes: content id of each frame.
-        content: content id of the whole item (the frame's, or the sequence's).
-        format: the reader's name for the file's format (``flir-csq`` for a CSQ).
-        width, height: frame size, pixels.
-        facts: camera, parameters, times and °C range as stored on the frame row.
-        issues: problems that did not stop the readable frames (a truncated last frame).
-    """
-
-    sequence: ThermalSequence
-    first: ThermalFrame
-    frame_hashes: list[str]
-    content: str
-    format: str
-    width: int
-    height: int
-    facts: dict[str, Any]
-    issues: tuple[str, ...]
-
-    @property
-    def frame_count(self) -> int:
-        """Frames of the item."""
-        return len(self.frame_hashes)
-
-
-def _unreadable(filename: str, exc: Exception) -> ApiError:
-    if isinstance(exc, tio.DecodeLimitError):
-        return ApiError(413, f"{filename}: beyond the server's decode limits: {exc.reason}")
-    if isinstance(exc, tio.ThermoscopeFormatError):  # its reason, without the "<bytes>: " prefix
-        return ApiError(422, f"{filename}: {exc.reason}")
-    if isinstance(exc, ThermoscopeError):
-        return ApiError(422, f"{filename}: not a radiometric file thermoscope reads: {exc}")
-    return ApiError(422, f"{filename}: cannot decode: {exc}")
-
-
-def decode(data: bytes, filename: str, limits: tio.DecodeLimits) -> Decoded:
-    """Index a radiometric file within ``limits`` (checked from its headers before any pixel
-    is decoded), then decode its frames one at a time for their ids and facts; 413 beyond the
-    limits, 422 naming the file when it is not one. Close ``Decoded.sequence`` when done."""
-    suffix = PurePath(filename).suffix.lower()
+def decode(data: bytes, filename: str, limits: tio.DecodeLimits) -> DecodedPart:
+    """``pipeline.decode_bytes`` with its errors as answers: 413 beyond the decode limits,
+    422 naming the file when it is not a radiometric file. Close the part when done."""
     try:
-        reader = tio.detect(data[: tio.registry.SNIFF_BYTES], suffix)
-        seq = reader.parse(data, limits)
-    except (ThermoscopeError, *_DECODE_ERRORS) as exc:
-        raise _unreadable(filename, exc) from None
-    try:
-        return _summarise(seq, filename)
-    except BaseException:
-        seq.close()
-        raise
+        return decode_bytes(data, filename, limits)
+    except PipelineError as exc:
+        raise ApiError(413 if exc.too_large else 422, str(exc)) from None
 
 
-_DECODE_ERRORS = (ValueError, IndexError, KeyError, OverflowError, MemoryError)
-
-
-def _summarise(seq: ThermalSequence, filename: str) -> Decoded:
-    if len(seq) == 0:
-        raise ApiError(422, f"{filename}: the file holds no frame")
-    hashes: list[str] = []
-    low, high = math.inf, -math.inf
-    timestamps: list[float | None] = []
-    first: ThermalFrame | None = None
-    for index in range(len(seq)):
-        try:
-            frame = seq[index]
-        except (ThermoscopeError, *_DECODE_ERRORS) as exc:
-            raise _unreadable(filename, exc) from None
-        if first is None:
-            first = frame
-        elif frame.shape != first.shape:
-            raise ApiError(
-                422, f"{filename}: frames of different sizes {sorted({first.shape, frame.shape})}"
-            )
-        hashes.append(frame_id(frame))
-        finite = frame.celsius[np.isfinite(frame.celsius)]
-        if finite.size:
-            low, high = min(low, float(finite.min())), max(high, float(finite.max()))
-        timestamps.append(frame.metadata.timestamp_s)
-    assert first is not None
-    meta = first.metadata
-    facts = {
-        "camera": dataclasses.asdict(meta.camera),
-        "parameters": None if meta.parameters is None else dataclasses.asdict(meta.parameters),
-        "capture_time": None if meta.capture_time is None else utc(meta.capture_time),
-        "timestamps": None
-        if any(t is None for t in timestamps)
-        else [float(t) for t in timestamps if t is not None],
-        "min_c": low if math.isfinite(low) else None,
-        "max_c": high if math.isfinite(high) else None,
-    }
-    content = hashes[0] if len(hashes) == 1 else sequence_id(hashes)
-    height, width = first.shape
-    return Decoded(
-        seq, first, hashes, content, meta.format, width, height, facts, tuple(seq.issues)
-    )
-
-
-def _edge_inspection(edge: EdgeInspection, decoded: Decoded) -> Inspection:
-    """The core inspection of the edge's findings, checked against the frames."""
+def _edge_inspection(edge: EdgeInspection, decoded: DecodedPart) -> Inspection:
+    """The core inspection of the edge's findings (every field kept), checked against the
+    frames."""
     height, width, count = decoded.height, decoded.width, decoded.frame_count
     if edge.frame is not None and edge.frame >= count:
         raise ApiError(422, f"findings.frame {edge.frame} is outside the file's {count} frame(s)")
-    findings = []
     for i, f in enumerate(edge.findings):
         if (f.x is not None and f.x >= width) or (f.y is not None and f.y >= height):
             raise ApiError(
                 422,
                 f"findings.findings[{i}]: pixel ({f.x}, {f.y}) outside the {width}x{height} frame",
             )
-        findings.append(
-            Finding(
-                rule=f.rule,
-                region=f.region,
-                value=math.nan if f.value is None else f.value,
-                limit=f.limit,
-                verdict=Verdict(f.verdict),
-                explanation=f.explanation,
-                x=f.x,
-                y=f.y,
-                unit=f.unit,
-                extra={} if f.score is None else {"score": f.score},
-            )
-        )
-    return Inspection(edge.source, edge.frame, Verdict(edge.verdict), tuple(findings))
+    try:
+        return Inspection.from_json(edge.contract_json(), what="findings")
+    except ContractError as exc:
+        raise ApiError(422, str(exc)) from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,19 +95,16 @@ class PreAnnotated:
 
 def preannotate(
     ctx: ServerContext,
-    decoded: Decoded,
+    decoded: DecodedPart,
     recipe_text: str | None,
     edge: EdgeInspection | None,
     filename: str,
 ) -> PreAnnotated:
-    """Draft machine annotations from the project's recipe, else from the edge's findings.
-
-    A recipe inspects the decoded frames (a sequence's frames together, which the decode
-    limits bound).
-    """
+    """Draft machine annotations from the project's recipe (through the pipeline), else from
+    the edge's findings."""
     height, width = decoded.height, decoded.width
     base = AnnotatedItem(
-        item_id=decoded.content,
+        item_id=decoded.content_id,
         width=width,
         height=height,
         frame_count=decoded.frame_count,
@@ -244,31 +112,27 @@ def preannotate(
     )
     edge_inspection = None if edge is None else _edge_inspection(edge, decoded)
     inspection: Inspection | None = None
-    kwargs: dict[str, Any] = {}
+    pre: PreAnnotation | None = None
     if recipe_text is not None:
-        compiled = ctx.compiled_recipe(recipe_text)
-        recipe = compiled.recipe
-        if (recipe.frame.height, recipe.frame.width) == (height, width):
+        pipeline = ctx.compiled_recipe(recipe_text)
+        if pipeline.fits((height, width)):
             try:
-                inspection = _recipe_inspection(decoded, compiled.plan, filename)
+                inspection = pipeline.inspect_part(decoded, source=filename)
             except ThermoscopeError:
                 inspection = None
-            kwargs = {
-                "regions": compiled.regions,
-                "model_name": f"recipe:{recipe.name}",
-                "version": recipe.version,
-                "kinds": compiled.kinds,
-            }
+            if inspection is not None:
+                pre = pipeline.drafts(inspection, (height, width))
     if inspection is None and edge_inspection is not None and edge is not None:
         inspection = edge_inspection
-        kwargs = {
-            "regions": {},
-            "model_name": edge.model or "edge",
-            "version": edge.model_version or "",
-        }
-    if inspection is None:
+        pre = from_inspection(
+            inspection,
+            {},
+            model_name=edge.model or "edge",
+            version=edge.model_version or "",
+            frame_shape=(height, width),
+        )
+    if inspection is None or pre is None:
         return PreAnnotated(base, None, None, None)
-    pre = from_inspection(inspection, frame_shape=(height, width), **kwargs)
     try:
         item = dataclasses.replace(base, annotations=pre.annotations, verdicts=(pre.verdict,))
     except AnnotationError:
@@ -277,21 +141,6 @@ def preannotate(
     return PreAnnotated(
         item, inspection.to_json(), pre.verdict.verdict.value, min(scores) if scores else None
     )
-
-
-def _recipe_inspection(decoded: Decoded, plan: InspectionPlan, filename: str) -> Inspection:
-    """The recipe's inspection of the item. A sequence is inspected as a whole (every frame
-    decoded at once, within the decode limits) only when the recipe has sequence rules;
-    otherwise its rules look at one frame (``sequence.frame``), and only that one is decoded."""
-    count = decoded.frame_count
-    if count == 1:
-        return inspect(decoded.first, plan, source=filename)
-    index = plan.sequence.frame
-    if plan.sequence_rules or not -count <= index < count:
-        return inspect(decoded.sequence, plan, source=filename)
-    index %= count
-    frame = decoded.first if index == 0 else decoded.sequence[index]
-    return dataclasses.replace(inspect(frame, plan, source=filename), frame=index)
 
 
 def schema_with_labels(schema: dict[str, Any], item: AnnotatedItem) -> dict[str, Any] | None:
@@ -334,7 +183,7 @@ def ingest_bytes(
     if not data:
         raise ApiError(422, f"{filename}: the file is empty")
     decoded = decode(data, filename, ctx.settings.decode_limits)
-    with decoded.sequence:
+    with decoded:
         return _store(ctx, project_id, principal, data, filename, decoded, edge, meta)
 
 
@@ -344,12 +193,12 @@ def _store(
     principal: Principal,
     data: bytes,
     filename: str,
-    decoded: Decoded,
+    decoded: DecodedPart,
     edge: EdgeInspection | None,
     meta: dict[str, Any] | None,
 ) -> IngestOut:
     """Pre-annotate, store the blobs (decoding each frame again, one at a time) and commit."""
-    fid = frame_key(project_id, decoded.content)
+    fid = frame_key(project_id, decoded.content_id)
     with ctx.db.read() as session:
         existing = session.get(Frame, fid)
         if existing is not None:
@@ -359,13 +208,10 @@ def _store(
             raise not_found(f"project {project_id}")
         recipe_text = project.recipe_text
     pre = preannotate(ctx, decoded, recipe_text, edge, filename)
-    content = decoded.content
-    prefix = f"celsius/{content[:2]}/{content}"
+    content = decoded.content_id
+    prefix = celsius_prefix(content)
     for index in range(decoded.frame_count):
-        frame = decoded.first if index == 0 else decoded.sequence[index]
-        data_c = frame.celsius.astype("<f4").tobytes()
-        ctx.blobs.put(celsius_key(prefix, index), gzip.compress(data_c, compresslevel=1, mtime=0))
-        del frame, data_c
+        put_celsius(ctx.blobs, prefix, index, decoded.frame(index).celsius)
     original_key = f"originals/{content[:2]}/{content}/{hashlib.sha256(data).hexdigest()}"
     ctx.blobs.put(original_key, data)
     try:
@@ -390,7 +236,7 @@ def _commit(
     project_id: int,
     principal: Principal,
     fid: str,
-    decoded: Decoded,
+    decoded: DecodedPart,
     pre: PreAnnotated,
     edge: EdgeInspection | None,
     meta: dict[str, Any] | None,
@@ -399,7 +245,7 @@ def _commit(
     filename: str,
 ) -> bool:
     """The one transaction that makes a stored frame visible; ``False`` when it was there."""
-    content = decoded.content
+    content = decoded.content_id
     text = item_json(pre.item)
     moment = now()
     with ctx.db.write() as session:
@@ -416,7 +262,7 @@ def _commit(
                 id=fid,
                 project_id=project_id,
                 content_hash=content,
-                frame_hashes=decoded.frame_hashes,
+                frame_hashes=list(decoded.frame_ids),
                 filename=PurePath(filename).name[:255] or "upload",
                 format=decoded.format,
                 width=decoded.width,
@@ -424,7 +270,7 @@ def _commit(
                 frame_count=decoded.frame_count,
                 size_bytes=len(data),
                 original_key=original_key,
-                celsius_prefix=f"celsius/{content[:2]}/{content}",
+                celsius_prefix=celsius_prefix(content),
                 findings=None if edge is None else edge.model_dump(mode="json"),
                 machine_findings=pre.machine_findings,
                 meta=meta or {},
@@ -437,7 +283,12 @@ def _commit(
                 created_by=principal.user_id,
                 created_at=moment,
                 issues=list(decoded.issues) or None,
-                **decoded.facts,
+                camera=decoded.camera,
+                parameters=decoded.parameters,
+                capture_time=None if decoded.capture_time is None else utc(decoded.capture_time),
+                timestamps=None if decoded.timestamps_s is None else list(decoded.timestamps_s),
+                min_c=decoded.min_c,
+                max_c=decoded.max_c,
             )
         )
         session.flush()

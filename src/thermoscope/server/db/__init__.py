@@ -19,7 +19,7 @@ from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
-from thermoscope.server.files import private_dir, private_file
+from thermoscope.storage.files import private_dir, private_file
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 

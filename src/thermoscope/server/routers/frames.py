@@ -23,7 +23,7 @@ from thermoscope.server.auth import Action, Principal, require
 from thermoscope.server.context import ServerContext
 from thermoscope.server.db.models import AnnotationRow, Frame, Upload, now, utc
 from thermoscope.server.errors import ApiError, not_found
-from thermoscope.server.ingest import celsius_key, found, ingest_bytes, read_celsius
+from thermoscope.server.ingest import found, ingest_bytes
 from thermoscope.server.routers.deps import Caller, Ctx, HexId, Limit, Offset, ProjectId
 from thermoscope.server.schemas.common import Items, Page, Palette
 from thermoscope.server.schemas.frames import (
@@ -34,6 +34,7 @@ from thermoscope.server.schemas.frames import (
     UploadIn,
     UploadOut,
 )
+from thermoscope.storage.identity import celsius_key, read_celsius
 
 router = APIRouter(tags=["frames"])
 

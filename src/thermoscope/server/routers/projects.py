@@ -102,13 +102,14 @@ def with_recipe_labels(schema: dict[str, Any], recipe: Recipe | None) -> dict[st
 def project_out(ctx: ServerContext, session: Session, project: Project, role: str) -> ProjectOut:
     """The API form of a project for a member with ``role``."""
     recipe = None
-    if project.recipe_text is not None:
-        parsed = ctx.compiled_recipe(project.recipe_text).recipe
+    text = project.recipe_text
+    parsed = None if text is None else ctx.compiled_recipe(text).recipe
+    if text is not None and parsed is not None:
         recipe = RecipeOut(
             name=parsed.name,
             version=parsed.version,
             product=parsed.product,
-            text=project.recipe_text,
+            text=text,
         )
     count = session.scalar(
         select(func.count()).select_from(Frame).where(Frame.project_id == project.id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from datetime import datetime
 from typing import Annotated, Any, Literal
@@ -14,30 +15,51 @@ Filename = Annotated[str, StringConstraints(min_length=1, max_length=255)]
 Sha256 = Annotated[str, StringConstraints(pattern=r"^[0-9a-fA-F]{64}$")]
 
 
+#: Bytes the JSON of one finding's ``extra`` may take.
+MAX_EXTRA_BYTES = 64 * 1024
+
+
 class EdgeFinding(Request):
-    """One finding of the edge's inspection (``Finding.to_json()`` plus an optional score)."""
+    """One finding of the edge's inspection: exactly the fields of core's contract
+    (``Finding.to_json()``, ``thermoscope.core.findings.FINDING_KEYS``), bounded."""
 
     rule: Annotated[str, StringConstraints(min_length=1, max_length=200)]
     region: Annotated[str, StringConstraints(max_length=200)] = ""
-    value: float | None = None
-    limit: float | None = None
+    value: float | None = Field(default=None, description="measured value in unit; null = NaN")
+    limit: float | None = Field(default=None, description="the limit held against, in unit")
     verdict: Literal["OK", "WARN", "NG"]
     x: int | None = Field(default=None, ge=0, le=1 << 20)
     y: int | None = Field(default=None, ge=0, le=1 << 20)
     explanation: Annotated[str, StringConstraints(max_length=2000)] = ""
+    margin: float | None = Field(
+        default=None, description="distance to the NG limit in unit (positive: inside)"
+    )
     unit: Annotated[str, StringConstraints(max_length=20)] = "°C"
     score: float | None = Field(default=None, ge=0.0, le=1.0, description="model confidence")
+    extra: dict[str, Any] = Field(
+        default_factory=dict,
+        description=f"rule- or model-specific details (JSON, at most {MAX_EXTRA_BYTES} bytes)",
+    )
 
-    @field_validator("value", "limit")
+    @field_validator("value", "limit", "margin")
     @classmethod
     def _finite(cls, value: float | None) -> float | None:
         if value is not None and not math.isfinite(value):
             raise ValueError("must be a finite number or null")
         return value
 
+    @field_validator("extra")
+    @classmethod
+    def _small(cls, value: dict[str, Any]) -> dict[str, Any]:
+        size = len(json.dumps(value, separators=(",", ":"), allow_nan=False).encode("utf-8"))
+        if size > MAX_EXTRA_BYTES:
+            raise ValueError(f"{size} bytes of JSON, more than {MAX_EXTRA_BYTES}")
+        return value
+
 
 class EdgeInspection(Request):
-    """The edge's inspection of a part (``Inspection.to_json()`` plus model name / version)."""
+    """The edge's inspection of a part: core's contract (``Inspection.to_json()``,
+    ``thermoscope.core.findings.INSPECTION_KEYS``) plus the model's name and version."""
 
     source: Annotated[str, StringConstraints(max_length=1000)] = ""
     frame: int | None = Field(default=None, ge=0, le=1 << 20)
@@ -45,6 +67,14 @@ class EdgeInspection(Request):
     findings: list[EdgeFinding] = Field(default_factory=list, max_length=10_000)
     model: Annotated[str, StringConstraints(max_length=200)] = ""
     model_version: Annotated[str, StringConstraints(max_length=100)] = ""
+
+    def contract_json(self) -> dict[str, Any]:
+        """The inspection as core's contract JSON (``Inspection.from_json`` reads it)."""
+        return self.model_dump(mode="json", exclude=set(EDGE_ONLY))
+
+
+#: EdgeInspection fields beyond core's inspection contract.
+EDGE_ONLY = ("model", "model_version")
 
 
 class IngestOut(BaseModel):

@@ -9,7 +9,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from thermoscope.server.storage.base import BlobNotFoundError, check_key
+from thermoscope.storage.base import BlobNotFoundError, check_key
 
 
 class S3BlobStore:

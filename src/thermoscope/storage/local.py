@@ -8,8 +8,8 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from thermoscope.server.files import private_dir
-from thermoscope.server.storage.base import BlobNotFoundError, check_key
+from thermoscope.storage.base import BlobNotFoundError, check_key
+from thermoscope.storage.files import private_dir
 
 
 class LocalBlobStore:

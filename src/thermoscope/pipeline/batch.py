@@ -1,8 +1,11 @@
-"""Inspect a batch of files with a recipe: verdicts, the drift watch, report and JSON lines.
+"""Inspect a batch of files with a recipe (and a model): verdicts, the drift watch, report and
+JSON lines.
 
-Each input file is one part: a single frame, or the part's heating/cooling sequence. Parts are
-inspected in the order given (the production order, for the drift watch); a file that cannot be
-read or does not fit the recipe is recorded as a failure and the run goes on.
+Each input file is one part: a single frame, or the part's heating/cooling sequence, decoded
+with ``decode_path`` and inspected with ``Pipeline.inspect_part`` (the path the server and the
+edge take). Parts are inspected in the order given (the production order, for the drift watch);
+a file that cannot be read or does not fit the recipe is recorded as a failure and the run goes
+on.
 """
 
 from __future__ import annotations
@@ -13,9 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
-import thermoscope.io as tio
 from thermoscope.core import Inspection, ThermalFrame, ThermoscopeError, Verdict
-from thermoscope.recipes import InspectionPlan, Recipe, compile_recipe, inspect
+from thermoscope.pipeline.decode import decode_path
+from thermoscope.pipeline.part import PartModel, Pipeline
+from thermoscope.recipes import Recipe
 from thermoscope.recipes.watch import DriftAlarm, RunWatch, WatchSettings
 from thermoscope.reports import ControlChart, ReportPart, write_html_report, write_jsonl
 
@@ -47,6 +51,7 @@ def inspect_files(
     files: Sequence[Path],
     recipe: Recipe,
     *,
+    model: PartModel | None = None,
     ambient_c: float | None = None,
     watch: WatchSettings | None = None,
     report: Path | None = None,
@@ -58,21 +63,22 @@ def inspect_files(
     Args:
         files: one part per file, in production order.
         recipe: the product's recipe.
+        model: a learned model whose findings join the recipe's, if any.
         ambient_c: an ambient reading in °C for every part (overrides the recipe's ambient).
         watch: drift-watch settings (default ``WatchSettings()``).
         report: path of the HTML report to write, if any.
         jsonl: path of the JSON-lines file to write, if any.
         on_part: called after each file with its inspection (``None`` when it failed).
     """
-    plan = compile_recipe(recipe)
-    regions = {spec.name: spec.to_region() for spec in recipe.regions}
+    pipeline = Pipeline(recipe, model)
+    regions = pipeline.regions
     watcher = RunWatch(watch)
     result = RunResult()
     parts: list[ReportPart] = []
     ok_kept = 0
     for path in files:
         try:
-            inspection, frame, issues = _inspect_file(path, plan, ambient_c)
+            inspection, frame, issues = _inspect_file(path, pipeline, ambient_c)
         except ThermoscopeError as exc:
             message = str(exc)
             result.failures.append(
@@ -105,16 +111,14 @@ def inspect_files(
 
 
 def _inspect_file(
-    path: Path, plan: InspectionPlan, ambient_c: float | None
+    path: Path, pipeline: Pipeline, ambient_c: float | None
 ) -> tuple[Inspection, ThermalFrame, tuple[str, ...]]:
-    """Inspect one file (a frame, or all frames of a sequence); return it, its last frame and
-    the file's issues (e.g. a truncated last frame, which is not inspected)."""
-    with tio.open_path(path) as seq:
-        frames = list(seq) if len(seq) > 1 else [seq[0]]
-        issues = seq.issues
-    subject = frames if len(frames) > 1 else frames[0]
-    inspection = inspect(subject, plan, ambient_c=ambient_c, source=str(path))
-    return inspection, frames[-1], issues
+    """Inspect one file; return its inspection, the frame the inspection names (for the
+    report's thumbnail) and the file's issues (e.g. a truncated last frame, not inspected)."""
+    with decode_path(path) as part:
+        inspection = pipeline.inspect_part(part, source=str(path), ambient_c=ambient_c)
+        index = inspection.frame if part.frame_count > 1 and inspection.frame is not None else 0
+        return inspection, part.frame(index), part.issues
 
 
 def _charts(watcher: RunWatch) -> list[ControlChart]:

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from thermoscope.datasets.synthetic import Drift, save_run, simulate_run
-from thermoscope.inspection_run import RunResult, inspect_files
+from thermoscope.pipeline.batch import RunResult, inspect_files
 from thermoscope.recipes import load_recipe
 
 #: The process drift of the demo run: Q1 runs warmer part after part from part 100 on (°C/part).
@@ -23,8 +23,8 @@ DEMO_DRIFT = Drift("Q1", 0.05, start_part=100)
 
 def example_recipe(product: str) -> Path:
     """The shipped example recipe of a synthetic product (``examples/<product>.yaml``)."""
-    installed = Path(__file__).parent / "examples" / f"{product}.yaml"
-    source_tree = Path(__file__).resolve().parents[2] / "examples" / f"{product}.yaml"
+    installed = Path(__file__).parents[1] / "examples" / f"{product}.yaml"
+    source_tree = Path(__file__).resolve().parents[3] / "examples" / f"{product}.yaml"
     return installed if installed.is_file() else source_tree
 
 

@@ -1,4 +1,4 @@
-"""Private files of the server: the data folder, the blob folders (0700) and the SQLite
+"""Private files of the server and the edge: data folders, the blob folders (0700) and the SQLite
 database (0600; it holds password and token hashes), like the blobs themselves (0600)."""
 
 from __future__ import annotations
