@@ -13,7 +13,10 @@ The camera turns true temperatures and emissivities into 16-bit counts through a
 Planck calibration, with fixed-pattern non-uniformity and NETD noise, so every frame carries
 counts, °C and parameters like a real camera's and can be written as FLIR SEQ/FFF. Every
 defect comes with its ground truth (class, mask, frame range, part index and serial).
-Everything is deterministic for a given ``rng``. ``save_run`` writes a run to a folder: one
+Everything is deterministic for a given ``rng``. ``difficulty="hard"`` makes a line on which a
+threshold no longer separates good from bad: heat spreading through the part, shiny metal
+reflecting warm surroundings, a noisier camera and subtle defects (a cold joint 1..2 °C off,
+a hairline seal gap). ``save_run`` writes a run to a folder: one
 recording per part, defect masks, and ``ground_truth.jsonl``.
 
 Example:
@@ -27,10 +30,12 @@ Example:
 from thermoscope.datasets.synthetic.camera import CALIBRATION, CameraModel, Sensor
 from thermoscope.datasets.synthetic.files import GROUND_TRUTH, save_run
 from thermoscope.datasets.synthetic.line import (
+    DIFFICULTIES,
     PRODUCTS,
     VISIBLE_C,
     Ambient,
     Defect,
+    Difficulty,
     Drift,
     Pose,
     ProductLine,
@@ -41,12 +46,14 @@ from thermoscope.datasets.synthetic.line import (
 
 __all__ = [
     "CALIBRATION",
+    "DIFFICULTIES",
     "GROUND_TRUTH",
     "PRODUCTS",
     "VISIBLE_C",
     "Ambient",
     "CameraModel",
     "Defect",
+    "Difficulty",
     "Drift",
     "Pose",
     "ProductLine",

@@ -108,13 +108,22 @@ class Sensor:
         )
         self._gain = (1.0 + model.gain_rms * rng.standard_normal(shape)).astype(np.float32)
 
-    def exposure(self, emissivity: NDArray[np.floating], *, ambient_c: float) -> Exposure:
+    def exposure(
+        self,
+        emissivity: NDArray[np.floating],
+        *,
+        ambient_c: float,
+        reflected_c: NDArray[np.floating] | None = None,
+    ) -> Exposure:
         """The sensor's response to a scene of these emissivities at this ambient temperature.
 
         Args:
             emissivity: true emissivity per pixel (0..1], shape (H, W).
             ambient_c: actual air and surroundings temperature (°C); sets the reflected and
                 atmospheric radiance.
+            reflected_c: temperature of what each pixel reflects (°C, (H, W)) when the
+                surroundings are not at ambient (a lamp, a warm machine); ``None``: ambient.
+                A pixel reads ``ε·T + (1 - ε)·T_refl`` in radiance terms.
         """
         actual = self.parameters.updated(
             emissivity=1.0, reflected_temp_c=ambient_c, atmospheric_temp_c=ambient_c
@@ -125,7 +134,13 @@ class Sensor:
         planck = planck_signal(probe, self.calibration.planck)
         a = float((measured[1] - measured[0]) / (planck[1] - planck[0]))
         b = float(measured[0] - a * planck[0])
-        reflected = float(self.calibration.to_signal(np.array([ambient_c]), actual)[0])
+        reflected: float | NDArray[np.float32] = float(
+            self.calibration.to_signal(np.array([ambient_c]), actual)[0]
+        )
+        if reflected_c is not None:
+            reflected = self.calibration.to_signal(np.asarray(reflected_c), actual).astype(
+                np.float32
+            )
         # counts = ref + gain (refl + e (a planck + b - refl) - ref) + offset, split into
         # slope * planck + intercept (the offset map includes the reference level)
         weight = np.asarray(emissivity, dtype=np.float32) * self._gain

@@ -16,6 +16,7 @@ import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Literal, get_args
 
 import cv2
 import numpy as np
@@ -31,12 +32,34 @@ from thermoscope.core import (
 )
 from thermoscope.datasets.synthetic.battery import Battery
 from thermoscope.datasets.synthetic.camera import CameraModel, Sensor
-from thermoscope.datasets.synthetic.model import DefectSpec, FloatMap, Product, Source, field
+from thermoscope.datasets.synthetic.model import (
+    DefectSpec,
+    FloatMap,
+    Product,
+    Source,
+    blur,
+    field,
+    smooth_noise,
+)
 from thermoscope.datasets.synthetic.pcb import Pcb
+from thermoscope.datasets.synthetic.pcb_hard import HardPcb
 from thermoscope.datasets.synthetic.seal import Seal
 
 #: The products the line can make, by name.
 PRODUCTS: dict[str, type[Product]] = {"pcb": Pcb, "battery": Battery, "seal": Seal}
+#: How hard the line makes inspection: ``"normal"`` (clean parts, clear defects: a threshold
+#: separates them) or ``"hard"`` (heat spreading, shiny metal reflecting the surroundings, a
+#: noisier camera, subtle defects).
+Difficulty = Literal["normal", "hard"]
+DIFFICULTIES: tuple[str, ...] = get_args(Difficulty)
+#: The ``hard`` version of each product, by name.
+HARD_PRODUCTS: dict[str, type[Product]] = {"pcb": HardPcb}
+#: The ``hard`` camera: a cheaper core, older non-uniformity correction, stronger vignetting.
+HARD_CAMERA = CameraModel(
+    netd_c=0.08, pixel_offset_c=0.15, column_offset_c=0.08, vignetting_c=1.0, gain_rms=0.01
+)
+#: Optical blur of the ``hard`` camera's lens (standard deviation, pixels at scale 1).
+HARD_OPTICS_PX = 0.6
 #: A defect is present in the frames where it changes some pixel by at least this much (°C).
 VISIBLE_C = 1.0
 
@@ -69,6 +92,10 @@ class Ambient:
             + self.rise_c * math.sin(math.pi * min(t_s, self.shift_s) / self.shift_s)
             + self.wobble_c * math.sin(2.0 * math.pi * t_s / self.wobble_period_s)
         )
+
+
+#: Air over a ``hard`` shift: a warmer hall and a stronger HVAC cycle.
+HARD_AMBIENT = Ambient(rise_c=6.0, wobble_c=1.0, wobble_period_s=900.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,6 +219,10 @@ class ProductLine:
         jitter_deg: largest rotation of a part, in degrees (uniform).
         cycle_s: seconds between parts (default: the product's own).
         shift_start: when the shift starts (timezone-aware).
+        difficulty: ``"normal"``, or ``"hard"``: the product's hard model (heat spreading
+            through the part, shiny metal reflecting warm surroundings that change from part to
+            part, subtle defects), ``HARD_CAMERA`` and ``HARD_AMBIENT`` unless given, and the
+            lens's blur (``HARD_OPTICS_PX``).
     """
 
     def __init__(
@@ -206,15 +237,25 @@ class ProductLine:
         jitter_deg: float = 1.0,
         cycle_s: float | None = None,
         shift_start: datetime | None = None,
+        difficulty: Difficulty = "normal",
     ) -> None:
         if product not in PRODUCTS:
             raise ValueError(f"unknown product {product!r}; choose from {', '.join(PRODUCTS)}")
+        if difficulty not in DIFFICULTIES:
+            raise ValueError(
+                f"unknown difficulty {difficulty!r}; choose from {', '.join(DIFFICULTIES)}"
+            )
         if jitter_px < 0 or jitter_deg < 0:
             raise ValueError("jitter must be >= 0")
-        self.model = PRODUCTS[product](scale=scale, rng=rng)
-        self.ambient = ambient or Ambient()
+        hard = difficulty == "hard"
+        if hard and product not in HARD_PRODUCTS:
+            raise ValueError(f"no hard {product} yet; hard products: {', '.join(HARD_PRODUCTS)}")
+        self.difficulty = difficulty
+        self.model = (HARD_PRODUCTS if hard else PRODUCTS)[product](scale=scale, rng=rng)
+        self.ambient = ambient or (HARD_AMBIENT if hard else Ambient())
+        self.optics_px = HARD_OPTICS_PX * scale if hard else 0.0
         self.sensor = Sensor(
-            camera or CameraModel(),
+            camera or (HARD_CAMERA if hard else CameraModel()),
             self.model.shape,
             configured_ambient_c=self.ambient.start_c,
             rng=rng,
@@ -290,11 +331,15 @@ class ProductLine:
             extra = list(spec.sources)
         times = model.times() if sequence else model.times()[-1:]
         emissivity = self._warp(model.emissivity, warp, edge=0.95)
-        exposure = self.sensor.exposure(emissivity, ambient_c=ambient_c)
+        reflected = None
+        if self.difficulty == "hard":
+            surroundings = np.random.default_rng([self._seed, 3, index])
+            reflected = ambient_c + self._surroundings(surroundings)
+        exposure = self.sensor.exposure(emissivity, ambient_c=ambient_c, reflected_c=reflected)
         frames = []
         for k, t in enumerate(times):
             scene = field(sources + extra, float(t), model.shape)
-            celsius = ambient_c + self._warp(scene, warp, edge=0.0)
+            celsius = ambient_c + self._seen(scene, warp)
             raw = exposure.counts(celsius, noise)
             elapsed = float(t - times[0])
             meta = FrameMetadata(
@@ -346,6 +391,24 @@ class ProductLine:
         matrix[1, 2] += pose.dy_px
         return np.asarray(matrix, dtype=np.float64)
 
+    def _seen(self, scene: FloatMap, matrix: NDArray[np.float64]) -> FloatMap:
+        """A temperature change map as it reaches the sensor: moved with the part, then blurred
+        by the lens (``hard`` only)."""
+        moved = self._warp(scene, matrix, edge=0.0)
+        return blur(moved, self.optics_px) if self.optics_px > 0 else moved
+
+    def _surroundings(self, rng: np.random.Generator) -> FloatMap:
+        """What shiny surfaces reflect, over ambient (°C, (H, W), camera coordinates): warm
+        machinery and lamps around the station, a different mix for every part (0..8 °C warmer,
+        a gradient of up to ±4 °C across the frame, a lamp's patchy reflection)."""
+        shape = self.model.shape
+        xx = np.linspace(-0.5, 0.5, shape[1], dtype=np.float32)[None, :]
+        yy = np.linspace(-0.5, 0.5, shape[0], dtype=np.float32)[:, None]
+        gx, gy = rng.uniform(-4.0, 4.0, size=2)
+        patches = smooth_noise(shape, sigma_px=20.0 * self.model.scale, rms=1.0, rng=rng)
+        base = np.float32(rng.uniform(0.0, 8.0))
+        return (base + np.float32(gx) * xx + np.float32(gy) * yy + patches).astype(np.float32)
+
     def _warp(self, image: FloatMap, matrix: NDArray[np.float64], *, edge: float) -> FloatMap:
         """``image`` moved to where the part lies; uncovered pixels get ``edge``."""
         height, width = image.shape
@@ -374,7 +437,7 @@ class ProductLine:
         extra = list(spec.sources)
         # what the camera sees of a temperature change scales with the surface's emissivity
         seen = emissivity / np.float32(self.sensor.parameters.emissivity)
-        change = self._warp(field(extra, float(times[-1]), shape), warp, edge=0.0) * seen
+        change = self._seen(field(extra, float(times[-1]), shape), warp) * seen
         peak = float(change.flat[np.argmax(np.abs(change))])
         mask = np.abs(change) >= 0.5 * abs(peak)
         nominal_seen = self.model.emissivity / np.float32(self.sensor.parameters.emissivity)
@@ -396,6 +459,7 @@ def simulate_run(
     drift: Drift | None = None,
     sequence: bool = False,
     scale: int = 1,
+    difficulty: Difficulty = "normal",
 ) -> Iterator[SyntheticPart]:
     """A run of ``parts`` parts of ``product`` on a fresh line (see ``ProductLine``).
 
@@ -405,7 +469,7 @@ def simulate_run(
         >>> sum(p.is_defective for p in parts)
         1
     """
-    line = ProductLine(product, rng=rng, scale=scale)
+    line = ProductLine(product, rng=rng, scale=scale, difficulty=difficulty)
     return line.run(parts, defect_rate=defect_rate, drift=drift, sequence=sequence)
 
 
