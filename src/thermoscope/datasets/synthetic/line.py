@@ -399,14 +399,14 @@ class ProductLine:
 
     def _surroundings(self, rng: np.random.Generator) -> FloatMap:
         """What shiny surfaces reflect, over ambient (°C, (H, W), camera coordinates): warm
-        machinery and lamps around the station, a different mix for every part (0..8 °C warmer,
-        a gradient of up to ±4 °C across the frame, a lamp's patchy reflection)."""
+        machinery and lamps around the station, a different mix for every part (2 °C cooler to
+        5 °C warmer, a gradient of up to ±2 °C across the frame, a lamp's patchy reflection)."""
         shape = self.model.shape
         xx = np.linspace(-0.5, 0.5, shape[1], dtype=np.float32)[None, :]
         yy = np.linspace(-0.5, 0.5, shape[0], dtype=np.float32)[:, None]
-        gx, gy = rng.uniform(-4.0, 4.0, size=2)
-        patches = smooth_noise(shape, sigma_px=20.0 * self.model.scale, rms=1.0, rng=rng)
-        base = np.float32(rng.uniform(0.0, 8.0))
+        gx, gy = rng.uniform(-2.0, 2.0, size=2)
+        patches = smooth_noise(shape, sigma_px=20.0 * self.model.scale, rms=0.5, rng=rng)
+        base = np.float32(rng.uniform(-2.0, 5.0))
         return (base + np.float32(gx) * xx + np.float32(gy) * yy + patches).astype(np.float32)
 
     def _warp(self, image: FloatMap, matrix: NDArray[np.float64], *, edge: float) -> FloatMap:
