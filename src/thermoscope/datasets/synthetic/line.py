@@ -31,6 +31,7 @@ from thermoscope.core import (
     ThermalSequence,
 )
 from thermoscope.datasets.synthetic.battery import Battery
+from thermoscope.datasets.synthetic.battery_hard import HardBattery
 from thermoscope.datasets.synthetic.camera import CameraModel, Sensor
 from thermoscope.datasets.synthetic.model import (
     DefectSpec,
@@ -44,6 +45,7 @@ from thermoscope.datasets.synthetic.model import (
 from thermoscope.datasets.synthetic.pcb import Pcb
 from thermoscope.datasets.synthetic.pcb_hard import HardPcb
 from thermoscope.datasets.synthetic.seal import Seal
+from thermoscope.datasets.synthetic.seal_hard import HardSeal
 
 #: The products the line can make, by name.
 PRODUCTS: dict[str, type[Product]] = {"pcb": Pcb, "battery": Battery, "seal": Seal}
@@ -53,7 +55,11 @@ PRODUCTS: dict[str, type[Product]] = {"pcb": Pcb, "battery": Battery, "seal": Se
 Difficulty = Literal["normal", "hard"]
 DIFFICULTIES: tuple[str, ...] = get_args(Difficulty)
 #: The ``hard`` version of each product, by name.
-HARD_PRODUCTS: dict[str, type[Product]] = {"pcb": HardPcb}
+HARD_PRODUCTS: dict[str, type[Product]] = {
+    "pcb": HardPcb,
+    "battery": HardBattery,
+    "seal": HardSeal,
+}
 #: The ``hard`` camera: a cheaper core, older non-uniformity correction, stronger vignetting.
 HARD_CAMERA = CameraModel(
     netd_c=0.08, pixel_offset_c=0.15, column_offset_c=0.08, vignetting_c=1.0, gain_rms=0.01
@@ -248,8 +254,6 @@ class ProductLine:
         if jitter_px < 0 or jitter_deg < 0:
             raise ValueError("jitter must be >= 0")
         hard = difficulty == "hard"
-        if hard and product not in HARD_PRODUCTS:
-            raise ValueError(f"no hard {product} yet; hard products: {', '.join(HARD_PRODUCTS)}")
         self.difficulty = difficulty
         self.model = (HARD_PRODUCTS if hard else PRODUCTS)[product](scale=scale, rng=rng)
         self.ambient = ambient or (HARD_AMBIENT if hard else Ambient())

@@ -162,6 +162,20 @@ def package_map(
     return out
 
 
+def apparent_peak(
+    unit: UnitMap, emissivity: FloatMap, *, t_s: float, tau_s: float, configured: float = 0.95
+) -> float:
+    """Largest apparent change at ``t_s`` per °C of a heating source's amplitude.
+
+    A camera configured for emissivity ``configured`` sees a true change on a surface of
+    emissivity ``ε`` as about ``ε / configured`` of it; the source has reached
+    ``1 - exp(-t/τ)`` of its amplitude. Divide a wanted apparent change by this to get the
+    amplitude.
+    """
+    seen = np.abs(unit.values) * emissivity / np.float32(configured)
+    return float(seen.max()) * (1.0 - math.exp(-t_s / tau_s))
+
+
 def gaussian_map(shape: tuple[int, int], x: float, y: float, sigma_px: float) -> FloatMap:
     """Unit Gaussian spot centred on ``(x, y)``, standard deviation ``sigma_px`` (pixels)."""
     xx, yy = grid(shape)

@@ -22,7 +22,6 @@ Same board, components and region geometry as ``pcb`` (so its recipe applies), b
 from __future__ import annotations
 
 import functools
-import math
 from typing import ClassVar
 
 import cv2
@@ -35,6 +34,7 @@ from thermoscope.datasets.synthetic.model import (
     FloatMap,
     Source,
     UnitMap,
+    apparent_peak,
     box_mask,
     gaussian_map,
 )
@@ -63,8 +63,6 @@ K_BOARD, K_COPPER, K_PACKAGE, K_OFF_BOARD = 1.0, 40.0, 25.0, 0.05
 H_PART, H_OFF_BOARD = 0.06, 3.0
 #: Emissivities of the shiny parts: solder joints, gold test pads.
 SOLDER_EMISSIVITY, GOLD_EMISSIVITY = 0.25, 0.08
-#: Emissivity the camera is configured with (what a defect's apparent size is measured against).
-CONFIGURED_EMISSIVITY = 0.95
 
 
 def joints(scale: int) -> dict[str, list[Box]]:
@@ -225,5 +223,5 @@ class HardPcb(Pcb):
 
     def _seen_peak(self, unit: UnitMap, tau_s: float) -> float:
         """Largest apparent change at inspection per °C of amplitude (emissivity, heating)."""
-        seen = unit.values * self.emissivity / np.float32(CONFIGURED_EMISSIVITY)
-        return float(np.abs(seen).max()) * (1.0 - math.exp(-float(self.times()[-1]) / tau_s))
+        t_end = float(self.times()[-1])
+        return apparent_peak(unit, self.emissivity, t_s=t_end, tau_s=tau_s)
