@@ -56,7 +56,7 @@ def test_from_inspection_makes_machine_drafts() -> None:
         "part-17.seq",
         4,
         [
-            finding("u1-max", "U1", Verdict.NG, extra={"kind": "max_temperature", "score": 0.9}),
+            finding("u1-max", "U1", Verdict.NG, extra={"kind": "max_temperature"}, score=0.9),
             finding("q1-max", "Q1", Verdict.WARN, value=80.0),
             finding("r7-max", "R7", Verdict.NG, limit=None),
             finding("u2-max", "U2", Verdict.OK),

@@ -220,6 +220,7 @@ def test_edge_findings_become_drafts(server: Server) -> None:
                 "x": 5,
                 "y": 6,
                 "explanation": "81.5 °C above 70 °C",
+                "margin": -11.5,
                 "score": 0.35,
             }
         ],
@@ -231,6 +232,8 @@ def test_edge_findings_become_drafts(server: Server) -> None:
     assert frame["meta"] == {"line": 3}
     assert frame["machine_verdict"] == "NG"
     assert frame["confidence"] == pytest.approx(0.35)
+    (kept,) = frame["machine_findings"]["findings"]
+    assert (kept["margin"], kept["score"], kept["unit"]) == (-11.5, 0.35, "°C")
     item = server.admin.get(f"{API}/frames/{fid}/annotations").json()["item"]
     (draft,) = item["annotations"]
     assert draft["label"] == "hot"

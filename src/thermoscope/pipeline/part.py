@@ -143,7 +143,8 @@ class Pipeline:
         Recipe findings are placed on the recipe's regions and labelled with their rule's kind
         (provenance ``recipe:<name>`` and the recipe's version); model findings (rule
         ``model:...``) at their pixel, labelled with ``extra["kind"]``, with the model's name,
-        version and each finding's score. The draft verdict is the whole inspection's.
+        version and each finding's score. The draft verdict is the whole inspection's (named
+        after the recipe when there is one, else after the model).
 
         Args:
             inspection: from ``inspect_part``.
@@ -157,16 +158,16 @@ class Pipeline:
         )
         ruled = [f for f in inspection.findings if not f.rule.startswith(MODEL_RULE_PREFIX)]
         learned = [f for f in inspection.findings if f.rule.startswith(MODEL_RULE_PREFIX)]
-        whole = from_inspection(
+        by_recipe = from_inspection(
             dataclasses.replace(inspection, findings=tuple(ruled)),
             self.regions,
-            model_name=recipe_name if ruled or not learned else model_name,
-            version=recipe_version if ruled or not learned else model_version,
+            model_name=recipe_name,
+            version=recipe_version,
             frame_shape=frame_shape,
             kinds=self.kinds,
         )
         if not learned:
-            return whole
+            return by_recipe
         by_model = from_inspection(
             dataclasses.replace(inspection, findings=tuple(learned)),
             {},
@@ -174,10 +175,17 @@ class Pipeline:
             version=model_version,
             frame_shape=frame_shape,
         )
+        # the verdict (and its reason) of every finding; placing them is done above
+        verdict = from_inspection(
+            inspection,
+            {},
+            model_name=recipe_name if self.recipe is not None else model_name,
+            version=recipe_version if self.recipe is not None else model_version,
+        ).verdict
         return PreAnnotation(
-            (*whole.annotations, *by_model.annotations),
-            whole.verdict,
-            (*whole.unplaced, *by_model.unplaced),
+            (*by_recipe.annotations, *by_model.annotations),
+            verdict,
+            (*by_recipe.unplaced, *by_model.unplaced),
         )
 
     def _recipe_provenance(self) -> tuple[str, str]:
