@@ -153,10 +153,16 @@ class Broker:
 
 
 @contextmanager
-def mosquitto_broker() -> Iterator[Broker]:
-    """The configured MQTT broker, else a ``mosquitto`` started here on a free port."""
+def mosquitto_broker(*, port: int | None = None, data_dir: Path | None = None) -> Iterator[Broker]:
+    """The configured MQTT broker, else a ``mosquitto`` started here on a free port.
+
+    With ``port``, always a ``mosquitto`` started here on that port (a test that stops and
+    restarts a broker starts it again on the same port); with ``data_dir``, that broker keeps
+    retained messages, persistent sessions and their queued messages in ``data_dir`` (saved
+    when it stops, read when it starts again).
+    """
     configured = os.environ.get(MQTT_ENV)
-    if configured:
+    if configured and port is None and data_dir is None:
         host, _, port = configured.rpartition(":")
         yield Broker(host or "127.0.0.1", int(port))
         return
@@ -169,9 +175,14 @@ def mosquitto_broker() -> Iterator[Broker]:
             f"{MQTT_ENV}=host:port"
         )
     root = Path(tempfile.mkdtemp(prefix="thermoscope-mqtt-"))
-    port = free_port()
+    port = free_port() if port is None else port
     config = root / "mosquitto.conf"
-    lines = [f"listener {port} 127.0.0.1", "allow_anonymous true", "persistence false"]
+    lines = [f"listener {port} 127.0.0.1", "allow_anonymous true"]
+    if data_dir is None:
+        lines.append("persistence false")
+    else:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        lines += ["persistence true", f"persistence_location {data_dir}/", "autosave_interval 1"]
     if os.geteuid() == 0:
         lines.append("user root")
     config.write_text("\n".join(lines) + "\n", encoding="utf-8")
