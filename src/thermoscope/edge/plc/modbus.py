@@ -28,11 +28,18 @@ class ModbusPlcSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     host: str = Field(
-        "127.0.0.1", min_length=1, description="Address to listen on (0.0.0.0: every interface)."
+        default="127.0.0.1",
+        min_length=1,
+        description="Address to listen on (0.0.0.0: every interface).",
     )
-    port: int = Field(502, ge=1, le=65535, description="TCP port to listen on (502 is Modbus's).")
+    port: int = Field(
+        default=502, ge=1, le=65535, description="TCP port to listen on (502 is Modbus's)."
+    )
     depth: int = Field(
-        DEFAULT_DEPTH, ge=1, le=1024, description="Results held for the PLC's acknowledgement."
+        default=DEFAULT_DEPTH,
+        ge=1,
+        le=1024,
+        description="Results held for the PLC's acknowledgement.",
     )
 
 
