@@ -4,11 +4,16 @@ physically plausible subtle defects, and the ``normal`` difficulty left bit for 
 from __future__ import annotations
 
 import hashlib
+import json
+from pathlib import Path
 
 import numpy as np
 import pytest
+from typer.testing import CliRunner
 
-from thermoscope.datasets.synthetic import ProductLine, simulate_run
+from thermoscope.cli.main import app
+from thermoscope.datasets.synthetic import GROUND_TRUTH, ProductLine, SyntheticPart, simulate_run
+from thermoscope.datasets.synthetic.line import HARD_CAMERA
 
 #: SHA-256 of the ``normal`` output (raw counts, °C, masks, a sequence) before ``hard`` existed:
 #: recipes, tests and recorded runs rely on it staying the same.
@@ -34,3 +39,131 @@ def test_normal_difficulty_is_unchanged_bit_for_bit(product: str) -> None:
         assert frame.raw is not None
         digest.update(frame.raw.tobytes())
     assert digest.hexdigest() == NORMAL_SHA256[product]
+
+
+HARD_DEFECTS = [
+    ("pcb", "cold_joint"),
+    ("pcb", "hot_spot"),
+    ("battery", "hot_cell"),
+    ("seal", "seal_gap"),
+]
+#: Apparent size of each hard defect at inspection (°C, magnitude), as the models document it,
+#: with 0.3 °C of slack for the lens blur and the pose's interpolation.
+HARD_SIZE_C = {
+    "cold_joint": (1.0, 2.0),
+    "hot_spot": (3.0, 12.0),
+    "hot_cell": (1.0, 6.0),
+    "seal_gap": (3.0, 40.0),
+}
+
+
+def hard_line(product: str, seed: int = 11) -> ProductLine:
+    return ProductLine(product, rng=np.random.default_rng(seed), difficulty="hard")
+
+
+@pytest.mark.parametrize("product", sorted(NORMAL_SHA256))
+def test_hard_runs_are_reproducible_from_the_seed(product: str) -> None:
+    def run(seed: int) -> list[SyntheticPart]:
+        return list(
+            simulate_run(
+                product,
+                parts=6,
+                defect_rate=0.5,
+                rng=np.random.default_rng(seed),
+                difficulty="hard",
+            )
+        )
+
+    first, again, other = run(5), run(5), run(6)
+    for a, b in zip(first, again, strict=True):
+        assert np.array_equal(a.frame.raw, b.frame.raw)
+        assert [(d.kind, d.where, d.bbox) for d in a.defects] == [
+            (d.kind, d.where, d.bbox) for d in b.defects
+        ]
+        for da, db in zip(a.defects, b.defects, strict=True):
+            assert np.array_equal(da.mask, db.mask)
+    assert not np.array_equal(first[0].frame.raw, other[0].frame.raw)
+    normal = next(simulate_run(product, parts=1, defect_rate=0.0, rng=np.random.default_rng(5)))
+    assert not np.array_equal(first[0].frame.raw, normal.frame.raw)
+
+
+@pytest.mark.parametrize(("product", "kind"), HARD_DEFECTS)
+def test_hard_defects_are_subtle_smooth_localised_and_above_noise(product: str, kind: str) -> None:
+    made = hard_line(product)
+    low, high = HARD_SIZE_C[kind]
+    for index in range(5):
+        good, bad = made.part(index), made.part(index, defect=kind)
+        (defect,) = bad.defects
+        assert defect.mask.shape == bad.frame.shape
+        assert defect.mask.any()
+        x0, y0, x1, y1 = defect.bbox
+        assert 0 <= x0 < x1 <= bad.frame.shape[1]
+        assert 0 <= y0 < y1 <= bad.frame.shape[0]
+        assert defect.mask[y0:y1, x0:x1].sum() == defect.mask.sum()
+        # same part, same noise: the frames differ by the defect alone
+        change = bad.frame.celsius - good.frame.celsius
+        peak = float(change.flat[np.argmax(np.abs(change))])
+        assert (
+            np.sign(peak)
+            == np.sign(defect.delta_c)
+            == (-1 if kind in ("cold_joint", "seal_gap") else 1)
+        )
+        assert low - 0.3 <= abs(peak) <= high + 0.3, (index, peak)
+        assert abs(peak - defect.delta_c) <= 0.15 * abs(peak) + 0.1
+        # the largest change sits in the mask, and it is well above the camera's noise
+        assert defect.mask.flat[np.argmax(np.abs(change))]
+        assert abs(peak) >= 10 * HARD_CAMERA.netd_c
+        # no square edges: neighbouring pixels never jump by most of the defect's size
+        steps = max(np.abs(np.diff(change, axis=0)).max(), np.abs(np.diff(change, axis=1)).max())
+        assert steps <= 0.75 * abs(peak), (index, steps, peak)
+
+
+def test_a_cold_joint_is_one_to_two_degrees_off_its_neighbours() -> None:
+    made = hard_line("pcb")
+    for index in range(8):
+        good, bad = made.part(index), made.part(index, defect="cold_joint")
+        (defect,) = bad.defects
+        change = bad.frame.celsius - good.frame.celsius
+        assert 0.9 <= -change[defect.mask].min() <= 2.1
+        # the joint's neighbourhood on a good board reads the same as the defect-free frame
+        assert np.abs(change[~defect.mask]).max() < abs(defect.delta_c)
+
+
+def test_hard_keeps_the_layout_and_the_normal_guarantees() -> None:
+    for product in NORMAL_SHA256:
+        assert (
+            hard_line(product).layout == ProductLine(product, rng=np.random.default_rng(11)).layout
+        )
+    with pytest.raises(ValueError, match="unknown difficulty"):
+        ProductLine("pcb", rng=np.random.default_rng(0), difficulty="extreme")
+
+
+def test_synth_command_writes_a_hard_run_with_boxes(tmp_path: Path) -> None:
+    out = tmp_path / "hard"
+    result = CliRunner().invoke(
+        app,
+        [
+            "synth",
+            "seal",
+            "--out",
+            str(out),
+            "--parts",
+            "4",
+            "--defect-rate",
+            "0.5",
+            "--difficulty",
+            "hard",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    records = [json.loads(line) for line in (out / GROUND_TRUTH).read_text("utf-8").splitlines()]
+    assert sum(r["defective"] for r in records) == 2
+    for record in records:
+        for defect in record["defects"]:
+            x0, y0, x1, y1 = defect["bbox"]
+            assert 0 <= x0 < x1 <= 160
+            assert 0 <= y0 < y1 <= 120
+            assert (out / defect["mask"]).is_file()
+    bad = CliRunner().invoke(app, ["synth", "pcb", "--out", str(out), "--difficulty", "extreme"])
+    assert bad.exit_code == 2
+    assert "--difficulty" in bad.output

@@ -59,15 +59,13 @@ def _record(part: SyntheticPart, file: str, folder: Path) -> dict[str, Any]:
         if not ok:
             raise ValueError(f"cannot encode the mask of {part.serial} as PNG")
         tio.registry.write_atomic(folder / mask_name, png.tobytes())
-        rows = np.flatnonzero(defect.mask.any(axis=1))
-        cols = np.flatnonzero(defect.mask.any(axis=0))
         defects.append(
             {
                 "kind": defect.kind,
                 "where": defect.where,
                 "frames": list(defect.frames),
                 "delta_c": round(defect.delta_c, 3),
-                "bbox": [int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1],
+                "bbox": list(defect.bbox),
                 "mask": mask_name,
             }
         )

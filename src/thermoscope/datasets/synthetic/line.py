@@ -170,6 +170,13 @@ class Defect:
     serial: str
     delta_c: float
 
+    @property
+    def bbox(self) -> tuple[int, int, int, int]:
+        """The mask's bounding box ``(x0, y0, x1, y1)`` in pixels, ``x1``/``y1`` exclusive."""
+        rows = np.flatnonzero(self.mask.any(axis=1))
+        cols = np.flatnonzero(self.mask.any(axis=0))
+        return int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1
+
 
 @dataclass(frozen=True, slots=True, eq=False)
 class SyntheticPart:
