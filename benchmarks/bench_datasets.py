@@ -34,8 +34,8 @@ from numpy.lib.format import open_memmap
 
 import thermoscope.io as tio
 from thermoscope.core import FrameMetadata, ObjectParameters, ThermalFrame
-from thermoscope.storage.identity import hash_file
 from thermoscope.datasets.synthetic import CALIBRATION
+from thermoscope.storage.identity import hash_file
 
 CHUNK = 8 << 20
 

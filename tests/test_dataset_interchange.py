@@ -17,12 +17,12 @@ from thermoscope.annotations.model import Annotation, Provenance
 from thermoscope.annotations.shapes import Box, Polygon
 from thermoscope.cli.main import app
 from thermoscope.core import ThermalFrame
-from thermoscope.storage.identity import content_id
 from thermoscope.datasets.interchange import export_version, import_export, import_onto_originals
 from thermoscope.datasets.store import DatasetStore
 from thermoscope.datasets.synthetic import simulate_run
 from thermoscope.datasets.versions import DatasetError
 from thermoscope.render import encode_png, render
+from thermoscope.storage.identity import content_id
 
 runner = CliRunner()
 

@@ -13,9 +13,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from thermoscope.datasets.hashing import perceptual_hash
-from thermoscope.storage.identity import array_id
 from thermoscope.datasets.splits import GROUP_FIELDS, leakage_groups, split
 from thermoscope.datasets.versions import DatasetError, ItemRecord
+from thermoscope.storage.identity import array_id
 
 
 def item(i: int, **fields: object) -> ItemRecord:

@@ -20,10 +20,10 @@ from thermoscope.annotations import (
     VerdictLabel,
 )
 from thermoscope.core import ThermalFrame, Verdict
-from thermoscope.storage.identity import content_id, frame_id
 from thermoscope.datasets.library import GroundTruthLibrary
 from thermoscope.datasets.store import DatasetStore, summarise
 from thermoscope.datasets.versions import DatasetError, ItemRecord, Version, diff, stats
+from thermoscope.storage.identity import content_id, frame_id
 
 SCHEMA = LabelSchema((LabelSpec("hot_spot"), LabelSpec("cold_joint")))
 ME = Provenance.human("tester")

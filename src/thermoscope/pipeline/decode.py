@@ -168,9 +168,7 @@ def _summarise(seq: ThermalSequence, filename: str) -> DecodedPart:
             sizes = sorted({first.shape, frame.shape})
             raise PipelineError(filename, f"frames of different sizes {sizes}")
         ids.append(frame_id(frame))
-        finite = frame.celsius[np.isfinite(frame.celsius)]
-        if finite.size:
-            low, high = min(low, float(finite.min())), max(high, float(finite.max()))
+        low, high = _range(frame.celsius, low, high)
         timestamps.append(frame.metadata.timestamp_s)
     assert first is not None
     meta = first.metadata
@@ -194,3 +192,14 @@ def _summarise(seq: ThermalSequence, filename: str) -> DecodedPart:
         max_c=high if math.isfinite(high) else None,
         issues=tuple(seq.issues),
     )
+
+
+def _range(celsius: np.ndarray, low: float, high: float) -> tuple[float, float]:
+    """``(low, high)`` widened by the finite °C of a frame (no copy unless it holds NaN)."""
+    lo, hi = float(celsius.min()), float(celsius.max())
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        finite = celsius[np.isfinite(celsius)]
+        if not finite.size:
+            return low, high
+        lo, hi = float(finite.min()), float(finite.max())
+    return min(low, lo), max(high, hi)
