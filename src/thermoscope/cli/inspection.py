@@ -24,9 +24,9 @@ from thermoscope.datasets.synthetic import (
     save_run,
     simulate_run,
 )
-from thermoscope.inspection_run import inspect_files
 from thermoscope.io import ThermoscopeFormatError
 from thermoscope.io.registry import writer_for
+from thermoscope.pipeline.batch import inspect_files
 from thermoscope.recipes import load_recipe, recipe_json_schema
 
 console = Console()
