@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import thermoscope.io as tio
-from thermoscope.core import Finding, FrameMetadata, ThermalFrame, Verdict
+from thermoscope.core import Finding, FrameMetadata, ThermalFrame, ThermalSequence, Verdict
 from thermoscope.pipeline import (
     DecodedPart,
     PartModel,
@@ -140,6 +140,8 @@ def test_a_sequence_without_sequence_rules_is_inspected_on_its_named_frame() -> 
     result = Pipeline(plan).inspect_part(frames, source="s")
     assert (result.frame, result.verdict) == (2, Verdict.NG)
     assert result == inspect(frames, plan, source="s")  # the whole sequence says the same
+    lazy = ThermalSequence.of(frames, source="s")
+    assert Pipeline(plan).inspect_part(lazy, source="s") == result
 
 
 def test_sequence_rules_see_every_frame_and_the_model_the_named_one() -> None:

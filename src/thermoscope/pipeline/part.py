@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
 from thermoscope.annotations import PreAnnotation, from_inspection
-from thermoscope.core import Finding, Inspection, ThermalFrame, Verdict
+from thermoscope.core import Finding, Inspection, ThermalFrame, ThermalSequence, Verdict
 from thermoscope.core import regions as core_regions
 from thermoscope.pipeline.decode import DecodedPart
 from thermoscope.pipeline.errors import PipelineError
@@ -28,7 +28,8 @@ from thermoscope.recipes import InspectionPlan, Recipe, compile_recipe
 #: Rule names of a model's findings start with this (``model:<name>``).
 MODEL_RULE_PREFIX = "model:"
 
-Part = ThermalFrame | Sequence[ThermalFrame] | DecodedPart
+#: What ``Pipeline.inspect_part`` takes: a frame, a sequence's frames, or a decoded file.
+Part = ThermalFrame | ThermalSequence | Sequence[ThermalFrame] | DecodedPart
 
 
 @runtime_checkable
