@@ -8,6 +8,7 @@ import asyncio
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -205,3 +206,11 @@ def test_settings_are_checked() -> None:
         MachineVisionSettings(endpoint="tcp://x")
     with pytest.raises(ValidationError, match="extra"):
         MachineVisionSettings.model_validate({"port": 4840})
+
+
+def test_the_server_is_documented() -> None:
+    text = (Path(__file__).resolve().parents[2] / "docs" / "edge.md").read_text(encoding="utf-8")
+    for name in (*MachineVisionSettings.model_fields, MV_NAMESPACE, AGENT_NAMESPACE):
+        assert f"`{name}`" in text, f"docs/edge.md lacks {name}"
+    for state in (*VisionState, *AutomaticState):
+        assert f"`{state.value}`" in text

@@ -196,3 +196,5 @@ def test_the_register_map_is_documented() -> None:
     for entry in REGISTER_MAP:
         row = rf"^\|\s*{entry.table}\s*\|\s*{entry.address}\s*\|\s*`{entry.name}`\s*\|"
         assert re.search(row, text, re.M), f"docs/edge.md lacks the {entry.table} {entry.name}"
+    for name in ModbusPlcSettings.model_fields:
+        assert f"`{name}`" in text, f"docs/edge.md lacks the setting {name}"

@@ -5,9 +5,11 @@ PLC loop triggers parts and acknowledges results; the agent is ``OpcUaPlcLink``.
 from __future__ import annotations
 
 import asyncio
+import re
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,7 +17,14 @@ from asyncua import Server, ua
 from pydantic import ValidationError
 
 from thermoscope.edge.plc import Delivery, InspectionResult, PlcError, recipe_checksum
-from thermoscope.edge.plc.opcua import OpcUaOutputTags, OpcUaPlcLink, OpcUaPlcSettings
+from thermoscope.edge.plc.opcua import (
+    OpcUaInputTags,
+    OpcUaOutputTags,
+    OpcUaPlcLink,
+    OpcUaPlcSettings,
+)
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "edge.md"
 
 V = ua.VariantType
 #: The PLC's tags: name in the test's namespace, type, handshake field they serve.
@@ -43,11 +52,6 @@ TAGS = {
     "OverrunCount": V.UInt32,
     "LastOverrunResultId": V.UInt32,
     "AcceptedTriggerId": V.UInt32,
-}
-EXTRA_OUTPUTS = {
-    "buffer_full": "ns=2;s=Vision.BufferFull",
-    "last_overrun_result_id": "ns=2;s=Vision.LastOverrunResultId",
-    "accepted_trigger_id": "ns=2;s=Vision.AcceptedTriggerId",
 }
 
 
@@ -125,8 +129,7 @@ async def plc_server() -> AsyncIterator[tuple[Plc, str]]:
 
 
 def settings(endpoint: str, depth: int = 8) -> OpcUaPlcSettings:
-    outputs = OpcUaOutputTags().model_copy(update=EXTRA_OUTPUTS)
-    return OpcUaPlcSettings(endpoint=endpoint, outputs=outputs, poll_interval_ms=1.0, depth=depth)
+    return OpcUaPlcSettings(endpoint=endpoint, poll_interval_ms=1.0, depth=depth)
 
 
 async def agent(link: OpcUaPlcLink, parts: int, deliveries: list[Delivery]) -> None:
@@ -239,3 +242,13 @@ def test_settings_name_the_bad_field() -> None:
         OpcUaPlcSettings.model_validate({"endpoint": "opc.tcp://plc:4840", "colour": "red"})
     with pytest.raises(ValidationError, match="endpoint"):
         OpcUaPlcSettings(endpoint="http://plc")
+
+
+def test_every_tag_and_setting_is_documented() -> None:
+    text = DOC.read_text(encoding="utf-8")
+    for model in (OpcUaInputTags, OpcUaOutputTags):
+        for name, field in model.model_fields.items():
+            row = rf"^\| `{name}` \| [^|]+ \| `{re.escape(str(field.default))}` \|"
+            assert re.search(row, text, re.M), f"docs/edge.md lacks the tag {name}"
+    for name in OpcUaPlcSettings.model_fields:
+        assert f"`{name}`" in text, f"docs/edge.md lacks the setting {name}"

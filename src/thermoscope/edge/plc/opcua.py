@@ -109,14 +109,16 @@ class OpcUaOutputTags(BaseModel):
         default="ns=2;s=Vision.RecipeChecksum", description="Integer: CRC-16 of the recipe text."
     )
     accepted_trigger_id: str | None = Field(
-        default=None, description="Unsigned integer: the trigger id last accepted."
+        default="ns=2;s=Vision.AcceptedTriggerId",
+        description="Unsigned integer: the trigger id last accepted.",
     )
     buffer_fill: str | None = Field(default="ns=2;s=Vision.BufferFill", description="Integer.")
-    buffer_full: str | None = Field(default=None, description="Boolean.")
+    buffer_full: str | None = Field(default="ns=2;s=Vision.BufferFull", description="Boolean.")
     overrun: str | None = Field(default="ns=2;s=Vision.Overrun", description="Boolean.")
     overrun_count: str | None = Field(default="ns=2;s=Vision.OverrunCount", description="Integer.")
     last_overrun_result_id: str | None = Field(
-        default=None, description="Unsigned integer: id of the last result not delivered."
+        default="ns=2;s=Vision.LastOverrunResultId",
+        description="Unsigned integer: id of the last result not delivered.",
     )
 
     @field_validator("*")
