@@ -32,6 +32,7 @@ from thermoscope.edge.messaging import (
     CommandRouter,
     Dispatch,
     Handler,
+    MessageBus,
     MessagingError,
     Topics,
     encode,
@@ -222,7 +223,7 @@ class MqttSink:
 
     name = MQTT_SINK
 
-    def __init__(self, bus: Any, topics: Topics) -> None:
+    def __init__(self, bus: MessageBus, topics: Topics) -> None:
         self.bus = bus
         self.topics = topics
 
