@@ -24,6 +24,7 @@ from thermoscope.edge.delivery import (
     Drainer,
     ServerSink,
     flagged_frame,
+    sampled,
 )
 from thermoscope.edge.outbox import DeliveryState, Kind, Outbox, Pending, Record, content_key
 
@@ -41,6 +42,36 @@ def test_backoff_grows_exponentially_to_its_cap_with_jitter() -> None:
     assert Backoff(jitter=0.0).delay(1, rng) == 0.5
     with pytest.raises(EdgeError, match="back-off"):
         Backoff(initial_s=0.0)
+
+
+def test_ok_samples_are_chosen_by_content_key_in_the_stated_share() -> None:
+    keys = [npy_frame(seed)[1] for seed in range(2000)]
+    chosen = [k for k in keys if sampled(k, 0.1)]
+    assert 150 <= len(chosen) <= 250  # 10 % of 2000, binomial spread well within
+    assert chosen == [k for k in keys if sampled(k, 0.1)]  # the same every time
+    assert all(sampled(k, 1.0) for k in keys)
+    assert not any(sampled(k, 0.0) for k in keys)
+    with pytest.raises(EdgeError, match="between 0 and 1"):
+        sampled(keys[0], 1.5)
+    with pytest.raises(EdgeError, match="not hexadecimal"):
+        sampled("part-1", 0.5)
+
+
+def test_an_idle_drainer_purges_finished_entries(tmp_path: Path) -> None:
+    with Outbox(tmp_path / "o.db", min_free_bytes=0) as box:
+        parts(box, 3)
+        drainer = Drainer(box, FlakySink({}), backoff=FAST, idle_s=0.01, purge_after_s=0.0)
+
+        async def run() -> None:
+            stop = asyncio.Event()
+            task = asyncio.create_task(drainer.run(stop))
+            while box.keys():
+                await asyncio.sleep(0.01)
+            stop.set()
+            await task
+
+        asyncio.run(asyncio.wait_for(run(), 10))
+        assert box.depth().entries == 0
 
 
 class FlakySink:

@@ -29,6 +29,7 @@ import contextlib
 import json
 import logging
 import random
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -44,6 +45,8 @@ log = logging.getLogger(__name__)
 API_PREFIX = "/api/v1"
 #: The outbox sink name of the annotation server.
 SERVER_SINK = "server"
+#: How often an idle drainer purges finished entries (s).
+PURGE_EVERY_S = 60.0
 
 
 class DeliveryError(EdgeError):
@@ -138,6 +141,8 @@ class Drainer:
         batch: entries taken per pass.
         parallel: deliveries in flight at once.
         idle_s: wait when nothing is pending (s); ``wake`` cuts it short.
+        purge_after_s: entries every sink is done with are deleted this long after they were
+            recorded (s), checked at most once a minute while idle.
         rng: the jitter's random numbers.
     """
 
@@ -147,8 +152,10 @@ class Drainer:
     batch: int = 32
     parallel: int = 4
     idle_s: float = 0.5
+    purge_after_s: float = 3600.0
     rng: random.Random = field(default_factory=random.Random)
     failures: int = field(default=0, init=False)
+    _purged_at: float = field(default=float("-inf"), init=False)
     _wake: asyncio.Event = field(default_factory=asyncio.Event, init=False)
 
     def wake(self) -> None:
@@ -214,6 +221,10 @@ class Drainer:
                 if stats.delivered or stats.rejected:
                     continue
                 wait = self.idle_s
+                now = time.monotonic()
+                if now - self._purged_at >= PURGE_EVERY_S:
+                    self._purged_at = now
+                    await asyncio.to_thread(self.outbox.purge, self.purge_after_s)
             await _wait(stop, self._wake, wait)
             self._wake.clear()
 
@@ -228,6 +239,19 @@ async def _wait(stop: asyncio.Event, wake: asyncio.Event, seconds: float) -> Non
             waiter.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await waiter
+
+
+def sampled(key: str, share: float) -> bool:
+    """Whether the OK part with content key ``key`` (hex) falls in the sampled ``share``
+    (0..1) of OK parts. Decided by the key, not by chance, so the same frame is always (or
+    never) sampled, on every agent and after a restart."""
+    if not 0.0 <= share <= 1.0:
+        raise EdgeError(f"OK sample share {share}: must be between 0 and 1")
+    try:
+        position = int(key[:8], 16) / float(1 << 32)
+    except ValueError:
+        raise EdgeError(f"content key {key[:16]!r}: not hexadecimal") from None
+    return position < share
 
 
 def flagged_frame(
