@@ -439,9 +439,11 @@ def peak_box(
     if level is None or level > peak:
         level = peak / 2.0 if peak > 0 else peak
     mask = (heatmap >= level).astype(np.uint8)
-    _, labels = cv2.connectedComponents(mask, connectivity=8)
-    ys, xs = np.nonzero(labels == labels[row, col])
-    box = [int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1]
+    # Flood fill from the peak: touches only the peak's region, and gives its bounding box.
+    _, _, _, (x0, y0, w, h) = cv2.floodFill(
+        mask, None, (col, row), 2, flags=8 | cv2.FLOODFILL_FIXED_RANGE
+    )
+    box = [int(x0), int(y0), int(x0 + w), int(y0 + h)]
     return row, col, box
 
 
