@@ -11,7 +11,7 @@ Same module, cells and region geometry as ``battery`` (so its recipe applies), b
   left-to-right gradient (2.8 ± 1 % per column) and top-to-bottom imbalance (±1.5 %) change
   from module to module.
 - **Subtle defects.** ``hot_cell``: either a cell with a slightly raised internal resistance
-  (heats 12..30 % more: 1.0..2.7 °C at the end of the test) or a soft internal short, a small
+  (heats 18..40 % more: 1.5..3.6 °C at the end of the test) or a soft internal short, a small
   heat source inside a cell (2..6 °C apparent at its peak) spreading through the can.
 """
 
@@ -113,7 +113,7 @@ class HardBattery(Battery):
     def defect(
         self, kind: str, sources: list[Source], rng: np.random.Generator, where: str | None
     ) -> DefectSpec:
-        """A cell heating 12..30 % more, or a soft internal short (a small 2..6 °C spot)."""
+        """A cell heating 18..40 % more, or a soft internal short (a small 2..6 °C spot)."""
         self.check_kind(kind)
         if where is None:
             where = str(rng.choice(self.cells))
@@ -121,7 +121,7 @@ class HardBattery(Battery):
             raise ValueError(f"no cell {where!r}; cells are {', '.join(self.cells)}")
         own = next(src for src in sources if src.name == where)
         if rng.random() < 0.5:
-            excess = rng.uniform(0.12, 0.3) * own.amplitude_c
+            excess = rng.uniform(0.18, 0.4) * own.amplitude_c
             return DefectSpec(kind, where, (Source(kind, own.unit, excess, own.tau_s, "heat"),))
         box = self.regions[where]
         assert isinstance(box, Box)
