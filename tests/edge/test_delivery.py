@@ -6,7 +6,12 @@ outage (stopped, then restarted on the same port and data) loses nothing."""
 from __future__ import annotations
 
 import asyncio
+import os
 import random
+import signal
+import subprocess
+import sys
+import textwrap
 import time
 from pathlib import Path
 from typing import Any
@@ -29,6 +34,7 @@ from thermoscope.edge.delivery import (
 from thermoscope.edge.outbox import DeliveryState, Kind, Outbox, Pending, Record, content_key
 
 FAST = Backoff(initial_s=0.02, factor=2.0, max_s=0.2, jitter=0.5)
+SRC = Path(__file__).resolve().parents[2] / "src"
 
 
 def test_backoff_grows_exponentially_to_its_cap_with_jitter() -> None:
@@ -360,3 +366,83 @@ def test_server_outage_loses_nothing_and_duplicates_nothing(tmp_path: Path, serv
     hashes = [f["content_hash"] for f in frames]
     assert len(hashes) == len(set(hashes)) == len(keys) == 25
     assert set(hashes) == set(keys)
+
+
+AGENT = textwrap.dedent(
+    """
+    import asyncio, io, sys
+    import numpy as np
+    from thermoscope.edge.delivery import Backoff, Drainer, ServerSink, flagged_frame
+    from thermoscope.edge.outbox import Outbox
+    from thermoscope.storage.identity import array_id
+
+    url, token, project, path, first, count = sys.argv[1:7]
+    box = Outbox(path, min_free_bytes=0)
+
+    def npy_frame(seed):  # as edge_server.npy_frame, without importing the server
+        celsius = (25.0 + np.random.default_rng(seed).normal(0, 2, size=(24, 32)))
+        celsius = celsius.astype(np.float32)
+        buffer = io.BytesIO()
+        np.save(buffer, celsius)
+        return buffer.getvalue(), array_id(celsius)
+
+    async def main():
+        sink = ServerSink(url, token, int(project))
+        drainer = Drainer(box, sink, backoff=Backoff(initial_s=0.02, max_s=0.2), idle_s=0.01)
+        stop = asyncio.Event()
+        task = asyncio.create_task(drainer.run(stop))
+        part = int(first)
+        while part < int(first) + int(count):
+            data, cid = npy_frame(part)
+            inspection = {"source": "", "frame": 0, "verdict": "NG", "findings": []}
+            box.record([flagged_frame(content_id=cid, data=data, filename=f"{part}.npy",
+                                      inspection=inspection, meta={"part": part}, sample=False)])
+            print(cid, flush=True)
+            drainer.wake()
+            part += 1
+            await asyncio.sleep(0.01)
+        while box.depth().pending:
+            await asyncio.sleep(0.01)
+        print("drained", flush=True)
+        stop.set()
+        await task
+
+    asyncio.run(main())
+    """
+)
+
+
+def test_agent_killed_mid_run_loses_and_duplicates_nothing(tmp_path: Path, server: Any) -> None:
+    """An agent process records NG frames and drains them to the server at the same time; it
+    is killed with SIGKILL mid-run, then a new agent on the same outbox records 10 more and
+    drains everything: every frame acknowledged by either is on the server exactly once."""
+    project = server.project()
+    token = server.edge_token(project)
+    path = tmp_path / "o.db"
+    env = {**os.environ, "PYTHONPATH": str(SRC)}
+    acked: list[str] = []
+    for first, count, kill_after in ((0, 200, 1.0), (1000, 10, None)):
+        arguments = [server.url, token, str(project), str(path), str(first), str(count)]
+        agent = subprocess.Popen(
+            [sys.executable, "-c", AGENT, *arguments],
+            stdout=subprocess.PIPE,
+            env=env,
+        )
+        assert agent.stdout is not None
+        if kill_after is not None:
+            acked.append(agent.stdout.readline().decode().strip())
+            time.sleep(kill_after)
+            agent.send_signal(signal.SIGKILL)
+        lines = agent.stdout.read().decode().split()
+        agent.stdout.close()
+        agent.wait(timeout=60)
+        acked += [line for line in lines if line != "drained"]
+        if kill_after is None:
+            assert lines[-1] == "drained"
+        else:
+            assert agent.returncode == -signal.SIGKILL
+            assert len(acked) < 200  # it really was killed mid-run
+    hashes = [f["content_hash"] for f in server.frames(project)]
+    assert len(hashes) == len(set(hashes))
+    assert set(acked) <= set(hashes)
+    assert len(set(hashes)) >= len(acked) >= 11
