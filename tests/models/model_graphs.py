@@ -63,9 +63,16 @@ def anomaly_graph(
 
 
 def classifier_graph(
-    channels: int, height: int, width: int, slopes: Sequence[float], offsets: Sequence[float]
+    channels: int,
+    height: int,
+    width: int,
+    slopes: Sequence[float],
+    offsets: Sequence[float],
+    *,
+    cam: bool = False,
 ) -> bytes:
-    """Logits (N, K) = mean(channel 0) * slopes + offsets."""
+    """Logits (N, K) = mean(channel 0) * slopes + offsets; ``cam`` (N, K, H, W) = channel 0 *
+    slopes (each class's activation follows the temperature, scaled by its slope)."""
     k = len(slopes)
     init = [
         numpy_helper.from_array(np.array([0], np.int64), "start"),
@@ -86,4 +93,14 @@ def classifier_graph(
         helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", channels, height, width])
     ]
     outputs = [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", k])]
+    if cam:
+        init.append(
+            numpy_helper.from_array(
+                np.asarray(slopes, np.float32).reshape(1, k, 1, 1), "cam_slopes"
+            )
+        )
+        nodes.append(helper.make_node("Mul", ["first", "cam_slopes"], ["cam"]))
+        outputs.append(
+            helper.make_tensor_value_info("cam", TensorProto.FLOAT, ["N", k, height, width])
+        )
     return _model(nodes, inputs, outputs, init)

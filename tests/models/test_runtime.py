@@ -130,6 +130,20 @@ def test_classifier_decisions(tmp_path: Path) -> None:
     assert finding.explanation.startswith("classes v1: hot_spot (p=")
 
 
+def test_class_activation_map_of_the_label(tmp_path: Path) -> None:
+    onnx = classifier_graph(1, 32, 40, [0.0, -16.0, 16.0], [0.0, 3.0, -12.0], cam=True)
+    model = load_model(classifier_release(tmp_path / "r", onnx=onnx))
+    prediction = model.predict(part(background=50.0, spot=59.0))
+    assert prediction.label == "hot_spot"
+    assert prediction.heatmap is not None
+    assert prediction.heatmap.shape == (120, 160)
+    assert float(prediction.heatmap.max()) == pytest.approx(1.0, abs=1e-5)
+    finding = prediction.findings[0]
+    assert 100 <= (finding.x or 0) < 124
+    assert 40 <= (finding.y or 0) < 60
+    assert finding.extra["box"] is not None
+
+
 def test_classifier_thresholds(tmp_path: Path) -> None:
     # At 45 °C (m = 0.625): logits 0, -7, -2 → p(hot) ≈ 0.12, p(ok) ≈ 0.88.
     strict = load_model(classifier_release(tmp_path / "a", thresholds={"defect": 0.1}))
