@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -67,6 +68,8 @@ def test_record_is_idempotent_and_numbers_each_topic(tmp_path: Path) -> None:
         assert box.depth().pending == {"mqtt": 2}
     with Outbox(tmp_path / "o.db", min_free_bytes=0) as box:  # numbers survive a restart
         assert box.record([result(3)])[0].seq == 3
+        assert box.take_sequence("result") == 4
+        assert box.take_sequence("status") == 1
         assert [p.payload["seq"] for p in box.pending("mqtt")] == [1, 2, 3]
 
 
@@ -151,6 +154,7 @@ def test_disk_policy_evicts_oldest_ok_samples_never_ng_nor_results(tmp_path: Pat
         refused = box.record([result(9, "NG"), frame(9, 1024, ok=False)])
         assert refused[0].stored_file is False
         assert refused[0].created
+        assert refused[1].id is None
         assert refused[1].refused == "disk full"
         depth = box.depth()
         assert depth.disk_full
@@ -245,3 +249,16 @@ def test_sigkill_mid_run_loses_nothing_acknowledged(tmp_path: Path, after_s: flo
             entry = box.entry(hashlib.sha256(data).hexdigest())
             assert entry is not None
             assert entry.data == data
+
+
+def test_frames_leave_the_file_system_its_reserve(tmp_path: Path) -> None:
+    """``min_free_bytes`` above what the disk has free: no frame fits however large the budget;
+    an OK sample is dropped, an NG frame refused with "disk full", results still kept."""
+    free = shutil.disk_usage(tmp_path).free
+    with Outbox(tmp_path / "o.db", max_bytes=1 << 40, min_free_bytes=free + (1 << 30)) as box:
+        sample = box.record([result(1), frame(1, 1024, ok=True)])
+        ng = box.record([result(2, "NG"), frame(2, 1024, ok=False)])
+        assert [s.created for s in sample + ng] == [True, False, True, False]
+        assert box.depth().disk_full
+        assert box.depth().dropped_samples == 1
+        assert [p.payload["part"] for p in box.pending("mqtt")] == [1, 2]
