@@ -118,7 +118,7 @@ class MemoryPlcLink(HandshakeLink):
 
     def __init__(self, *, depth: int = DEFAULT_DEPTH, recipe_checksum: int = 0) -> None:
         super().__init__(depth=depth, recipe_checksum=recipe_checksum)
-        self._changed = asyncio.Condition()
+        self._changed = asyncio.Event()
         self._inputs = PlcInputs()
 
     @property
@@ -140,24 +140,26 @@ class MemoryPlcLink(HandshakeLink):
             result_ack=self._inputs.result_ack if result_ack is None else result_ack,
         )
         self._apply(self._inputs)
-        asyncio.get_running_loop().create_task(self._flush())
+        self._changed.set()
 
     async def plc_wait(
         self, condition: Callable[[PlcOutputs], bool], *, timeout_s: float = 5.0
     ) -> PlcOutputs:
         """Wait until the outputs satisfy ``condition``; ``PlcError`` after ``timeout_s``."""
-        async with self._changed:
-            try:
-                await asyncio.wait_for(
-                    self._changed.wait_for(lambda: condition(self.outputs)), timeout_s
-                )
-            except TimeoutError:
-                raise PlcError(f"PLC waited {timeout_s} s; outputs are {self.outputs}") from None
+
+        async def changes() -> None:
+            while not condition(self.outputs):
+                self._changed.clear()
+                await self._changed.wait()
+
+        try:
+            await asyncio.wait_for(changes(), timeout_s)
+        except TimeoutError:
+            raise PlcError(f"PLC waited {timeout_s} s; outputs are {self.outputs}") from None
         return self.outputs
 
     async def _flush(self) -> None:
-        async with self._changed:
-            self._changed.notify_all()
+        self._changed.set()
 
     async def close(self) -> None:
         self._fail("PLC link closed")
