@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -111,6 +112,17 @@ def test_a_signed_release_verifies(tmp_path: Path, keys: Keys) -> None:
     assert on_disk["format"] == FORMAT
     assert on_disk["created"] == "2026-01-01T00:00:00Z"
     assert Manifest.from_dict(on_disk) == manifest
+
+
+def test_numpy_figures_are_written_as_json(tmp_path: Path) -> None:
+    metrics = {"auroc": np.float32(0.75), "confusion": np.eye(2, dtype=np.int64), "k": (1, 2)}
+    folder = make(tmp_path / "r", metrics=metrics)
+    manifest = check_release(folder, now=CREATED)
+    assert manifest.metrics == {"auroc": 0.75, "confusion": [[1, 0], [0, 1]], "k": [1, 2]}
+    with pytest.raises(ReleaseError, match="cannot be written as JSON"):
+        make(tmp_path / "s", metrics={"auroc": np.float64("nan")})
+    with pytest.raises(ReleaseError, match="cannot be written as JSON"):
+        make(tmp_path / "t", metrics={"when": object()})
 
 
 def test_signing_while_writing(tmp_path: Path, keys: Keys) -> None:

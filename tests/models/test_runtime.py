@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from model_graphs import anomaly_graph, classifier_graph
 
 from thermoscope.core import Finding, FrameMetadata, ThermalFrame, Verdict
@@ -214,6 +218,35 @@ def test_signed_loading(tmp_path: Path) -> None:
     assert load_model(folder, public_key=tmp_path / "k.pub", min_version=2).version == "2"
     with pytest.raises(ReleaseError, match="older than the minimum version 3"):
         load_model(folder, public_key=tmp_path / "k.pub", min_version=3)
+
+
+def test_the_layer_imports_without_torch() -> None:
+    code = (
+        "import sys; sys.modules['torch'] = None\n"
+        "import thermoscope.models.runtime, thermoscope.models.golden, "
+        "thermoscope.models.explain, thermoscope.models.release, thermoscope.models.contract\n"
+        "assert sys.modules['torch'] is None"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.data())
+def test_damaged_onnx_bytes_load_or_give_model_error(data: st.DataObject) -> None:
+    graph = bytearray(anomaly_graph(1, 32, 40))
+    for _ in range(data.draw(st.integers(1, 4))):
+        graph[data.draw(st.integers(0, len(graph) - 1))] = data.draw(st.integers(0, 255))
+    try:
+        session = onnx_session(bytes(graph))
+    except ModelError as exc:
+        message = str(exc)
+    else:
+        assert session.get_inputs()
+        return
+    assert message.startswith("model.onnx: not a model ONNX Runtime can load")
 
 
 def test_corrupt_onnx_is_refused(tmp_path: Path) -> None:

@@ -32,6 +32,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
+import numpy as np
+
 from thermoscope.models.contract import InputContract
 from thermoscope.models.errors import ModelError, ReleaseError
 from thermoscope.models.signing import (
@@ -130,13 +132,17 @@ class Manifest:
         }
 
     def to_json_bytes(self) -> bytes:
-        """``manifest.json``'s bytes (UTF-8, indented, a final newline).
+        """``manifest.json``'s bytes (UTF-8, indented, a final newline); NumPy scalars and
+        arrays and tuples in ``training`` and ``metrics`` are written as numbers and lists.
 
         Raises:
-            ReleaseError: ``training`` or ``metrics`` hold something JSON cannot.
+            ReleaseError: ``training`` or ``metrics`` hold something JSON cannot (NaN,
+                infinity, objects).
         """
         try:
-            text = json.dumps(self.to_dict(), indent=2, ensure_ascii=False, allow_nan=False)
+            text = json.dumps(
+                self.to_dict(), indent=2, ensure_ascii=False, allow_nan=False, default=_plain
+            )
         except (TypeError, ValueError) as exc:
             raise ReleaseError(MANIFEST_FILE, f"cannot be written as JSON: {exc}") from None
         return (text + "\n").encode("utf-8")
@@ -506,6 +512,15 @@ def _safe_relative(rel: Any) -> str:
     if p.is_absolute() or any(part in ("", ".", "..") for part in rel.split("/")):
         raise ReleaseError(rel, f"release file name {rel!r} must be relative, without . or ..")
     return p.as_posix()
+
+
+def _plain(value: Any) -> Any:
+    """JSON stand-ins for NumPy values (``json.dumps``' ``default``)."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"{type(value).__name__} is not JSON")
 
 
 def _iso(t: datetime) -> str:
