@@ -153,6 +153,14 @@ def test_tampered_model_file_is_refused(tmp_path: Path, keys: Keys) -> None:
     assert "SHA-256 does not match" in error.reason
 
 
+def test_an_altered_release_is_never_signed(tmp_path: Path, keys: Keys) -> None:
+    folder = make(tmp_path / "r")
+    (folder / "index.npz").write_bytes(b"other index")
+    with pytest.raises(ReleaseError, match=r"index\.npz: SHA-256 does not match"):
+        sign_release(folder, keys[0])
+    assert not (folder / SIGNATURE_FILE).exists()
+
+
 def test_missing_file_is_refused(tmp_path: Path, keys: Keys) -> None:
     folder = signed(tmp_path, keys)
     (folder / "card" / "model.json").unlink()

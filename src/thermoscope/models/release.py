@@ -339,15 +339,18 @@ def write_release(
 def sign_release(folder: Path, private_key_path: Path) -> Path:
     """Sign a release: write ``manifest.sig`` (Ed25519 over manifest.json's bytes) atomically.
 
+    The files are checked against the manifest first, so an altered release is never signed.
+
     Returns:
         The signature file.
 
     Raises:
-        ReleaseError: the manifest is missing or malformed, or the key unusable.
+        ReleaseError: the manifest is missing or malformed, a file missing, altered or not
+            listed, or the key unusable.
     """
     folder = Path(folder)
     manifest_bytes = _read_manifest_bytes(folder)
-    _parse_manifest(manifest_bytes, folder / MANIFEST_FILE)
+    _check_files(folder, _parse_manifest(manifest_bytes, folder / MANIFEST_FILE))
     signature = sign_bytes(load_private_key(private_key_path), manifest_bytes)
     target = folder / SIGNATURE_FILE
     tmp = folder / f".{SIGNATURE_FILE}.tmp"
