@@ -6,12 +6,16 @@ frames to a real annotation server.
    flagged frame of 64 KiB and of 1.25 MiB (a 640x512 float32 ``.npy``). The peer, run in the
    same process on the same disk, is the common spool-folder outbox: one file per entry, written,
    fsynced, renamed into place and the folder fsynced (what a hand-rolled durable queue does).
-2. **Drain**: flagged frames (160x120 float32 ``.npy``, 77 KiB each) delivered per second to
+2. **MQTT**: results per second to a Mosquitto started here (QoS 1, each acknowledged by the
+   broker): recorded durably in the outbox and drained (8 in flight), against the peer that
+   publishes straight to the broker one at a time with no outbox (what durability costs).
+3. **Server drain**: flagged frames (160x120 float32 ``.npy``, 77 KiB each) delivered per second to
    the annotation server (``create_app`` served by uvicorn in a thread of this process, SQLite
    and a local blob folder), by the ``Drainer`` (4 in flight) and, as the peer, by a plain loop
    that POSTs one frame at a time and marks it delivered.
 
-Run: ``python benchmarks/bench_outbox.py [--parts 300] [--frames 200] [--dir /path]`` (the
+Run: ``python benchmarks/bench_outbox.py [--parts 300] [--results 2000] [--frames 200]
+[--dir /path]`` (the
 folder decides which disk is measured; default a temporary folder).
 """
 
@@ -23,10 +27,14 @@ import io
 import json
 import os
 import platform
+import shutil
 import socket
+import subprocess
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -34,6 +42,8 @@ import numpy as np
 import uvicorn
 
 from thermoscope.edge.delivery import Backoff, Drainer, ServerSink, flagged_frame
+from thermoscope.edge.messaging import PartOutcome, PartReporter, Topics, encode
+from thermoscope.edge.mqtt import BrokerAddress, MqttBus, MqttSink
 from thermoscope.edge.outbox import Kind, Outbox, Record, Retention, content_key
 from thermoscope.server import Settings, create_app
 from thermoscope.storage.identity import array_id
@@ -53,13 +63,18 @@ def part_records(part: int, frame: bytes | None) -> list[Record]:
     return records
 
 
-def bench_outbox(folder: Path, parts: int, frame: bytes | None) -> float:
-    """Parts recorded per second by the outbox."""
+def bench_outbox(folder: Path, parts: int, frame: bytes | None) -> tuple[float, float, float]:
+    """Parts recorded per second by the outbox, and the p50 and p99 of one ``record`` (ms)."""
+    times = []
     with Outbox(folder / "outbox.db", min_free_bytes=0) as box:
         start = time.perf_counter()
         for part in range(parts):
+            began = time.perf_counter()
             box.record(part_records(part, frame))
-        return parts / (time.perf_counter() - start)
+            times.append((time.perf_counter() - began) * 1000)
+        rate = parts / (time.perf_counter() - start)
+    p50, p99 = np.percentile(times, [50, 99])
+    return rate, float(p50), float(p99)
 
 
 def _durable_write(path: Path, data: bytes) -> None:
@@ -99,9 +114,7 @@ def npy(seed: int, shape: tuple[int, int]) -> tuple[bytes, str]:
 
 def start_server(root: Path) -> tuple[uvicorn.Server, threading.Thread, int]:
     """The annotation server on a free loopback port, in a thread."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = int(sock.getsockname()[1])
+    port = free_port()
     settings = Settings(
         data_dir=root, admin_password=PASSWORD, argon2_memory_kib=64, argon2_time_cost=1
     )
@@ -168,10 +181,69 @@ async def drain_naive(box: Outbox, base: str, project: int, token: str) -> float
     return count / elapsed
 
 
+def free_port() -> int:
+    """A loopback port nobody listens on now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def broker(program: str, folder: Path) -> Iterator[int]:
+    """A Mosquitto on a free loopback port (no persistence); yields its port."""
+    folder.mkdir()
+    port = free_port()
+    lines = [f"listener {port} 127.0.0.1", "allow_anonymous true", "persistence false"]
+    if os.geteuid() == 0:
+        lines.append("user root")
+    (folder / "m.conf").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    process = subprocess.Popen([program, "-c", str(folder / "m.conf")], stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            with socket.socket() as sock:
+                if sock.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            if time.monotonic() > deadline:
+                raise RuntimeError("mosquitto did not start")
+            time.sleep(0.05)
+        yield port
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+async def drain_mqtt(folder: Path, port: int, count: int) -> tuple[float, float]:
+    """Results per second published (QoS 1, each acknowledged) through the outbox by a drainer
+    (recorded durably first, 8 in flight), and straight to the bus one at a time (no outbox)."""
+    topics = Topics("site", "line", "station")
+    reporter = PartReporter(topics)
+    bus = MqttBus(BrokerAddress("127.0.0.1", port))
+    bus.start()
+    await bus.wait_connected(10)
+    inspection = {"source": "", "frame": 0, "verdict": "OK", "findings": []}
+    outcomes = [PartOutcome(str(part), inspection, 3.0) for part in range(count)]
+    with Outbox(folder / "outbox.db", min_free_bytes=0) as box:
+        drainer = Drainer(box, MqttSink(bus, topics), batch=64, parallel=8)
+        start = time.perf_counter()
+        for outcome in outcomes:
+            box.record(reporter.records(outcome))
+        while box.depth().pending:
+            await drainer.drain_once()
+        ours = count / (time.perf_counter() - start)
+    start = time.perf_counter()
+    for outcome in outcomes:
+        await bus.publish(topics.result, encode(outcome.payload()))
+    peer = count / (time.perf_counter() - start)
+    await bus.close()
+    return ours, peer
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--parts", type=int, default=300, help="parts recorded per write case")
     parser.add_argument("--frames", type=int, default=200, help="frames drained per drain case")
+    parser.add_argument("--results", type=int, default=2000, help="results drained to MQTT")
     parser.add_argument("--dir", type=Path, default=None, help="folder on the disk to measure")
     args = parser.parse_args()
     print(f"# {platform.processor() or platform.machine()}, Python {platform.python_version()}, "
@@ -179,17 +251,31 @@ def main() -> None:
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
         root = Path(tmp)
         print(f"\n## Durable writes ({args.parts} parts each; parts/s, higher is better)\n")
-        print("| part | outbox (SQLite WAL, FULL) | spool folder (fsync + rename) | ratio |")
-        print("|---|---:|---:|---:|")
+        print("| part | outbox (SQLite WAL, FULL) | record p50 / p99 ms | spool folder (fsync + "
+              "rename) | ratio |")  # fmt: skip
+        print("|---|---:|---:|---:|---:|")
         cases = [
             ("result only", None),
             ("result + 64 KiB frame", bytes(64 << 10)),
             ("result + 1.25 MiB frame", npy(0, (512, 640))[0]),
         ]
         for n, (label, frame) in enumerate(cases):
-            ours = bench_outbox(root / f"o{n}", args.parts, frame)
+            ours, p50, p99 = bench_outbox(root / f"o{n}", args.parts, frame)
             peer = bench_spool(root / f"s{n}", args.parts, frame)
-            print(f"| {label} | {ours:,.0f} | {peer:,.0f} | {ours / peer:.2f}x |")
+            print(f"| {label} | {ours:,.0f} | {p50:.2f} / {p99:.2f} | {peer:,.0f} | "
+                  f"{ours / peer:.2f}x |")  # fmt: skip
+
+        mosquitto = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+        if Path(mosquitto).is_file():
+            print(f"\n## Results to Mosquitto ({args.results} results, QoS 1; results/s)\n")
+            print("| recorded, then drained (8 in flight) | published directly, no outbox | "
+                  "ratio |")  # fmt: skip
+            print("|---:|---:|---:|")
+            with broker(mosquitto, root / "mqtt") as port:
+                ours, peer = asyncio.run(drain_mqtt(root / "m", port, args.results))
+            print(f"| {ours:,.0f} | {peer:,.0f} | {ours / peer:.2f}x |")
+        else:
+            print("\n(no mosquitto program: the MQTT drain is not measured)")
 
         server, thread, port = start_server(root / "server")
         base = f"http://127.0.0.1:{port}"
