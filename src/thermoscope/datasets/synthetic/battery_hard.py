@@ -32,7 +32,7 @@ from thermoscope.datasets.synthetic.battery import (
     ROWS,
     Battery,
 )
-from thermoscope.datasets.synthetic.heat import unit_maps
+from thermoscope.datasets.synthetic.heat import unit_maps, upsample
 from thermoscope.datasets.synthetic.model import (
     DefectSpec,
     FloatMap,
@@ -54,10 +54,11 @@ def _box(x: float, y: float, width: float, height: float, scale: int) -> Box:
     return Box(round(x * scale), round(y * scale), round(width * scale), round(height * scale))
 
 
-@functools.lru_cache(maxsize=4)
-def _thermal(scale: int) -> tuple[FloatMap, FloatMap, FloatMap]:
-    """Conductance, loss and the cell unit maps (12, H, W) at ``scale`` (read-only, cached)."""
-    shape = (120 * scale, 160 * scale)
+@functools.lru_cache(maxsize=1)
+def _thermal() -> tuple[FloatMap, FloatMap, FloatMap]:
+    """Conductance, loss and the cell unit maps (12, H, W) at scale 1 (read-only, cached)."""
+    scale = 1
+    shape = (120, 160)
     module = box_mask(shape, _box(10, 12, 140, 96, scale))
     conductance = np.where(module, K_FRAME, K_OFF_MODULE).astype(np.float32)
     heat = np.zeros((len(ROWS) * COLUMNS, *shape), dtype=np.float32)
@@ -68,7 +69,6 @@ def _thermal(scale: int) -> tuple[FloatMap, FloatMap, FloatMap]:
             heat[r * COLUMNS + col][cell] = 1.0
     for y in (19, 95):
         conductance[box_mask(shape, _box(17, y, 128, 4, scale))] = K_BUSBAR
-    conductance *= np.float32(scale * scale)
     loss = np.where(module, H_MODULE, H_OFF_MODULE).astype(np.float32)
     maps = unit_maps(conductance, loss, heat)
     for array in (conductance, loss, maps):
@@ -85,8 +85,8 @@ class HardBattery(Battery):
         """The ``battery`` layout, then welds and the conduction unit maps."""
         super().build(rng)
         s = self.scale
-        self._conductance, self._loss, maps = _thermal(s)
-        for name, values in zip(self.cells, maps, strict=True):
+        self._conductance, self._loss, maps = _thermal()
+        for name, values in zip(self.cells, upsample(maps, s), strict=True):
             self._maps[name] = UnitMap.of(values)
         for col in range(COLUMNS):
             for y in (19, 95):
@@ -127,8 +127,9 @@ class HardBattery(Battery):
         assert isinstance(box, Box)
         x = rng.uniform(box.x + 3 * self.scale, box.x + box.width - 3 * self.scale)
         y = rng.uniform(box.y + 6 * self.scale, box.y + box.height - 6 * self.scale)
-        heat = gaussian_map(self.shape, x, y, rng.uniform(1.0, 2.0) * self.scale)
-        spot = UnitMap.of(unit_maps(self._conductance, self._loss, heat))
+        s = self.scale
+        heat = gaussian_map(self._conductance.shape, x / s, y / s, rng.uniform(1.0, 2.0))
+        spot = UnitMap.of(upsample(unit_maps(self._conductance, self._loss, heat), s))
         tau_s = 30.0
         peak = apparent_peak(spot, self.emissivity, t_s=float(self.times()[-1]), tau_s=tau_s)
         amplitude = rng.uniform(2.0, 6.0) / peak

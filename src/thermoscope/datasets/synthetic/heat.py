@@ -12,13 +12,16 @@ equation
 over the 4-neighbours ``j`` of pixel ``i``, with ``k_ij`` the harmonic mean of the two pixels'
 conductances (series conduction across the shared face) and no flow out of the frame's edges.
 The matrix is symmetric positive definite, so a Jacobi-preconditioned conjugate gradient solves
-it; several heat inputs are solved together. Units are relative: only the ratios ``k / h``
+it; several heat inputs are solved together. Larger frames (``scale`` > 1) are solved on the
+160x120 grid and ``upsample``-d: the field is smooth at that resolution, and the solver's cost
+grows with the fourth power of the scale. Units are relative: only the ratios ``k / h``
 (the square of a spreading length in pixels) and the map's shape matter, amplitudes are set by
 normalising the result.
 """
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 from numpy.typing import NDArray
 
@@ -115,3 +118,23 @@ def unit_maps(
     peaks = np.abs(stack).reshape(len(stack), -1).max(axis=1)
     stack = stack / np.where(peaks > 0, peaks, 1.0).astype(np.float32)[:, None, None]
     return stack[0] if rise.ndim == 2 else stack
+
+
+def upsample(values: NDArray[np.floating], scale: int) -> FloatMap:
+    """``(H, W)`` or ``(N, H, W)`` maps enlarged ``scale`` times (bilinear, pixel centres
+    aligned), each rescaled to its former peak; ``scale`` 1 returns them as float32."""
+    arr = np.asarray(values, dtype=np.float32)
+    if scale == 1:
+        return arr
+    stack = arr[None] if arr.ndim == 2 else arr
+    height, width = stack.shape[1:]
+    out = np.stack(
+        [
+            cv2.resize(m, (width * scale, height * scale), interpolation=cv2.INTER_LINEAR)
+            for m in stack
+        ]
+    ).astype(np.float32)
+    before = np.abs(stack).reshape(len(stack), -1).max(axis=1)
+    after = np.abs(out).reshape(len(out), -1).max(axis=1)
+    out *= (before / np.where(after > 0, after, 1.0)).astype(np.float32)[:, None, None]
+    return out[0] if arr.ndim == 2 else out

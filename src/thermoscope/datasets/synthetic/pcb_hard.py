@@ -28,7 +28,7 @@ import cv2
 import numpy as np
 
 from thermoscope.core import Box
-from thermoscope.datasets.synthetic.heat import unit_maps
+from thermoscope.datasets.synthetic.heat import unit_maps, upsample
 from thermoscope.datasets.synthetic.model import (
     DefectSpec,
     FloatMap,
@@ -100,13 +100,14 @@ def _copper(shape: tuple[int, int], scale: int) -> np.ndarray:
     return copper
 
 
-@functools.lru_cache(maxsize=4)
-def _thermal(scale: int) -> tuple[FloatMap, FloatMap, FloatMap]:
-    """Conductance, loss and the component unit maps (N, H, W) of the board at ``scale``.
+@functools.lru_cache(maxsize=1)
+def _thermal() -> tuple[FloatMap, FloatMap, FloatMap]:
+    """Conductance, loss and the component unit maps (N, H, W) of the board at scale 1.
 
-    Cached per scale: the board is the same on every line; treat the arrays as read-only.
+    Cached: the board is the same on every line; the arrays are read-only.
     """
-    shape = (120 * scale, 160 * scale)
+    scale = 1
+    shape = (120, 160)
     board = box_mask(shape, _box(16, 14, 128, 92, scale))
     conductance = np.where(board, K_BOARD, K_OFF_BOARD).astype(np.float32)
     heat = np.zeros((len(COMPONENTS), *shape), dtype=np.float32)
@@ -115,8 +116,6 @@ def _thermal(scale: int) -> tuple[FloatMap, FloatMap, FloatMap]:
         conductance[footprint] = K_PACKAGE
         heat[n][footprint] = 1.0
     conductance[_copper(shape, scale)] = K_COPPER
-    # spreading lengths scale with the frame: k / h goes with the square of the scale
-    conductance *= np.float32(scale * scale)
     loss = np.where(board, H_PART, H_OFF_BOARD).astype(np.float32)
     maps = unit_maps(conductance, loss, heat)
     for array in (conductance, loss, maps):
@@ -143,8 +142,8 @@ class HardPcb(Pcb):
         """The ``pcb`` layout, then copper, joints and the conduction unit maps."""
         super().build(rng)
         shape, s = self.shape, self.scale
-        self._conductance, self._loss, maps = _thermal(s)
-        for c, values in zip(COMPONENTS, maps, strict=True):
+        self._conductance, self._loss, maps = _thermal()
+        for c, values in zip(COMPONENTS, upsample(maps, s), strict=True):
             self._maps[c.name] = UnitMap.of(values)
         self._rises = _calibrated_rises(maps)
         copper = _copper(shape, s)
@@ -217,9 +216,11 @@ class HardPcb(Pcb):
         return DefectSpec(kind, where, (Source(kind, spot, amplitude, 1.5, "heat"),))
 
     def _diffused(self, x: float, y: float, sigma_px: float) -> UnitMap:
-        """Unit map (peak 1) of a small heat input at ``(x, y)`` spreading through the board."""
-        heat = gaussian_map(self.shape, x, y, sigma_px)
-        return UnitMap.of(unit_maps(self._conductance, self._loss, heat))
+        """Unit map (peak 1) of a small heat input at ``(x, y)`` spreading through the board
+        (frame pixels; solved at scale 1)."""
+        s = self.scale
+        heat = gaussian_map(self._conductance.shape, x / s, y / s, sigma_px / s)
+        return UnitMap.of(upsample(unit_maps(self._conductance, self._loss, heat), s))
 
     def _seen_peak(self, unit: UnitMap, tau_s: float) -> float:
         """Largest apparent change at inspection per °C of amplitude (emissivity, heating)."""
