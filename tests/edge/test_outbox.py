@@ -133,6 +133,7 @@ def test_a_rejected_frame_keeps_its_file_and_its_reason(tmp_path: Path) -> None:
         assert depth.rejected == {"server": 1}
         assert depth.file_bytes == 1024
         assert box.delivery_state(stored.key, "server") is DeliveryState.REJECTED
+        assert box.purge(older_than_s=-1.0) == 0  # kept for someone to look at
 
 
 def test_disk_policy_evicts_oldest_ok_samples_never_ng_nor_results(tmp_path: Path) -> None:

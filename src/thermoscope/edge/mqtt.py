@@ -158,7 +158,10 @@ class MqttBus:
                         await client.subscribe(topic_filter, qos=1)
                     self._connected.set()
                     if self._on_connect is not None:
-                        await self._on_connect()
+                        try:
+                            await self._on_connect()
+                        except Exception:  # the connection stays useful without it
+                            log.exception("MQTT: the on-connect step failed")
                     async for message in client.messages:
                         await self.table.dispatch(str(message.topic), _bytes(message.payload))
             except aiomqtt.MqttError as exc:

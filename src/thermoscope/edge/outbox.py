@@ -24,7 +24,8 @@ until that sink has it.
   system): frame files of fully delivered entries are dropped at once. When a new frame does not
   fit, the oldest undelivered **OK samples** are evicted first (their result records stay);
   NG frames, drift alarms and result records are never evicted. A new OK sample that still does
-  not fit is not stored; an NG or alarm frame that does not fit is refused and the outbox reports
+  not fit is not stored (``Stored.refused``); an NG or alarm frame that does not fit is refused
+  (not stored, ``Stored.refused == "disk full"``) and the outbox reports
   ``disk_full`` (the agent shows "disk full" on its status) while result records, which carry no
   file, are still written. ``disk_full`` clears when a delivery or eviction makes room.
 """
@@ -39,7 +40,7 @@ import shutil
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -285,9 +286,7 @@ class Outbox:
         except sqlite3.Error as exc:
             raise OutboxError(f"{self.path}: cannot open the outbox: {exc}") from None
         self._counts = self._load_counts()
-        self._file_bytes = int(
-            self._db.execute("SELECT coalesce(sum(data_bytes), 0) FROM entries").fetchone()[0]
-        )
+        self._file_bytes = self._held_bytes()
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -319,25 +318,38 @@ class Outbox:
         """
         for rec in records:
             _check(rec)
+        with self._transaction("record"):
+            stored = [self._insert(rec) for rec in records]
+            self._save_counts()
+        return stored
+
+    @contextlib.contextmanager
+    def _transaction(self, what: str, *, durable: bool = True) -> Iterator[None]:
+        """One transaction under the lock, fsynced on commit when ``durable``; a failure rolls
+        it back, reloads the cached counters and raises ``OutboxError`` naming ``what``."""
         with self._lock:
             try:
+                if not durable:
+                    self._db.execute("PRAGMA synchronous=NORMAL")
                 self._db.execute("BEGIN IMMEDIATE")
-                try:
-                    stored = [self._insert(rec) for rec in records]
-                    self._save_counts()
-                    self._db.execute("COMMIT")
-                except BaseException:
+                yield
+                self._db.execute("COMMIT")
+            except BaseException as exc:
+                if self._db.in_transaction:
                     self._db.execute("ROLLBACK")
-                    self._counts = self._load_counts()
-                    self._file_bytes = int(
-                        self._db.execute(
-                            "SELECT coalesce(sum(data_bytes), 0) FROM entries"
-                        ).fetchone()[0]
-                    )
-                    raise
-            except sqlite3.Error as exc:
-                raise OutboxError(f"{self.path}: cannot record: {exc}") from None
-        return stored
+                self._counts = self._load_counts()
+                self._file_bytes = self._held_bytes()
+                if isinstance(exc, sqlite3.Error):
+                    raise OutboxError(f"{self.path}: cannot {what}: {exc}") from None
+                raise
+            finally:
+                if not durable:
+                    self._db.execute("PRAGMA synchronous=FULL")
+
+    def _held_bytes(self) -> int:
+        return int(
+            self._db.execute("SELECT coalesce(sum(data_bytes), 0) FROM entries").fetchone()[0]
+        )
 
     def _insert(self, rec: Record) -> Stored:
         row = self._db.execute(
@@ -346,17 +358,16 @@ class Outbox:
         if row is not None:
             seq = json.loads(row[2]).get("seq")
             return Stored(int(row[0]), rec.key, False, bool(row[1]), seq=seq)
-        data, refused = rec.data, ""
-        if data is not None and not self._make_room(len(data)):
-            data = None
+        if rec.data is not None and not self._make_room(len(rec.data)):
             if rec.retention is Retention.SAMPLE:
                 self._counts.dropped += 1
             else:
                 self._counts.refused += 1
                 self._counts.disk_full = True
-            refused = "disk full"
-        elif data is not None and rec.retention is Retention.KEEP:
+            return Stored(None, rec.key, False, False, "disk full")
+        if rec.data is not None and rec.retention is Retention.KEEP:
             self._counts.disk_full = False
+        data = rec.data
         payload = dict(rec.payload)
         seq = None
         if rec.sequence is not None:
@@ -384,7 +395,7 @@ class Outbox:
         )
         if data is not None:
             self._file_bytes += len(data)
-        return Stored(entry_id, rec.key, True, data is not None, refused, seq)
+        return Stored(entry_id, rec.key, True, data is not None, "", seq)
 
     def _fits(self, size: int) -> bool:
         if self._file_bytes + size > self.max_bytes:
@@ -410,6 +421,14 @@ class Outbox:
             self._file_bytes -= int(victim[1])
             self._counts.evicted += 1
         return True
+
+    def take_sequence(self, name: str) -> int:
+        """The next value of counter ``name`` (durably taken: never handed out twice)."""
+        with self._transaction(f"take a number of {name!r}"):
+            value = self._counts.names.get(name, 0) + 1
+            self._counts.names[name] = value
+            self._save_counts()
+        return value
 
     # ------------------------------------------------------------------ counters
 
@@ -475,72 +494,51 @@ class Outbox:
         if not ids:
             return
         moment = self._clock()
-        with self._lock:
-            try:
-                self._db.execute("PRAGMA synchronous=NORMAL")
-                self._db.execute("BEGIN IMMEDIATE")
-                self._db.executemany(
-                    "UPDATE deliveries SET state = ?, done_s = ?, error = ? "
-                    "WHERE entry_id = ? AND sink = ? AND state = 'pending'",
-                    [(state.value, moment, error[:2000], i, sink) for i in ids],
-                )
-                freed = 0
-                for i in ids:
-                    row = self._db.execute(
-                        "SELECT data_bytes FROM entries WHERE id = ? AND data IS NOT NULL AND "
-                        "NOT EXISTS (SELECT 1 FROM deliveries WHERE entry_id = ? "
-                        "AND state != 'delivered')",
-                        (i, i),
-                    ).fetchone()
-                    if row is not None:
-                        self._db.execute(
-                            "UPDATE entries SET data = NULL, data_bytes = 0 WHERE id = ?", (i,)
-                        )
-                        freed += int(row[0])
-                if freed and self._counts.disk_full:
-                    self._counts.disk_full = False
-                    self._save_counts()
-                self._db.execute("COMMIT")
-                self._file_bytes -= freed
-            except sqlite3.Error as exc:
-                if self._db.in_transaction:
-                    self._db.execute("ROLLBACK")
-                self._counts = self._load_counts()
-                raise OutboxError(f"{self.path}: cannot mark deliveries to {sink}: {exc}") from None
-            finally:
-                self._db.execute("PRAGMA synchronous=FULL")
+        freed = 0
+        with self._transaction(f"mark deliveries to {sink}", durable=False):
+            self._db.executemany(
+                "UPDATE deliveries SET state = ?, done_s = ?, error = ? "
+                "WHERE entry_id = ? AND sink = ? AND state = 'pending'",
+                [(state.value, moment, error[:2000], i, sink) for i in ids],
+            )
+            for i in ids:
+                row = self._db.execute(
+                    "SELECT data_bytes FROM entries WHERE id = ? AND data IS NOT NULL AND "
+                    "NOT EXISTS (SELECT 1 FROM deliveries WHERE entry_id = ? "
+                    "AND state != 'delivered')",
+                    (i, i),
+                ).fetchone()
+                if row is not None:
+                    self._db.execute(
+                        "UPDATE entries SET data = NULL, data_bytes = 0 WHERE id = ?", (i,)
+                    )
+                    freed += int(row[0])
+            if freed and self._counts.disk_full:
+                self._counts.disk_full = False
+                self._save_counts()
+        self._file_bytes -= freed
 
     def retry_later(self, sink: str, entry_id: int, delay_s: float, error: str) -> None:
         """Count a failed delivery of an entry to ``sink`` and hold it back ``delay_s`` seconds."""
         if not math.isfinite(delay_s) or delay_s < 0:
             raise OutboxError(f"retry delay must be a finite number of seconds >= 0: {delay_s}")
-        with self._lock:
-            try:
-                self._db.execute("PRAGMA synchronous=NORMAL")
-                self._db.execute(
-                    "UPDATE deliveries SET attempts = attempts + 1, next_s = ?, error = ? "
-                    "WHERE entry_id = ? AND sink = ? AND state = 'pending'",
-                    (self._clock() + delay_s, error[:2000], entry_id, sink),
-                )
-            except sqlite3.Error as exc:
-                raise OutboxError(f"{self.path}: cannot hold back an entry: {exc}") from None
-            finally:
-                self._db.execute("PRAGMA synchronous=FULL")
+        with self._transaction("hold back an entry", durable=False):
+            self._db.execute(
+                "UPDATE deliveries SET attempts = attempts + 1, next_s = ?, error = ? "
+                "WHERE entry_id = ? AND sink = ? AND state = 'pending'",
+                (self._clock() + delay_s, error[:2000], entry_id, sink),
+            )
 
     def purge(self, older_than_s: float) -> int:
-        """Delete entries that every sink is done with (delivered or rejected) and that were
-        recorded more than ``older_than_s`` seconds ago; the number deleted."""
+        """Delete entries every sink has received (rejected ones stay) that were recorded more
+        than ``older_than_s`` seconds ago; the number deleted."""
         cutoff = self._clock() - older_than_s
-        with self._lock:
-            try:
-                cursor = self._db.execute(
-                    "DELETE FROM entries WHERE created_s < ? AND NOT EXISTS "
-                    "(SELECT 1 FROM deliveries WHERE entry_id = entries.id "
-                    "AND state = 'pending')",
-                    (cutoff,),
-                )
-            except sqlite3.Error as exc:
-                raise OutboxError(f"{self.path}: cannot purge: {exc}") from None
+        with self._transaction("purge", durable=False):
+            cursor = self._db.execute(
+                "DELETE FROM entries WHERE created_s < ? AND NOT EXISTS (SELECT 1 FROM "
+                "deliveries WHERE entry_id = entries.id AND state != 'delivered')",
+                (cutoff,),
+            )
         return int(cursor.rowcount)
 
     # ------------------------------------------------------------------ reading
