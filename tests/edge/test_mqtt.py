@@ -10,6 +10,7 @@ import asyncio
 import json
 import os
 import re
+import secrets
 import signal
 import subprocess
 import sys
@@ -40,7 +41,8 @@ from thermoscope.edge.messaging import (
 from thermoscope.edge.mqtt import BrokerAddress, MqttBus, MqttSink, StationLink
 from thermoscope.edge.outbox import Outbox
 
-TOPICS = Topics("plant-1", "line-2", "station-3")
+#: A site of its own per run: a shared broker (THERMOSCOPE_TEST_MQTT) keeps retained messages.
+TOPICS = Topics(f"plant-{secrets.token_hex(4)}", "line-2", "station-3")
 FAST = Backoff(initial_s=0.02, factor=2.0, max_s=0.2, jitter=0.5)
 SRC = Path(__file__).resolve().parents[2] / "src"
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "edge.md"
@@ -71,7 +73,7 @@ def test_topic_filters_match_like_mqtt() -> None:
 
 
 def test_topics_are_checked() -> None:
-    assert TOPICS.status == "qc/v1/plant-1/line-2/station-3/status"
+    assert Topics("p", "l", "s").status == "qc/v1/p/l/s/status"
     for bad in ("", "a/b", "a+", "#", "x" * 65):
         with pytest.raises(MessagingError, match="station"):
             Topics("s", "l", bad)
@@ -204,8 +206,8 @@ AGENT = textwrap.dedent(
 
     async def main():
         box = Outbox(sys.argv[3], min_free_bytes=0)
-        link = StationLink(BrokerAddress("127.0.0.1", int(sys.argv[1]), client_id=sys.argv[2]),
-                           Topics("plant-1", "line-2", "station-3"), box,
+        link = StationLink(BrokerAddress(sys.argv[5], int(sys.argv[1]), client_id=sys.argv[2]),
+                           Topics(sys.argv[4], "line-2", "station-3"), box,
                            info={"agent": sys.argv[2], "model": "lite0"})
         await link.start()
         await link.bus.wait_connected(10)
@@ -225,7 +227,10 @@ def test_status_is_retained_and_the_last_will_says_offline(
     topics_filter = TOPICS.status
     env = {**os.environ, "PYTHONPATH": str(SRC)}
     agent = subprocess.Popen(
-        [sys.executable, "-c", AGENT, str(mqtt_broker.port), "agent-will", str(tmp_path / "o.db")],
+        [
+            *(sys.executable, "-c", AGENT, str(mqtt_broker.port), f"will-{TOPICS.site}"),
+            *(str(tmp_path / "o.db"), TOPICS.site, mqtt_broker.host),
+        ],
         stdout=subprocess.PIPE,
         env=env,
     )
@@ -255,7 +260,8 @@ def test_status_is_retained_and_the_last_will_says_offline(
         agent.kill()
         agent.wait()
         agent.stdout.close()
-    assert (online["state"], online["agent"], online["model"]) == ("online", "agent-will", "lite0")
+    assert (online["state"], online["agent"]) == ("online", f"will-{TOPICS.site}")
+    assert online["model"] == "lite0"
     assert offline["state"] == "offline"
     assert offline["seq"] == online["seq"] - 1  # the will was numbered first, on connecting
     assert retained == offline
@@ -272,7 +278,7 @@ def test_commands_arrive_over_the_broker(tmp_path: Path, mqtt_broker: Broker) ->
 
     async def go() -> None:
         with Outbox(tmp_path / "o.db", min_free_bytes=0) as box:
-            address = BrokerAddress(mqtt_broker.host, mqtt_broker.port, client_id="agent-cmd")
+            address = BrokerAddress(mqtt_broker.host, mqtt_broker.port, client_id=f"cmd-{TOPICS.site}")
             link = StationLink(address, TOPICS, box, commands=router, reconnect=FAST)
             await link.start()
             await link.bus.wait_connected(10)

@@ -119,7 +119,7 @@ class MqttBus:
             self._task = asyncio.create_task(self._run(), name="mqtt")
 
     async def wait_connected(self, timeout_s: float) -> None:
-        """Wait until connected.
+        """Wait until connected (subscriptions renewed, the on-connect step done).
 
         Raises:
             BrokerUnavailableError: not connected within ``timeout_s``.
@@ -156,12 +156,12 @@ class MqttBus:
                     self.connections += 1
                     for topic_filter in self.table.handlers:
                         await client.subscribe(topic_filter, qos=1)
-                    self._connected.set()
                     if self._on_connect is not None:
                         try:
                             await self._on_connect()
                         except Exception:  # the connection stays useful without it
                             log.exception("MQTT: the on-connect step failed")
+                    self._connected.set()
                     async for message in client.messages:
                         await self.table.dispatch(str(message.topic), _bytes(message.payload))
             except aiomqtt.MqttError as exc:
