@@ -278,7 +278,8 @@ def test_commands_arrive_over_the_broker(tmp_path: Path, mqtt_broker: Broker) ->
 
     async def go() -> None:
         with Outbox(tmp_path / "o.db", min_free_bytes=0) as box:
-            address = BrokerAddress(mqtt_broker.host, mqtt_broker.port, client_id=f"cmd-{TOPICS.site}")
+            cid = f"cmd-{TOPICS.site}"
+            address = BrokerAddress(mqtt_broker.host, mqtt_broker.port, client_id=cid)
             link = StationLink(address, TOPICS, box, commands=router, reconnect=FAST)
             await link.start()
             await link.bus.wait_connected(10)
