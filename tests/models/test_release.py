@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from thermoscope.models import release
 from thermoscope.models.contract import InputContract
 from thermoscope.models.errors import ModelError, ReleaseError
+from thermoscope.models.manifest import embed_metadata, embedded_metadata
 from thermoscope.models.release import (
     FORMAT,
     KINDS,
@@ -123,6 +124,14 @@ def test_numpy_figures_are_written_as_json(tmp_path: Path) -> None:
         make(tmp_path / "s", metrics={"auroc": np.float64("nan")})
     with pytest.raises(ReleaseError, match="cannot be written as JSON"):
         make(tmp_path / "t", metrics={"when": object()})
+
+
+def test_bytes_that_are_no_onnx_model_are_written_as_given(tmp_path: Path) -> None:
+    folder = make(tmp_path / "r", onnx=b"placeholder bytes")
+    assert (folder / MODEL_FILE).read_bytes() == b"placeholder bytes"
+    manifest = check_release(folder, now=CREATED)
+    assert embed_metadata(b"\x08\x07", manifest) == b"\x08\x07"
+    assert embedded_metadata({"thermoscope.kind": "not json", "other": "1"}) == {}
 
 
 def test_signing_while_writing(tmp_path: Path, keys: Keys) -> None:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import onnx
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -17,6 +20,12 @@ from thermoscope.core import Finding, FrameMetadata, ThermalFrame, Verdict
 from thermoscope.models.contract import InputContract
 from thermoscope.models.errors import ModelError, ReleaseError
 from thermoscope.models.explain import INDEX_FILE, FeatureIndex
+from thermoscope.models.manifest import (
+    EMBEDDED_FIELDS,
+    MANIFEST_FILE,
+    MODEL_FILE,
+    embedded_metadata,
+)
 from thermoscope.models.release import generate_keys, sign_release, write_release
 from thermoscope.models.runtime import (
     DEFAULT_NEIGHBOURS,
@@ -247,6 +256,25 @@ def test_damaged_onnx_bytes_load_or_give_model_error(data: st.DataObject) -> Non
         assert session.get_inputs()
         return
     assert message.startswith("model.onnx: not a model ONNX Runtime can load")
+
+
+def test_the_release_fields_travel_inside_the_onnx_file(tmp_path: Path) -> None:
+    folder = anomaly_release(tmp_path / "a")
+    proto = onnx.load_from_string((folder / MODEL_FILE).read_bytes())
+    embedded = embedded_metadata({p.key: p.value for p in proto.metadata_props})
+    assert set(embedded) == set(EMBEDDED_FIELDS)
+    assert InputContract.from_dict(embedded["contract"]) == CONTRACT
+    assert embedded["thresholds"] == {"anomaly": 0.7}
+    assert embedded["version"] == 2
+    # A model file moved into another release (hashes redone, unsigned) is refused.
+    other = anomaly_release(tmp_path / "b", thresholds={"anomaly": 0.2}, version=5)
+    model_bytes = (folder / MODEL_FILE).read_bytes()
+    (other / MODEL_FILE).write_bytes(model_bytes)
+    manifest = json.loads((other / MANIFEST_FILE).read_text())
+    manifest["files"][MODEL_FILE] = hashlib.sha256(model_bytes).hexdigest()
+    (other / MANIFEST_FILE).write_text(json.dumps(manifest))
+    with pytest.raises(ModelError, match="embedded version 2 differs from the manifest's 5"):
+        load_model(other)
 
 
 def test_corrupt_onnx_is_refused(tmp_path: Path) -> None:

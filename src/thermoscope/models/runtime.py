@@ -30,6 +30,7 @@ probable such class wins); otherwise the most probable OK class.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -45,6 +46,7 @@ from thermoscope.core import Finding, ThermalFrame, Verdict
 from thermoscope.models.contract import InputContract
 from thermoscope.models.errors import ModelError
 from thermoscope.models.explain import INDEX_FILE, FeatureIndex, Neighbour, neighbours_json
+from thermoscope.models.manifest import EMBEDDED_FIELDS, embedded_metadata
 from thermoscope.models.release import (
     MODEL_FILE,
     Manifest,
@@ -206,8 +208,22 @@ class LoadedModel:
                     f"{self.source}: the graph gives {k} logits but the manifest lists "
                     f"{len(self.classes)} classes"
                 )
+        self._check_metadata()
         batch = shape[0] if shape else None
         return batch if isinstance(batch, int) and batch > 0 else None
+
+    def _check_metadata(self) -> None:
+        """Refuse a graph whose embedded release fields (``manifest.embed_metadata``) differ
+        from the manifest's: the model file belongs to another release."""
+        embedded = embedded_metadata(self.session.get_modelmeta().custom_metadata_map)
+        expected = json.loads(json.dumps(self.manifest.to_dict()))
+        for name in EMBEDDED_FIELDS:
+            if name in embedded and embedded[name] != expected[name]:
+                raise ModelError(
+                    f"{self.source}: the model's embedded {name} {embedded[name]!r} differs from "
+                    f"the manifest's {expected[name]!r} (the model file belongs to another "
+                    "release)"
+                )
 
     def run(self, inputs: NDArray[Any]) -> dict[str, NDArray[np.float32]]:
         """Raw graph outputs by name for contract-applied inputs (N, C, H, W) float32.
