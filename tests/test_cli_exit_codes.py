@@ -103,6 +103,19 @@ ROWS: list[tuple[str, str, int, str]] = [
     ("dataset import", "broken file", FAILED, "dataset import {dataset} {bad_export}"),
     ("dataset import", "missing dataset", FAILED, "dataset import {missing} {export}"),
     ("dataset import", "bad value", USAGE, "dataset import {dataset} {export} -f nope"),
+    ("model keygen", "unwritable output", FAILED, "model keygen {file}/k.pem {file}/p.pem"),
+    ("model train", "missing file", FAILED, "model train {missing} --out {out}"),
+    ("model train", "dataset without labels", FAILED, "model train {dataset} -V v1 --out {out}"),
+    ("model train", "bad value", USAGE, "model train {dataset} --out {out} --kind magic"),
+    ("model eval", "missing release", FAILED, "model eval -m {missing} {dataset} --out {out}"),
+    ("model eval", "broken release", FAILED, "model eval -m {dataset} {dataset} --out {out}"),
+    ("model eval", "bad value", USAGE, "model eval -m {out} {dataset} --out {out} --limit 0"),
+    ("model predict", "missing release", FAILED, "model predict -m {missing} {good} --jsonl {out}"),
+    ("model predict", "broken release", FAILED, "model predict -m {dataset} {good} --jsonl {out}"),
+    ("model export", "missing release", FAILED, "model export {missing} {out}"),
+    ("model sign", "missing release", FAILED, "model sign {missing} --key {missing}"),
+    ("model verify", "missing release", FAILED, "model verify {missing} --public-key {missing}"),
+    ("model verify", "bad value", USAGE, "model verify {out} --public-key {good} --min-version 0"),
 ]
 
 

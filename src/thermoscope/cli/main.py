@@ -19,6 +19,7 @@ from thermoscope.cli.describe import describe, describe_without_temperatures
 from thermoscope.cli.exits import ExitCode, fail, usage
 from thermoscope.cli.inputs import expand_inputs
 from thermoscope.cli.inspection import inspect_command, recipe_app, synth_command
+from thermoscope.cli.model import model_app
 from thermoscope.cli.serve import serve_command
 from thermoscope.core import ThermoscopeError
 from thermoscope.render import PALETTES, Isotherm, encode_png, render
@@ -35,6 +36,7 @@ app.command("inspect")(inspect_command)
 app.command("synth")(synth_command)
 app.add_typer(recipe_app, name="recipe")
 app.add_typer(dataset_app, name="dataset")
+app.add_typer(model_app, name="model")
 app.command("serve")(serve_command)
 
 Inputs = Annotated[
