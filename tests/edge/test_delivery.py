@@ -324,6 +324,7 @@ def test_a_token_without_the_ingest_scope_is_retried_not_dropped(
         assert box.depth().pending == {"server": 1}
 
 
+@pytest.mark.slow
 def test_server_outage_loses_nothing_and_duplicates_nothing(tmp_path: Path, server: Any) -> None:
     """The agent keeps recording flagged frames while the server is stopped; the drainer backs
     off (0.02 s doubling to a 0.2 s cap, compressing a 5-minute outage into 2 s of wall time:
@@ -412,6 +413,7 @@ AGENT = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_agent_killed_mid_run_loses_and_duplicates_nothing(tmp_path: Path, server: Any) -> None:
     """An agent process records NG frames and drains them to the server at the same time; it
     is killed with SIGKILL mid-run, then a new agent on the same outbox records 10 more and

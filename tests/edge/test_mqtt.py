@@ -297,6 +297,7 @@ def test_commands_arrive_over_the_broker(tmp_path: Path, mqtt_broker: Broker) ->
     assert got == [{"id": "t-1"}]
 
 
+@pytest.mark.slow
 def test_broker_down_loses_no_result(tmp_path: Path) -> None:
     """Parts keep coming while the broker is stopped (2 s of wall time stand for the issue's
     60 s: the agent's reconnect and the drainer's back-off cap at 0.2 s, so it retries about ten
