@@ -7,11 +7,13 @@ units, so a pixel that never varies does not turn noise into infinite z). Scorin
     z      = max over channels of |x - mu| / sigma                    (H, W), the z-score map
     zp     = mean of z over a ``pool`` x ``pool`` window         (zero padding counted; pool 1 = z)
     raw    = max(zp), or the mean of its ``top_k`` largest values
-    score  = clip(raw / (2 t), 0, 1),  anomaly_map = clip(zp / (2 t), 0, 1)
+    score  = 1 - 2^(-raw / t),         anomaly_map = 1 - 2^(-zp / t)
 
 where ``t`` is the ``quantile`` of the OK frames' leave-one-out raw scores (each OK frame scored
 against the statistics of the others, computed exactly in closed form), so an OK part scores
-about 0.5 at most and the release threshold is ``{"anomaly": 0.5}``.
+about 0.5 at most and the release threshold is ``{"anomaly": 0.5}``. The normalisation is
+strictly increasing and never clips, so scores keep their order (no ties at 1 to spoil an
+AUROC) and the map keeps its peak where the defect is.
 
 ``GoldenStatistics.to_onnx`` writes the same computation as an ONNX graph with ``onnx.helper``
 (input ``input`` (N, C, H, W), outputs ``score`` (N,) and ``anomaly_map`` (N, H, W)), so the edge
@@ -118,20 +120,24 @@ class GoldenStatistics:
     def score(self, inputs: NDArray[Any]) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
         """Normalised scores (N,) and anomaly maps (N, H, W), both in [0, 1] (0.5 = OK level)."""
         raw, zp = self.raw(inputs)
-        scale = np.float32(1.0 / (2.0 * self.level))
-        return np.clip(raw * scale, 0.0, 1.0), np.clip(zp * scale, 0.0, 1.0)
+        return self._normalise(raw), self._normalise(zp)
+
+    def _normalise(self, raw: NDArray[np.float32]) -> NDArray[np.float32]:
+        """1 - 2^(-raw / level) in float32, as the ONNX graph computes it."""
+        rate = np.float32(-math.log(2.0) / self.level)
+        out: NDArray[np.float32] = (np.float32(1.0) - np.exp(raw * rate)).astype(np.float32)
+        return out
 
     def to_onnx(self) -> bytes:
         """The scoring as an ONNX graph (input ``input``; outputs ``score``, ``anomaly_map``)."""
         c, h, w = self.contract.input_shape
         pool, k = self.settings.pool, self.settings.top_k
         inv = (np.float32(1.0) / self.std).astype(np.float32)
-        scale = np.float32(1.0 / (2.0 * self.level))
+        rate = np.float32(-math.log(2.0) / self.level)
         init = [
             numpy_helper.from_array(self.mean.astype(np.float32), "mean"),
             numpy_helper.from_array(inv, "inv_std"),
-            numpy_helper.from_array(np.array(scale, np.float32), "scale"),
-            numpy_helper.from_array(np.array(0.0, np.float32), "zero"),
+            numpy_helper.from_array(np.array(rate, np.float32), "rate"),
             numpy_helper.from_array(np.array(1.0, np.float32), "one"),
             numpy_helper.from_array(np.array([1], np.int64), "axis1"),
             numpy_helper.from_array(np.array([0, -1], np.int64), "flat_shape"),
@@ -162,11 +168,13 @@ class GoldenStatistics:
             helper.make_node("Reshape", ["zp", "flat_shape"], ["flat"]),
             helper.make_node("TopK", ["flat", "k"], ["top", "top_idx"], axis=1, largest=1),
             helper.make_node("ReduceMean", ["top"], ["raw"], axes=[1], keepdims=0),
-            helper.make_node("Mul", ["raw", "scale"], ["score_unclipped"]),
-            helper.make_node("Clip", ["score_unclipped", "zero", "one"], ["score"]),
-            helper.make_node("Mul", ["zp", "scale"], ["map_unclipped"]),
-            helper.make_node("Clip", ["map_unclipped", "zero", "one"], ["map_clipped"]),
-            helper.make_node("Squeeze", ["map_clipped", "axis1"], ["anomaly_map"]),
+            helper.make_node("Mul", ["raw", "rate"], ["score_exponent"]),
+            helper.make_node("Exp", ["score_exponent"], ["score_rest"]),
+            helper.make_node("Sub", ["one", "score_rest"], ["score"]),
+            helper.make_node("Mul", ["zp", "rate"], ["map_exponent"]),
+            helper.make_node("Exp", ["map_exponent"], ["map_rest"]),
+            helper.make_node("Sub", ["one", "map_rest"], ["map_normalised"]),
+            helper.make_node("Squeeze", ["map_normalised", "axis1"], ["anomaly_map"]),
         ]
         graph = helper.make_graph(
             nodes,
