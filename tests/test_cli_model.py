@@ -7,6 +7,7 @@ among the inputs: a clear error, the documented exit code, nothing half-written.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -16,6 +17,7 @@ import onnx
 import pytest
 from typer.testing import CliRunner
 
+import thermoscope
 import thermoscope.io as tio
 from thermoscope.cli.main import app
 from thermoscope.core import ThermalFrame
@@ -93,6 +95,9 @@ def test_classifier_round_trip(tmp_path: Path, keys: tuple[Path, Path]) -> None:
     assert manifest["training"]["epochs"] == 1
     assert manifest["training"]["seed"] == 3
     assert manifest["dataset_hash"]
+    assert re.fullmatch(
+        rf"{re.escape(thermoscope.__version__)}(\+git\.[0-9a-f]{{12}})?", manifest["code_version"]
+    )
     assert (release / "manifest.sig").is_file()
 
     code, out = invoke("model", "verify", release, "--public-key", public)

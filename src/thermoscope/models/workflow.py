@@ -17,7 +17,6 @@ can call the same functions.
 from __future__ import annotations
 
 import json
-import subprocess
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +27,6 @@ import numpy as np
 import onnx
 from numpy.typing import NDArray
 
-import thermoscope
 import thermoscope.io as tio
 from thermoscope.core import ThermalFrame, ThermoscopeError
 from thermoscope.datasets.synthetic.line import product_layout
@@ -38,6 +36,7 @@ from thermoscope.models.evaluation import Evaluation, evaluate
 from thermoscope.models.golden import GOLDEN_THRESHOLD, GoldenStatistics, fit_golden
 from thermoscope.models.labelled import LabelledData, holdout_split
 from thermoscope.models.manifest import METADATA_PREFIX
+from thermoscope.models.provenance import code_version
 from thermoscope.models.release import MODEL_FILE, Manifest, read_file, write_release
 from thermoscope.models.runtime import (
     LoadedModel,
@@ -58,24 +57,6 @@ SPLIT_FILE = "split.json"
 PICTURE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff"})
 #: Share of the training pixels left outside a window derived from the data (each side).
 WINDOW_TAIL = 0.001
-
-
-def code_version() -> str:
-    """thermoscope's version, plus ``+git.<commit>`` when it runs from a git checkout."""
-    base = thermoscope.__version__
-    here = Path(thermoscope.__file__).resolve().parent
-    try:
-        out = subprocess.run(
-            ["git", "-C", str(here), "rev-parse", "--short=12", "HEAD"],
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=False,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return base
-    commit = out.stdout.strip()
-    return f"{base}+git.{commit}" if out.returncode == 0 and commit else base
 
 
 @dataclass(frozen=True, slots=True)
