@@ -30,12 +30,12 @@ import torch
 from numpy.typing import NDArray
 from torch import Tensor, nn
 
-import thermoscope
 from thermoscope.datasets.synthetic_defects import SpotSettings, render_spots
 from thermoscope.models.contract import InputContract
 from thermoscope.models.errors import ModelError
 from thermoscope.models.evaluation import evaluate
 from thermoscope.models.onnx_export import check_parity, export_onnx
+from thermoscope.models.provenance import code_version
 from thermoscope.models.release import write_release
 from thermoscope.models.training import (
     Progress,
@@ -214,7 +214,7 @@ def train_classifier(
         onnx=onnx,
         classes=list(data.classes),
         dataset_hash=data.dataset_hash,
-        code_version=thermoscope.__version__,
+        code_version=code_version(),
         training=training,
         metrics=metrics,
         extra_files={SPLIT_FILE: json.dumps(split_ids).encode("utf-8")},
