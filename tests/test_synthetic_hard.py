@@ -12,8 +12,16 @@ import pytest
 from typer.testing import CliRunner
 
 from thermoscope.cli.main import app
-from thermoscope.datasets.synthetic import GROUND_TRUTH, ProductLine, SyntheticPart, simulate_run
+from thermoscope.datasets.synthetic import (
+    GROUND_TRUTH,
+    VISIBLE_C,
+    ProductLine,
+    SyntheticPart,
+    simulate_run,
+)
+from thermoscope.datasets.synthetic.heat import steady_state, unit_maps, upsample
 from thermoscope.datasets.synthetic.line import HARD_CAMERA
+from thermoscope.datasets.versions import DatasetError
 
 #: SHA-256 of the ``normal`` output (raw counts, °C, masks, a sequence) before ``hard`` existed:
 #: recipes, tests and recorded runs rely on it staying the same.
@@ -167,3 +175,49 @@ def test_synth_command_writes_a_hard_run_with_boxes(tmp_path: Path) -> None:
     bad = CliRunner().invoke(app, ["synth", "pcb", "--out", str(out), "--difficulty", "extreme"])
     assert bad.exit_code == 2
     assert "--difficulty" in bad.output
+
+
+def test_heat_spreads_further_along_copper_than_through_fr4() -> None:
+    shape = (61, 61)
+    conductance = np.ones(shape)
+    loss = np.full(shape, 0.05)
+    source = np.zeros(shape)
+    source[30, 30] = 1.0
+    plain = steady_state(conductance, loss, source)
+    # uniform sheet: symmetric about the source, falling off with distance
+    assert plain[30, 30] == plain.max()
+    np.testing.assert_allclose(plain[30, 45], plain[15, 30], rtol=1e-3)
+    np.testing.assert_allclose(plain[30, 20], plain[30, 40], rtol=1e-3)
+    assert plain[30, 31] > plain[30, 35] > plain[30, 45] > 0
+    # a copper trace through the source carries heat along it, not across
+    conductance[30, :] = 40.0
+    traced = steady_state(conductance, loss, source)
+    assert traced[30, 45] / traced[30, 30] > 3 * plain[30, 45] / plain[30, 30]
+    assert traced[30, 45] > 5 * traced[15, 30]
+    # heat balance: what goes in leaves through the loss
+    assert float((loss * traced).sum()) == pytest.approx(1.0, rel=1e-3)
+    maps = unit_maps(conductance, loss, np.stack([source, source[::-1, ::-1]]))
+    assert maps.shape == (2, *shape)
+    np.testing.assert_allclose(maps.max(axis=(1, 2)), 1.0)
+    big = upsample(maps[0], 3)
+    assert big.shape == (183, 183)
+    assert float(big.max()) == pytest.approx(1.0)
+
+
+def test_heat_refuses_an_ill_posed_problem() -> None:
+    ones = np.ones((4, 5))
+    with pytest.raises(DatasetError, match="share"):
+        steady_state(ones, ones, np.ones((5, 4)))
+    with pytest.raises(DatasetError, match="> 0"):
+        steady_state(ones, np.zeros((4, 5)), ones)
+
+
+@pytest.mark.parametrize(("product", "kind"), HARD_DEFECTS)
+def test_a_hard_recording_shows_its_defect_in_its_frame_range(product: str, kind: str) -> None:
+    made = hard_line(product)
+    good = made.part(2, sequence=True)
+    bad = made.part(2, defect=kind, sequence=True)
+    first, stop = bad.defects[0].frames
+    assert 0 <= first < stop == len(bad.frames) == len(good.frames)
+    last = np.abs(bad.frames[-1].celsius - good.frames[-1].celsius).max()
+    assert last >= 0.9 * VISIBLE_C
