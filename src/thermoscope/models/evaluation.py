@@ -90,7 +90,7 @@ class BinaryScores:
     """The defect-vs-normal view of an evaluation.
 
     Attributes:
-        positive: what counts as positive (e.g. "anomaly", or "not No-Anomaly").
+        positive: what counts as positive: "anomaly", or the other class of two.
         normal: the class name(s) counted as negative.
         positives, negatives: how many samples of each.
         accuracy: accuracy of the collapsed prediction (the predicted class collapsed the same
@@ -433,7 +433,7 @@ def _binary_view(
     normal_index = [classes.index(n) for n in names]
     predicted_positive = ~np.isin(pred, normal_index)
     agree = predicted_positive == is_positive
-    positive = f"not {'/'.join(names)}"
+    positive = "anomaly"
     if len(classes) == 2 and len(names) == 1:
         positive = classes[1 - normal_index[0]]
     return BinaryScores(

@@ -356,6 +356,7 @@ _EXTRA_CSS = """
 .eval-grid{display:grid;grid-template-columns:minmax(320px,1fr) minmax(320px,1.4fr);gap:12px}
 .curves{display:grid;grid-template-columns:repeat(auto-fill,minmax(320px,1fr));gap:12px}
 table.per-class td.source{min-width:120px}
+table.findings td.why{overflow-wrap:anywhere}
 svg.confusion{width:auto;max-width:100%;margin:0 auto}
 svg .curve{fill:none;stroke:var(--accent);stroke-width:2}
 svg .chance{fill:none;stroke:#9aa5b1;stroke-width:1;stroke-dasharray:4 4}
