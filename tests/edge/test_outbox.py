@@ -264,3 +264,19 @@ def test_frames_leave_the_file_system_its_reserve(tmp_path: Path) -> None:
         assert box.depth().disk_full
         assert box.depth().dropped_samples == 1
         assert [p.payload["part"] for p in box.pending("mqtt")] == [1, 2]
+
+
+def test_checkpoints_run_beside_record_not_inside_it(tmp_path: Path) -> None:
+    path = tmp_path / "o.db"
+    with Outbox(path, min_free_bytes=0) as box:
+        for part in range(4):
+            box.record([frame(part, 256 << 10, ok=False)])
+        wal = path.with_name("o.db-wal")
+        before = path.stat().st_size
+        assert wal.stat().st_size > 1 << 20  # record left the log alone
+        box.checkpoint(above_bytes=1 << 30)  # small log: nothing to do
+        assert path.stat().st_size == before
+        box.checkpoint(above_bytes=0)
+        assert path.stat().st_size > before + (1 << 20)  # the frames are in the database now
+        box.record([frame(9, 1024, ok=False)])
+        assert len(box.pending("server")) == 5

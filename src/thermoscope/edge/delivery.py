@@ -182,6 +182,7 @@ class Drainer:
         outcomes = await asyncio.gather(*(send(e) for e in entries))
         done = [e.id for e, error in zip(entries, outcomes, strict=True) if error is None]
         await asyncio.to_thread(self.outbox.mark_delivered, name, done)
+        await asyncio.to_thread(self.outbox.checkpoint)
         stats.delivered = len(done)
         for entry, error in zip(entries, outcomes, strict=True):
             if error is None:

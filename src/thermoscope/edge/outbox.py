@@ -50,6 +50,10 @@ from thermoscope.edge import EdgeError
 
 #: The schema version this module writes (``PRAGMA user_version``).
 SCHEMA_VERSION = 1
+#: Write-ahead log size above which ``checkpoint`` copies it into the database (bytes).
+WAL_CHECKPOINT_BYTES = 4 << 20
+#: Write-ahead log size above which ``record`` checkpoints itself (nobody else did).
+WAL_LIMIT_BYTES = 256 << 20
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS entries (
@@ -267,6 +271,8 @@ class Outbox:
         self.live_window_s = live_window_s
         self._clock = clock
         self._lock = threading.Lock()
+        self._checkpointer: sqlite3.Connection | None = None
+        self._checkpoint_lock = threading.Lock()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(
@@ -275,6 +281,9 @@ class Outbox:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.execute("PRAGMA foreign_keys=ON")
+            # checkpoints run beside the writer (``checkpoint``), not inside ``record``
+            self._db.execute("PRAGMA wal_autocheckpoint=0")
+            self._db.execute(f"PRAGMA journal_size_limit={4 * WAL_CHECKPOINT_BYTES}")
             version = int(self._db.execute("PRAGMA user_version").fetchone()[0])
             if version > SCHEMA_VERSION:
                 raise OutboxError(
@@ -290,8 +299,33 @@ class Outbox:
 
     # ------------------------------------------------------------------ lifecycle
 
+    def checkpoint(self, *, above_bytes: int = WAL_CHECKPOINT_BYTES) -> None:
+        """Copy the write-ahead log into the database file when it holds more than
+        ``above_bytes``, on a connection of its own, so that ``record`` (on the agent's
+        critical path) never does it. Drainers call it after each pass; it never waits for a
+        writer (a passive checkpoint) and a later call finishes what it left."""
+        wal = self.path.with_name(self.path.name + "-wal")
+        try:
+            if wal.stat().st_size <= above_bytes:
+                return
+        except FileNotFoundError:
+            return
+        with self._checkpoint_lock:
+            try:
+                if self._checkpointer is None:
+                    self._checkpointer = sqlite3.connect(
+                        self.path, isolation_level=None, check_same_thread=False, timeout=30.0
+                    )
+                self._checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            except sqlite3.Error as exc:
+                raise OutboxError(f"{self.path}: cannot checkpoint: {exc}") from None
+
     def close(self) -> None:
         """Checkpoint the log and close the file."""
+        with self._checkpoint_lock:
+            if self._checkpointer is not None:
+                self._checkpointer.close()
+                self._checkpointer = None
         with self._lock:
             # another reader may hold the log: it is checkpointed on the next open then
             with contextlib.suppress(sqlite3.Error):
@@ -321,6 +355,7 @@ class Outbox:
         with self._transaction("record"):
             stored = [self._insert(rec) for rec in records]
             self._save_counts()
+        self.checkpoint(above_bytes=WAL_LIMIT_BYTES)
         return stored
 
     @contextlib.contextmanager
