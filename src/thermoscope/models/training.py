@@ -59,7 +59,8 @@ class TrainSettings:
         height, width: input size of the network in pixels (the contract resizes to it).
         epochs: passes over the training data.
         batch_size: samples per step.
-        lr: peak learning rate (AdamW).
+        lr: peak learning rate (AdamW); default 1e-3 when fine-tuning pretrained weights,
+            3e-3 from scratch.
         weight_decay: AdamW weight decay.
         label_smoothing: cross-entropy label smoothing, [0, 1).
         balance: class-balancing exponent of the sampler, [0, 1].
@@ -79,9 +80,9 @@ class TrainSettings:
     cnn_width: int = 32
     height: int = 40
     width: int = 24
-    epochs: int = 30
+    epochs: int = 16
     batch_size: int = 128
-    lr: float = 3e-3
+    lr: float | None = None
     weight_decay: float = 5e-4
     label_smoothing: float = 0.1
     balance: float = 0.5
@@ -98,7 +99,7 @@ class TrainSettings:
         checks = {
             "epochs": self.epochs >= 1,
             "batch_size": self.batch_size >= 2,
-            "lr": self.lr > 0,
+            "lr": self.lr is None or self.lr > 0,
             "weight_decay": self.weight_decay >= 0,
             "label_smoothing": 0 <= self.label_smoothing < 1,
             "balance": 0 <= self.balance <= 1,
@@ -116,9 +117,18 @@ class TrainSettings:
             values = ", ".join(f"{name}={getattr(self, name)!r}" for name in bad)
             raise ModelError(f"training settings out of range: {values}")
 
+    @property
+    def peak_lr(self) -> float:
+        """The learning rate used: ``lr``, or its default for the starting weights."""
+        if self.lr is not None:
+            return self.lr
+        return 1e-3 if self.pretrained is not None else 3e-3
+
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready settings."""
-        return asdict(self)
+        """JSON-ready settings (``lr`` resolved to the rate used)."""
+        out = asdict(self)
+        out["lr"] = self.peak_lr
+        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,9 +214,9 @@ def _learning_rate(settings: TrainSettings, step: int, steps_per_epoch: int) -> 
     total = settings.epochs * steps_per_epoch
     warm = min(steps_per_epoch, total // 4)
     if step < warm:
-        return settings.lr * (step + 1) / warm
+        return settings.peak_lr * (step + 1) / warm
     progress = (step - warm) / max(1, total - warm)
-    return settings.lr * 0.5 * (1.0 + math.cos(math.pi * progress))
+    return settings.peak_lr * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
 def fit_classifier(
@@ -254,7 +264,7 @@ def fit_classifier(
     ]
     optimiser = torch.optim.AdamW(
         groups,
-        lr=settings.lr,
+        lr=settings.peak_lr,
         weight_decay=0.0,
     )
     loss_fn = nn.CrossEntropyLoss(label_smoothing=settings.label_smoothing)
