@@ -9,12 +9,14 @@ import numpy as np
 import pytest
 
 from solar_fixture import make_solar_folder
+from thermoscope.core import ThermalFrame
 from thermoscope.datasets.solar import SOLAR_CLASSES, grouped_split, is_solar_folder, read_solar
 from thermoscope.datasets.synthetic_defects import (
     EDGE_SHARE,
     SpotSettings,
     render_spots,
     spot_field,
+    with_spots,
 )
 from thermoscope.datasets.versions import DatasetError
 
@@ -122,3 +124,15 @@ def test_cold_spots_and_bad_settings() -> None:
         SpotSettings(sigma_px=(0.0, 0.0))
     with pytest.raises(DatasetError, match="2-D"):
         render_spots(np.zeros(5), np.random.default_rng(0))
+
+
+def test_with_spots_keeps_the_frame_but_drops_raw_counts() -> None:
+    frame = ThermalFrame(
+        celsius=np.full((12, 16), 25.0, dtype=np.float32),
+        raw=np.full((12, 16), 7000, dtype=np.uint16),
+    )
+    spotted, rendered = with_spots(frame, np.random.default_rng(0))
+    assert spotted.raw is None
+    assert spotted.metadata == frame.metadata
+    np.testing.assert_array_equal(spotted.celsius, rendered.frame)
+    assert float(spotted.celsius.max()) > 26.0
