@@ -45,7 +45,7 @@ from thermoscope.models.workflow import (
     export_onnx_file,
     held_out_part,
     predict_data,
-    predict_file,
+    predict_files,
     train_release,
 )
 from thermoscope.models.workflow import (
@@ -354,11 +354,8 @@ def predict(
     except ThermoscopeError as exc:
         raise fail(str(exc)) from None
     files, problems = _inputs(inputs, pictures=model.contract.unit == "intensity")
-    records = []
     with _progress("Predicting") as report:
-        for k, path in enumerate(files):
-            records.append(predict_file(model, path, features=features))
-            report("files", k + 1, len(files))
+        records = predict_files(model, files, features=features, progress=report)
     failed = [r for r in records if "error" in r]
     for record in failed:
         err_console.print(f"[red]✗[/red] {escape(record['error'])}", highlight=False)

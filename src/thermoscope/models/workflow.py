@@ -9,7 +9,7 @@ can call the same functions.
   the training settings and the held-out figures.
 - ``evaluate_release``: a release's predictions on labelled data (optionally only the part its
   training held out, recomputed from its seed) measured by ``models.evaluation``.
-- ``predict_file``: one JSON-ready record per input file (``source``, ``label``, ``score``,
+- ``predict_files``: one JSON-ready record per input file (``source``, ``label``, ``score``,
   ``verdict``, ``anomaly_score`` for anomaly models, ``probabilities`` for classifiers), or a
   record with ``error`` when the file cannot be read or does not fit the model.
 """
@@ -443,9 +443,11 @@ def held_out_part(folder: Path, manifest: Manifest, data: LabelledData) -> Label
     return data.subset(held)
 
 
-def read_input(
-    model: LoadedModel, path: Path
-) -> ThermalFrame | NDArray[np.float32] | list[ThermalFrame]:
+#: What ``read_input`` gives: a frame, an 8-bit picture as float32, or a whole recording.
+Input = ThermalFrame | NDArray[np.float32] | list[ThermalFrame]
+
+
+def read_input(model: LoadedModel, path: Path) -> Input:
     """A file as the release reads it: an 8-bit picture for intensity models, the whole
     recording for temporal models, else the first frame of a radiometric file.
 
@@ -472,24 +474,66 @@ def read_input(
         raise ModelError(f"{path}: {exc.strerror or exc}") from None
 
 
-def predict_file(
-    model: LoadedModel, path: Path, *, features: CurveFeatures | None = None
-) -> dict[str, Any]:
-    """One JSON-ready record for one input file: ``source``, ``model``, ``version``,
+def predict_files(
+    model: LoadedModel,
+    paths: Sequence[Path],
+    *,
+    features: CurveFeatures | None = None,
+    batch: int = 64,
+    progress: Progress | None = None,
+) -> list[dict[str, Any]]:
+    """One JSON-ready record per input file, in order: ``source``, ``model``, ``version``,
     ``label``, ``score``, ``verdict`` and ``anomaly_score`` / ``probabilities`` where the
-    kind gives them; ``{"source", "error"}`` when the file cannot be judged."""
-    record: dict[str, Any] = {"source": str(path), "model": model.name, "version": model.version}
+    kind gives them; ``{"source", "model", "version", "error"}`` for a file that cannot be
+    read or does not fit the model. Single frames go through the graph ``batch`` at a time (a
+    batch the model refuses is retried file by file, so the error lands on its file)."""
+    records: list[dict[str, Any]] = []
+    for start in range(0, len(paths), batch):
+        chunk = paths[start : start + batch]
+        items: list[Input | ModelError] = []
+        for path in chunk:
+            try:
+                items.append(read_input(model, path))
+            except ModelError as exc:
+                items.append(exc)
+        frames = [(k, x) for k, x in enumerate(items) if not isinstance(x, ModelError | list)]
+        outcomes: dict[int, Outcome | ModelError] = {}
+        try:
+            predicted = model.predict_batch([x for _, x in frames]) if frames else []
+            outcomes = {k: _outcome(p) for (k, _), p in zip(frames, predicted, strict=True)}
+        except ModelError:
+            for k, frame in frames:
+                outcomes[k] = _judge(model, frame, features, chunk[k])
+        for k, item in enumerate(items):
+            if isinstance(item, ModelError):
+                outcomes[k] = item
+            elif isinstance(item, list):
+                outcomes[k] = _judge(model, item, features, chunk[k])
+        records += [_record(model, path, outcomes[k]) for k, path in enumerate(chunk)]
+        if progress is not None:
+            progress("files", start + len(chunk), len(paths))
+    return records
+
+
+def _judge(
+    model: LoadedModel, item: Input, features: CurveFeatures | None, path: Path
+) -> Outcome | ModelError:
+    """One input's outcome, or the error that stops it."""
     try:
-        item = read_input(model, path)
         if isinstance(item, list):
             if features is None:
                 raise ModelError(f"{path}: a temporal release needs its curve settings")
             curves = sequence_curves(model.contract, features, item, source=str(path))
-            outcome = _temporal_outcome(model, curves[None])[0]
-        else:
-            outcome = _outcome(model.predict(item))
+            return _temporal_outcome(model, curves[None])[0]
+        return _outcome(model.predict(item))
     except ModelError as exc:
-        message = str(exc)
+        return exc
+
+
+def _record(model: LoadedModel, path: Path, outcome: Outcome | ModelError) -> dict[str, Any]:
+    record: dict[str, Any] = {"source": str(path), "model": model.name, "version": model.version}
+    if isinstance(outcome, ModelError):
+        message = str(outcome)
         return record | {"error": message if str(path) in message else f"{path}: {message}"}
     record |= {"label": outcome.label, "score": outcome.score, "verdict": outcome.verdict}
     if outcome.anomaly_score is not None:
