@@ -265,3 +265,22 @@ def test_tampered_release_fails_verify(tmp_path: Path, keys: tuple[Path, Path]) 
     code, out = invoke("model", "verify", release, "--public-key", public)
     assert code == 1
     assert "model.onnx" in out
+
+
+def test_a_refused_frame_in_a_batch_gets_its_own_error(run: Path, tmp_path: Path) -> None:
+    release = tmp_path / "golden"
+    code, out = invoke("model", "train", run, "--out", release, "--kind", "golden")
+    assert code == 0, out
+    files = sorted(run.glob("*.seq"))[:4]
+    with tio.open_path(files[0]) as seq:
+        last = list(seq)[-1]
+    hot = tio.save([ThermalFrame(last.celsius + 400.0)], tmp_path / "hot.npy")
+    jsonl = tmp_path / "p.jsonl"
+    inputs = [files[0], hot, *files[1:]]
+    code, out = invoke("model", "predict", "-m", release, *inputs, "--jsonl", jsonl)
+    assert code == 1, out
+    lines = [json.loads(line) for line in jsonl.read_text().splitlines()]
+    assert [line["source"] for line in lines] == [str(p) for p in inputs]
+    assert "outside the contract's window" in lines[1]["error"]
+    judged = [lines[0], *lines[2:]]
+    assert all(0.0 <= line["anomaly_score"] <= 1.0 for line in judged)
