@@ -1,0 +1,231 @@
+"""The patch anomaly model beside the shipped recipe and golden statistics on the synthetic line.
+
+Run: ``python benchmarks/eval_anomaly_synthetic.py [--train 200] [--ok 200] [--ng 100]
+[--difficulties normal hard] [--products pcb battery seal]``. For each product and difficulty one
+line (seed 2026) makes parts in three disjoint index ranges: ``--train`` good parts (indices
+0..), ``--ok`` good test parts after them and ``--ng`` defective test parts after those (defect
+classes in turn). Every model sees the good training parts only. The table prints, per model,
+the image AUROC on the test parts and the localisation rate (the share of defective parts
+whose anomaly peak lies inside the defect's ground-truth mask, in frame pixels):
+
+- ``recipe``: ``examples/<product>.yaml``; the image score is the verdict first (NG > WARN >
+  OK) and then the smallest margin (how close the worst rule is to its NG limit); its peak is
+  the (x, y) of the finding with that margin;
+- ``golden``: ``thermoscope.models.golden`` at its default settings on the rise over the
+  ambient (channel ``delta_ambient``) at the frame's own size;
+- ``patch``: ``thermoscope.models.patch_model`` (the default anomaly model) on the same channel
+  at 160x128, its map brought back to the frame with the contract, as the runtime does.
+
+The ambient is measured as a deployed system measures it: the median of the bare conveyor.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import cv2
+import numpy as np
+import torch
+from numpy.typing import NDArray
+
+from thermoscope.core import Verdict
+from thermoscope.datasets.synthetic import ProductLine, SyntheticPart
+from thermoscope.models.contract import InputContract
+from thermoscope.models.evaluation import auroc
+from thermoscope.models.golden import fit_golden
+from thermoscope.models.patch_features import FeatureSettings
+from thermoscope.models.patch_model import PatchSettings, fit_patch_model
+from thermoscope.recipes import load_recipe
+from thermoscope.recipes.engine import compile_recipe, inspect
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+#: Temperature window per product (°C); with ``delta_ambient`` only its width matters.
+WINDOWS = {"pcb": (0.0, 80.0), "battery": (0.0, 60.0), "seal": (-10.0, 90.0)}
+#: The patch model's input size (height, width).
+PATCH_SIZE = (128, 160)
+_VERDICT_RANK = {Verdict.OK: 0, Verdict.WARN: 1, Verdict.NG: 2}
+torch.set_num_threads(1)
+cv2.setNumThreads(1)
+
+
+@dataclass
+class Result:
+    """One model on one product at one difficulty."""
+
+    auroc: float | None
+    localised: float
+
+
+@dataclass
+class Parts:
+    """The three part sets of one line and their measured ambients (°C)."""
+
+    line: ProductLine
+    train: list[SyntheticPart]
+    ok: list[SyntheticPart]
+    ng: list[SyntheticPart]
+
+    def ambient(self, parts: list[SyntheticPart]) -> list[float]:
+        """The ambient of each part as measured on the bare conveyor."""
+        mask = self.line.layout["conveyor"].mask(parts[0].frame.shape)
+        return [float(np.median(p.frame.celsius[mask])) for p in parts]
+
+
+def make_parts(product: str, difficulty: str, train: int, ok: int, ng: int) -> Parts:
+    line = ProductLine(product, rng=np.random.default_rng(2026), difficulty=difficulty)  # type: ignore[arg-type]
+    kinds = line.model.defect_kinds
+    return Parts(
+        line,
+        [line.part(i) for i in range(train)],
+        [line.part(train + i) for i in range(ok)],
+        [line.part(train + ok + i, defect=kinds[i % len(kinds)]) for i in range(ng)],
+    )
+
+
+def result(
+    scores_ok: list[float],
+    scores_ng: list[float],
+    peaks: list[tuple[int, int] | None],
+    ng: list[SyntheticPart],
+) -> Result:
+    truth = [False] * len(scores_ok) + [True] * len(scores_ng)
+    hits = sum(
+        peak is not None and bool(part.defects[0].mask[peak])
+        for peak, part in zip(peaks, ng, strict=True)
+    )
+    return Result(auroc(truth, scores_ok + scores_ng), hits / max(len(ng), 1))
+
+
+def recipe_result(product: str, parts: Parts) -> Result:
+    plan = compile_recipe(load_recipe(EXAMPLES / f"{product}.yaml"))
+
+    def judge(part: SyntheticPart) -> tuple[float, tuple[int, int] | None]:
+        inspection = inspect(part.frame, plan)
+        rated = [f for f in inspection.findings if f.margin is not None]
+        worst = min(rated, key=lambda f: f.margin or 0.0) if rated else None
+        margin = worst.margin if worst is not None and worst.margin is not None else 0.0
+        score = _VERDICT_RANK[inspection.verdict] * 1e6 - margin
+        peak = None
+        if worst is not None and worst.x is not None and worst.y is not None:
+            peak = (int(worst.y), int(worst.x))
+        return score, peak
+
+    ok = [judge(p)[0] for p in parts.ok]
+    ng = [judge(p) for p in parts.ng]
+    return result(ok, [s for s, _ in ng], [p for _, p in ng], parts.ng)
+
+
+def map_result(score: Scorer, parts: Parts) -> Result:
+    ok = [float(m.max()) for m in score(parts.ok, parts.ambient(parts.ok))]
+    maps = score(parts.ng, parts.ambient(parts.ng))
+    peaks: list[tuple[int, int] | None] = [
+        tuple(int(v) for v in np.unravel_index(int(np.argmax(m)), m.shape))
+        for m in maps  # type: ignore[misc]
+    ]
+    return result(ok, [float(m.max()) for m in maps], peaks, parts.ng)
+
+
+from collections.abc import Callable  # noqa: E402
+
+Scorer = Callable[[list[SyntheticPart], list[float]], list[NDArray[np.float32]]]
+
+
+def golden_scorer(product: str, parts: Parts) -> Scorer:
+    height, width = parts.train[0].frame.shape
+    contract = InputContract(
+        window_c=WINDOWS[product], channels=("delta_ambient",), height=height, width=width
+    )
+    model = fit_golden(
+        [p.frame.celsius for p in parts.train], contract, ambient_c=parts.ambient(parts.train)
+    )
+
+    def score(items: list[SyntheticPart], ambient: list[float]) -> list[NDArray[np.float32]]:
+        inputs = contract.apply_batch([p.frame.celsius for p in items], ambient_c=ambient)
+        return list(model.score(inputs)[1])
+
+    return score
+
+
+def patch_scorer(product: str, parts: Parts, settings: PatchSettings) -> Scorer:
+    contract = InputContract(
+        window_c=WINDOWS[product],
+        channels=("delta_ambient",),
+        height=PATCH_SIZE[0],
+        width=PATCH_SIZE[1],
+    )
+    model = fit_patch_model(
+        [p.frame.celsius for p in parts.train],
+        contract,
+        settings=settings,
+        ambient_c=parts.ambient(parts.train),
+    )
+
+    def score(items: list[SyntheticPart], ambient: list[float]) -> list[NDArray[np.float32]]:
+        inputs = contract.apply_batch([p.frame.celsius for p in items], ambient_c=ambient)
+        maps = model.score(inputs)[1]
+        shape = items[0].frame.shape
+        return [contract.to_frame(m, shape) for m in maps]
+
+    return score
+
+
+def fmt(r: Result) -> str:
+    value = "n/a" if r.auroc is None else f"{r.auroc:.4f}"
+    return f"{value:>7} {r.localised:6.3f}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--train", type=int, default=200, help="good training parts")
+    parser.add_argument("--ok", type=int, default=200, help="good test parts")
+    parser.add_argument("--ng", type=int, default=100, help="defective test parts")
+    parser.add_argument("--products", nargs="*", default=["pcb", "battery", "seal"])
+    parser.add_argument("--difficulties", nargs="*", default=["normal", "hard"])
+    parser.add_argument("--bank", type=int, default=PatchSettings().bank)
+    parser.add_argument("--radius", type=int, default=PatchSettings().radius)
+    parser.add_argument("--smooth", type=float, default=PatchSettings().smooth)
+    parser.add_argument("--cnn-weight", type=float, default=FeatureSettings().cnn_weight)
+    parser.add_argument(
+        "--temperature-weight", type=float, default=FeatureSettings().temperature_weight
+    )
+    parser.add_argument("--patch", type=int, default=FeatureSettings().patch)
+    args = parser.parse_args()
+    settings = PatchSettings(
+        features=FeatureSettings(args.cnn_weight, args.temperature_weight, args.patch),
+        radius=args.radius,
+        bank=args.bank,
+        smooth=args.smooth,
+    )
+    print(
+        f"seed 2026; trained on {args.train} good parts; tested on {args.ok} good + {args.ng} "
+        f"defective parts; patch settings {settings.to_dict()}"
+    )
+    header = (
+        f"{'product':8} {'difficulty':10} | {'recipe AUROC':>7} {'loc.':>6} | "
+        f"{'golden AUROC':>7} {'loc.':>6} | {'patch AUROC':>7} {'loc.':>6} | {'s':>5}"
+    )
+    print(header)
+    print("-" * len(header))
+    for product in args.products:
+        for difficulty in args.difficulties:
+            start = time.perf_counter()
+            parts = make_parts(product, difficulty, args.train, args.ok, args.ng)
+            recipe = recipe_result(product, parts)
+            golden = map_result(golden_scorer(product, parts), parts)
+            patch = map_result(patch_scorer(product, parts, settings), parts)
+            seconds = time.perf_counter() - start
+            print(
+                f"{product:8} {difficulty:10} | {fmt(recipe)} | {fmt(golden)} | {fmt(patch)} | "
+                f"{seconds:5.1f}",
+                flush=True,
+            )
+
+
+if __name__ == "__main__":
+    main()
