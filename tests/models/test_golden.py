@@ -85,6 +85,20 @@ def test_pooling_counts_zero_padding_like_onnx() -> None:
     assert raw[0] == pytest.approx(naive.max(), rel=1e-5)
 
 
+def test_normalisation_is_increasing_and_maps_the_ok_level_to_one_half() -> None:
+    contract = InputContract(window_c=(0.0, 1.0), height=2, width=2, max_clipped=1.0)
+    frames = [np.full((2, 2), v, np.float32) for v in (0.4, 0.5, 0.6)]
+    golden = fit_golden(frames, contract, settings=GoldenSettings(pool=1, sigma_floor=0.1))
+    sigma = float(golden.std[0, 0, 0])
+    # Raw scores t/2, t, 2t, 40t in z units: normalised 1 - 2^-(raw/t), never clipped.
+    steps = np.array([0.5, 1.0, 2.0, 40.0])
+    x = (0.5 + steps * golden.level * sigma).astype(np.float32).reshape(4, 1, 1, 1)
+    scores, _ = golden.score(np.broadcast_to(x, (4, 1, 2, 2)))
+    np.testing.assert_allclose(scores[:3], 1.0 - 2.0 ** -steps[:3], atol=1e-4)
+    assert np.all(np.diff(scores) > 0)
+    assert scores[-1] <= 1.0
+
+
 def test_release_round_trip(tmp_path: Path, pcb: list[SyntheticPart]) -> None:
     train, _, ng = split(pcb)
     golden = fit_golden([p.frame for p in train], CONTRACT)
