@@ -188,6 +188,12 @@ def test_a_fixed_batch_graph_runs_in_chunks(tmp_path: Path) -> None:
     scores = [p.score for p in model.predict_batch([part(), part(spot=56.0), part(spot=40.0)])]
     np.testing.assert_allclose(scores, [0.25, 0.9, 0.5], atol=1e-6)
     assert model.predict_batch([]) == []
+    with pytest.raises(ModelError, match="run needs a batch"):
+        model.run(np.zeros((0, 1, 32, 40), np.float32))
+    pairs = load_model(anomaly_release(tmp_path / "s", onnx=anomaly_graph(1, 32, 40, batch=2)))
+    out = pairs.run(np.stack([CONTRACT.apply(part(spot=t).celsius) for t in (40.0, 48.0, 56.0)]))
+    np.testing.assert_allclose(out["score"], [0.5, 0.7, 0.9], atol=1e-6)
+    assert out["anomaly_map"].shape == (3, 32, 40)
 
 
 def test_neighbours_come_from_the_release_index(tmp_path: Path) -> None:

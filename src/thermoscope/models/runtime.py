@@ -232,23 +232,35 @@ class LoadedModel:
             ModelError: ONNX Runtime refuses the input (wrong size for the graph).
         """
         x = np.ascontiguousarray(inputs, dtype=np.float32)
-        chunks = (
-            [x]
-            if self._batch is None
-            else [x[i : i + self._batch] for i in range(0, len(x), self._batch)]
-        )
-        results: list[list[Any]] = []
-        for chunk in chunks:
+        if x.ndim < 1 or len(x) == 0:
+            raise ModelError(f"{self.source}: run needs a batch of inputs, got shape {x.shape}")
+        step = len(x) if self._batch is None else self._batch
+        results: list[list[NDArray[np.float32]]] = []
+        for start in range(0, len(x), step):
+            chunk = x[start : start + step]
+            count = len(chunk)
+            if count < step:  # a graph of fixed batch size: pad the last chunk, trim after
+                pad = np.zeros((step - count, *chunk.shape[1:]), dtype=np.float32)
+                chunk = np.concatenate([chunk, pad])
             try:
-                results.append(self.session.run(None, {"input": chunk}))
+                out = self.session.run(None, {"input": chunk})
             except Exception as exc:  # ONNX Runtime's own exception types
                 reason = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
                 raise ModelError(
                     f"{self.source}: the graph refused an input of shape {chunk.shape} ({reason})"
                 ) from None
+            arrays = [np.asarray(a, dtype=np.float32) for a in out]
+            if any(a.ndim == 0 or len(a) != len(chunk) for a in arrays):
+                shapes = [a.shape for a in arrays]
+                raise ModelError(
+                    f"{self.source}: every output must have the batch size {len(chunk)} first, "
+                    f"got shapes {shapes}"
+                )
+            results.append([a[:count] for a in arrays])
+        if len(results) == 1:
+            return dict(zip(self.outputs, results[0], strict=True))
         return {
-            name: np.concatenate([np.asarray(r[i], dtype=np.float32) for r in results])
-            for i, name in enumerate(self.outputs)
+            name: np.concatenate([r[i] for r in results]) for i, name in enumerate(self.outputs)
         }
 
     # -- predictions ----------------------------------------------------------------------
