@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import onnx
 import pytest
 import torch
 
@@ -158,7 +159,9 @@ def test_train_from_a_dataset_version(tmp_path: Path) -> None:
     out = train_classifier(
         store.root,
         tmp_path / "release",
-        settings=TrainSettings(epochs=1, batch_size=4, cnn_width=8, threads=1, height=16, width=20),
+        settings=TrainSettings(
+            epochs=1, batch_size=4, cnn_width=8, threads=1, height=16, width=20, tta=False
+        ),
         target="verdict",
     )
     manifest = json.loads((out / "manifest.json").read_text())
@@ -167,6 +170,15 @@ def test_train_from_a_dataset_version(tmp_path: Path) -> None:
     assert manifest["contract"]["unit"] == "celsius"
     assert manifest["contract"]["window_c"] == [30.0, 39.0]
     assert manifest["metrics"]["holdout"] >= 2
+    assert manifest["metrics"]["onnx_parity"] <= 1e-4
+    plain = len(onnx.load(out / "model.onnx").graph.node)
+    averaged = train_classifier(
+        store.root,
+        tmp_path / "averaged",
+        settings=TrainSettings(epochs=1, batch_size=4, cnn_width=8, threads=1, height=16, width=20),
+        target="verdict",
+    )
+    assert len(onnx.load(averaged / "model.onnx").graph.node) > 3 * plain
 
 
 def test_a_version_without_the_needed_labels_is_refused(tmp_path: Path) -> None:

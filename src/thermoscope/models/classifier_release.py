@@ -12,10 +12,11 @@
    (``datasets.synthetic_defects``);
 5. fit (``training.fit_classifier``), then measure on the holdout (``evaluation.evaluate``;
    accuracy, macro-F1, per-class recall, the defect-vs-normal view);
-6. export to ONNX (with ``settings.flips`` the graph averages the logits over the four flips, so
-   the release computes exactly what was measured), check torch vs ONNX within 1e-4 on holdout
-   frames, and write the release (``release.write_release``, atomic) with the contract, classes,
-   dataset hash, settings, metrics and ``split.json`` (the train and holdout ids, for ``eval``).
+6. export to ONNX (with ``settings.flips`` and ``settings.tta`` the graph averages the logits
+   over the four flips, so the release computes exactly what was measured), check torch vs
+   ONNX within 1e-4 on holdout frames, and write the release (``release.write_release``,
+   atomic) with the contract, classes, dataset hash, settings, metrics and ``split.json`` (the
+   train and holdout ids, for ``eval``).
 """
 
 from __future__ import annotations
@@ -173,7 +174,7 @@ def train_classifier(
     fit = fit_classifier(
         x_train, y_train, len(data.classes), settings, seed=seed, progress=progress
     )
-    module: nn.Module = FlipAveraged(fit.model) if settings.flips else fit.model
+    module: nn.Module = FlipAveraged(fit.model) if settings.flips and settings.tta else fit.model
     module.eval()
     metrics: dict[str, object] = {"train_seconds": round(fit.seconds, 1)}
     if hold.size:

@@ -64,7 +64,9 @@ class TrainSettings:
         weight_decay: AdamW weight decay.
         label_smoothing: cross-entropy label smoothing, [0, 1).
         balance: class-balancing exponent of the sampler, [0, 1].
-        flips: augment with horizontal and vertical flips (and average them at prediction).
+        flips: augment with horizontal and vertical flips.
+        tta: with ``flips``, the released graph averages the logits over the four flips
+            (test-time augmentation; four times the inference cost).
         shift_px: largest augmentation shift in input pixels.
         brightness, contrast: jitter amplitudes in window units (0 to switch off).
         holdout: share of the data held out for evaluation (grouped, stratified, seeded).
@@ -87,6 +89,7 @@ class TrainSettings:
     label_smoothing: float = 0.1
     balance: float = 0.5
     flips: bool = True
+    tta: bool = True
     shift_px: int = 2
     brightness: float = 0.06
     contrast: float = 0.15
