@@ -1,0 +1,711 @@
+"""The edge agent: the per-part loop beside the line, on asyncio.
+
+For each part: (trigger) → acquire → decode → align, recipe + the active model (one
+``thermoscope.pipeline.Pipeline``) → verdict → record → actuate:
+
+- **record**: the part's result, its NG change-feed events, any drift alarm (the drift watch,
+  ``recipes.watch.RunWatch``, runs over the whole run) and its flagged frame (every NG part, drift
+  alarms, a ``ok_sample_share`` of the other parts) go into the outbox in one durable transaction,
+  *before* the PLC hears of the part: a verdict the PLC got is never lost, even to a SIGKILL;
+- **actuate**: the PLC result (``InspectionResult``: trigger id echoed, pass/fail, error and
+  warning codes, processing time from trigger to result in ms); MQTT and the webhook get the
+  result and events from the outbox through their ``Drainer`` (live before backlog), as does the
+  annotation server the flagged frames. A slow or absent consumer never holds up the PLC: sinks
+  are drained by their own tasks, and only the PLC result waits for the part.
+
+Decoding, inspecting and recording run in a worker thread (``asyncio.to_thread``) so the event
+loop keeps serving the PLC, the broker and the status page meanwhile. Parts are inspected one
+after another in trigger order (the PLC's handshake takes the next trigger while a part is
+inspected).
+
+Model updates (``edge/updates.py``) use two seams: ``swap_model`` makes a new model active from the
+next part on (atomically: a part is inspected by one pipeline from start to end), and
+``recent_parts`` gives the last frames with their inspections for a candidate's shadow run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import json
+import logging
+import math
+import time
+from collections import Counter, deque
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from thermoscope.core import Finding, Inspection, ThermalFrame, ThermoscopeError, Verdict
+from thermoscope.edge import EdgeError
+from thermoscope.edge.config import AgentConfig, DeliveryConfig, read_secret
+from thermoscope.edge.delivery import (
+    SERVER_SINK,
+    Backoff,
+    Drainer,
+    ServerSink,
+    flagged_frame,
+    sampled,
+)
+from thermoscope.edge.messaging import (
+    MQTT_SINK,
+    CommandRouter,
+    PartOutcome,
+    PartReporter,
+    Topics,
+    utc_now,
+)
+from thermoscope.edge.mqtt import BrokerAddress, MqttSink, StationLink
+from thermoscope.edge.outbox import Depth, Kind, Outbox, OutboxError, Pending, Record, content_key
+from thermoscope.edge.plc.handshake import Delivery, InspectionResult, recipe_checksum
+from thermoscope.edge.plc.link import HandshakeLink, PlcLink
+from thermoscope.edge.sources import Capture, FrameSource, make_source
+from thermoscope.edge.status import EdgeMetrics, StatusServer
+from thermoscope.edge.triggers import FreeRun, MqttTrigger, PartTrigger, PlcTrigger, TriggerSource
+from thermoscope.edge.webhook import WEBHOOK_SINK, WebhookSink
+from thermoscope.pipeline import PartModel, Pipeline, decode_bytes
+from thermoscope.recipes import Recipe, load_recipe
+from thermoscope.recipes.watch import DriftAlarm, RunWatch
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+#: PLC error codes (0: none).
+ERROR_UNREADABLE = 1  # the frame could not be decoded
+ERROR_INSPECTION = 2  # the frame does not fit the recipe or the model
+ERROR_ACQUISITION = 3  # the source gave no frame for the trigger
+#: PLC warning bits (OR'ed; 0: none).
+WARNING_WARN_VERDICT = 1  # a finding is in its warning band
+WARNING_NOT_RECORDED = 2  # the outbox could not record the part (disk or database failure)
+WARNING_FRAME_REFUSED = 4  # the part's NG frame did not fit the disk budget
+#: The outbox sink of the local results journal (used when neither MQTT nor a webhook is set).
+JOURNAL_SINK = "journal"
+#: How the MQTT sink is drained (the broker is local: retry soon, never wait long).
+MQTT_DELIVERY = DeliveryConfig(initial_backoff_s=0.2, max_backoff_s=5.0)
+#: The rule name of an edge-side error finding (an NG verdict with an error code).
+ERROR_RULE = "edge:error"
+
+
+@dataclass(frozen=True)
+class RecentPart:
+    """A part recently inspected: its (first) frame and the active pipeline's inspection."""
+
+    number: int
+    frame: ThermalFrame
+    inspection: Inspection
+
+
+@dataclass(frozen=True)
+class PartDone:
+    """What the agent did with one part.
+
+    Attributes:
+        trigger: the trigger.
+        inspection: the verdict and findings (an ``edge:error`` finding on errors).
+        result: what the PLC was (or would have been) given.
+        delivery: where the PLC result went (``None`` without a PLC trigger).
+        flagged: why its frame was flagged (``NG``, ``drift``, ``sample``), "" if it was not.
+        alarms: drift alarms the part raised.
+        content_id: the frame's content id ("" on a decode error).
+    """
+
+    trigger: PartTrigger
+    inspection: Inspection
+    result: InspectionResult
+    delivery: Delivery | None
+    flagged: str
+    alarms: tuple[DriftAlarm, ...]
+    content_id: str
+
+
+@dataclass
+class RunSummary:
+    """A run's totals: parts by verdict, errors, PLC overruns, parts the outbox did not take."""
+
+    parts: int = 0
+    verdicts: Counter[str] = field(default_factory=Counter)
+    errors: int = 0
+    overruns: int = 0
+    unrecorded: int = 0
+
+
+class JournalSink:
+    """Results and events appended as JSON lines to a local file (the sink when no MQTT broker
+    or webhook is configured, so every verdict still leaves the outbox somewhere)."""
+
+    name = JOURNAL_SINK
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    async def deliver(self, entry: Pending) -> None:
+        line = json.dumps({**entry.payload, "id": entry.key, "kind": entry.kind.value}) + "\n"
+        await asyncio.to_thread(self._append, line)
+
+    def _append(self, line: str) -> None:
+        with self.path.open("a", encoding="utf-8") as out:
+            out.write(line)
+
+
+def _backoff(config: DeliveryConfig) -> Backoff:
+    return Backoff(initial_s=config.initial_backoff_s, max_s=config.max_backoff_s)
+
+
+def error_inspection(source: str, code: int, reason: str) -> Inspection:
+    """The NG inspection of a part the agent could not judge (an ``edge:error`` finding)."""
+    finding = Finding(
+        rule=ERROR_RULE,
+        region="",
+        value=float(code),
+        limit=None,
+        verdict=Verdict.NG,
+        explanation=reason[:500],
+        unit="",
+    )
+    return Inspection.of(source, None, [finding])
+
+
+class Agent:
+    """The edge agent (see the module docstring).
+
+    Args:
+        config: the configuration.
+        source: the frame source (default: the configured one).
+        plc: the PLC link, already open (default: the configured one, opened by ``start``).
+        on_part: called with every part's ``PartDone`` once its PLC result is out.
+
+    Raises:
+        EdgeError: the recipe or model cannot be loaded (names which and why).
+    """
+
+    def __init__(
+        self,
+        config: AgentConfig,
+        *,
+        source: FrameSource | None = None,
+        plc: PlcLink | None = None,
+        on_part: Callable[[PartDone], None] | None = None,
+    ) -> None:
+        self.config = config
+        self.on_part = on_part
+        self.recipe: Recipe | None = None
+        self.recipe_checksum = 0
+        if config.recipe is not None:
+            try:
+                self.recipe = load_recipe(config.recipe)
+                text = config.recipe.read_text(encoding="utf-8")
+            except (ThermoscopeError, OSError, UnicodeDecodeError) as exc:
+                raise EdgeError(f"recipe {config.recipe}: {exc}") from None
+            self.recipe_checksum = recipe_checksum(text)
+        model = self._load_model() if config.model.release is not None else None
+        try:
+            self.pipeline = Pipeline(self.recipe, model)
+        except ThermoscopeError as exc:
+            raise EdgeError(f"recipe {config.recipe}: {exc}") from None
+        self.topics = Topics(config.identity.site, config.identity.line, config.identity.station)
+        self.name = f"{config.identity.site}/{config.identity.line}/{config.identity.station}"
+        self.plc = plc
+        self._plc_given = plc is not None
+        self.source = source
+        self.outbox: Outbox | None = None
+        self.station: StationLink | None = None
+        self.commands = CommandRouter()
+        self.metrics = EdgeMetrics(self.name, depth=self._depth)
+        self.status: StatusServer | None = None
+        self.watch = (
+            RunWatch(config.drift.settings)
+            if config.drift.enabled and self.recipe is not None
+            else None
+        )
+        self.summary = RunSummary()
+        self.drainers: list[Drainer] = []
+        self._sinks: list[Any] = []
+        self._recent: deque[RecentPart] = deque(maxlen=config.recent_frames or 1)
+        self._stop = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._trigger: TriggerSource | None = None
+        self._reporter: PartReporter | None = None
+        self._frame_sinks: tuple[str, ...] = ()
+
+    # ------------------------------------------------------------------ the model seam
+
+    def _load_model(self) -> PartModel:
+        try:
+            from thermoscope.models.errors import ModelError
+            from thermoscope.models.runtime import load_model
+        except ImportError as exc:  # the models extra (ONNX Runtime) is not installed
+            raise EdgeError(f"model release: install thermoscope[models] ({exc})") from None
+        settings = self.config.model
+        assert settings.release is not None
+        try:
+            return load_model(
+                settings.release,
+                public_key=settings.public_key,
+                min_version=settings.min_version,
+                threads=settings.threads,
+            )
+        except (ModelError, OSError) as exc:
+            raise EdgeError(f"model release {settings.release}: {exc}") from None
+
+    @property
+    def model(self) -> PartModel | None:
+        """The active model."""
+        return self.pipeline.model
+
+    def swap_model(self, model: PartModel | None) -> PartModel | None:
+        """Make ``model`` the active model from the next part on; returns the one it replaces.
+
+        Atomic between parts: a part is inspected by the pipeline it started with, and the next
+        one by the new pipeline (same recipe plan, not compiled again).
+        """
+        previous = self.pipeline.model
+        self.pipeline = Pipeline(self.recipe, model, plan=self.pipeline.plan)
+        self._announce_versions()
+        log.info(
+            "active model: %s %s (was %s)",
+            model.name if model else "none",
+            model.version if model else "",
+            previous.name if previous else "none",
+        )
+        return previous
+
+    def recent_parts(self) -> list[RecentPart]:
+        """The last ``recent_frames`` parts (oldest first) for a candidate model's shadow run."""
+        return list(self._recent) if self.config.recent_frames else []
+
+    def _versions(self) -> dict[str, Any]:
+        model = self.pipeline.model
+        return {
+            "agent": self.name,
+            "model": model.name if model else "",
+            "model_version": model.version if model else "",
+            "recipe": self.recipe.name if self.recipe else "",
+            "recipe_checksum": self.recipe_checksum,
+        }
+
+    def _announce_versions(self) -> None:
+        info = self._versions()
+        self.metrics.set_versions(
+            model=info["model"],
+            model_version=info["model_version"],
+            recipe=info["recipe"],
+            recipe_checksum=info["recipe_checksum"],
+        )
+        if self.station is not None:
+            self.station.info.update(info)
+            with contextlib.suppress(RuntimeError):  # no running loop: announced on connect
+                asyncio.get_running_loop().create_task(self.station.announce())
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def _depth(self) -> Depth:
+        """The outbox's depth (all zero while it is not open)."""
+        if self.outbox is None:
+            return Depth({}, {}, 0, 0, self.config.outbox.max_bytes, False, 0, 0, 0)
+        return self.outbox.depth()
+
+    def stop(self) -> None:
+        """Finish the part in hand, then stop (drain for ``outbox.drain_on_exit_s``, close)."""
+        self._stop.set()
+
+    async def start(self) -> None:
+        """Open the outbox, the links, the sinks and the status page.
+
+        Raises:
+            EdgeError: something cannot be opened (names what and why).
+        """
+        config = self.config
+        box = config.outbox
+        self.outbox = Outbox(
+            box.path,
+            max_bytes=box.max_bytes,
+            min_free_bytes=box.min_free_bytes,
+            live_window_s=box.live_window_s,
+        )
+        result_sinks: list[str] = []
+        if config.mqtt is not None:
+            mqtt = config.mqtt
+            address = BrokerAddress(
+                mqtt.host,
+                mqtt.port,
+                client_id=mqtt.client_id
+                or f"thermoscope-{self.topics.site}-{self.topics.line}-{self.topics.station}",
+                username=mqtt.username,
+                password=read_secret(mqtt.password, mqtt.password_file, None, "mqtt.password"),
+                keepalive_s=mqtt.keepalive_s,
+                timeout_s=mqtt.timeout_s,
+            )
+            self.station = StationLink(
+                address, self.topics, self.outbox, info=self._versions(), commands=self.commands
+            )
+            sink = MqttSink(self.station.bus, self.topics)
+            self.drainers.append(self._drainer(sink, MQTT_DELIVERY))
+            result_sinks.append(MQTT_SINK)
+        if config.webhook is not None:
+            hook = config.webhook
+            secret = read_secret(hook.secret, hook.secret_file, None, "webhook.secret")
+            assert secret is not None
+            web = WebhookSink(hook.url, secret.encode("utf-8"), timeout_s=hook.timeout_s)
+            self._sinks.append(web)
+            self.drainers.append(self._drainer(web, hook.delivery))
+            result_sinks.append(WEBHOOK_SINK)
+        if not result_sinks:
+            journal = JournalSink(box.path.with_name(box.path.stem + ".results.jsonl"))
+            self.drainers.append(self._drainer(journal, DeliveryConfig(idle_s=0.2)))
+            result_sinks.append(JOURNAL_SINK)
+        if config.server is not None:
+            server = config.server
+            token = read_secret(server.token, server.token_file, server.token_env, "server.token")
+            assert token is not None
+            ingest = ServerSink(server.url, token, server.project_id, timeout_s=server.timeout_s)
+            self._sinks.append(ingest)
+            self.drainers.append(self._drainer(ingest, server.delivery))
+            self._frame_sinks = (SERVER_SINK,)
+        self._reporter = PartReporter(self.topics, tuple(result_sinks))
+        self._trigger = await self._open_trigger()
+        if self.source is None:
+            self.source = make_source(config.source, free_run=config.trigger.kind == "free-run")
+        await self.source.open()
+        if self.station is not None:
+            await self.station.start()
+        if config.status.enabled:
+            self.status = StatusServer(self.metrics, config.status.host, config.status.port)
+            self.status.start()
+        self._announce_versions()
+        for drainer in self.drainers:
+            self._tasks.append(asyncio.create_task(drainer.run(self._stop), name=drainer.sink.name))
+        self._tasks.append(asyncio.create_task(self._housekeeping(), name="housekeeping"))
+
+    def _drainer(self, sink: Any, delivery: DeliveryConfig) -> Drainer:
+        assert self.outbox is not None
+        return Drainer(
+            self.outbox,
+            sink,
+            backoff=_backoff(delivery),
+            batch=delivery.batch,
+            parallel=delivery.parallel,
+            idle_s=delivery.idle_s,
+            purge_after_s=self.config.outbox.purge_after_s,
+        )
+
+    async def _open_trigger(self) -> TriggerSource:
+        config = self.config
+        if config.plc.kind != "none" and self.plc is None:
+            self.plc = self._make_plc()
+        if self.plc is not None and not self._plc_given:
+            opener = getattr(self.plc, "open", None)
+            if opener is not None:
+                await opener()
+        if isinstance(self.plc, HandshakeLink):
+            self.plc.handshake.set_recipe_checksum(self.recipe_checksum)
+        if self.plc is not None:
+            prepare = getattr(self.plc, "prepare_recipe", None)
+            if prepare is not None:
+                await prepare(self.recipe.name if self.recipe else "", self.recipe_checksum)
+            self.metrics.set_link("plc", True)
+        if config.trigger.kind == "plc":
+            assert self.plc is not None
+            return PlcTrigger(self.plc)
+        if config.trigger.kind == "mqtt":
+            return MqttTrigger(self.commands)
+        return FreeRun()
+
+    def _make_plc(self) -> PlcLink:
+        settings = self.config.plc
+        checksum = self.recipe_checksum
+        if settings.kind == "modbus":
+            from thermoscope.edge.plc.modbus import ModbusPlcLink
+
+            assert settings.modbus is not None
+            return ModbusPlcLink(settings.modbus, recipe_checksum=checksum)
+        if settings.kind == "opcua-client":
+            from thermoscope.edge.plc.opcua import OpcUaPlcLink
+
+            assert settings.opcua is not None
+            return OpcUaPlcLink(settings.opcua, recipe_checksum=checksum)
+        from thermoscope.edge.plc.machine_vision import MachineVisionServer
+
+        assert settings.machine_vision is not None
+        return MachineVisionServer(settings.machine_vision)
+
+    async def _housekeeping(self) -> None:
+        """Links on the status page every second."""
+        while not self._stop.is_set():
+            if self.station is not None:
+                self.metrics.set_link("mqtt", self.station.bus.connected)
+            for drainer in self.drainers:
+                if drainer.sink.name != MQTT_SINK:
+                    self.metrics.set_link(drainer.sink.name, drainer.failures == 0)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), 1.0)
+
+    async def close(self) -> None:
+        """Stop the sinks (after draining up to ``drain_on_exit_s``) and let go of everything."""
+        self._stop.set()
+        # the drainers end their pass in hand; then whatever is left goes out one pass at a time
+        done, running = await asyncio.wait(self._tasks, timeout=30.0) if self._tasks else ((), ())
+        for task in running:
+            task.cancel()
+        for task in (*done, *running):
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+        if self.outbox is not None and self.drainers:
+            deadline = time.monotonic() + self.config.outbox.drain_on_exit_s
+            pending = self.outbox.depth().pending
+            while pending and time.monotonic() < deadline:
+                for drainer in self.drainers:
+                    if pending.get(drainer.sink.name):
+                        with contextlib.suppress(EdgeError):
+                            await drainer.drain_once()
+                await asyncio.sleep(0.01)
+                pending = self.outbox.depth().pending
+        if self.plc is not None:
+            await self.plc.close()
+        if self.station is not None:
+            with contextlib.suppress(EdgeError):
+                await self.station.close()
+        for sink in self._sinks:
+            await sink.close()
+        if self.source is not None:
+            await self.source.close()
+        if self.status is not None:
+            self.status.stop()
+        if self.outbox is not None:
+            self.outbox.close()
+            self.outbox = None
+
+    async def run(self) -> RunSummary:
+        """Start, inspect parts until the trigger or source ends or ``stop`` is called, close."""
+        await self.start()
+        try:
+            await self.loop()
+        finally:
+            await self.close()
+        return self.summary
+
+    # ------------------------------------------------------------------ the per-part loop
+
+    async def loop(self) -> None:
+        """Inspect parts until the trigger or the source has no more, or ``stop``."""
+        assert self._trigger is not None
+        while not self._stop.is_set():
+            trigger = await self._unless_stopped(self._trigger.next())
+            if trigger is None or not await self.part(trigger):
+                break
+
+    async def _unless_stopped(self, waited: Awaitable[T]) -> T | None:
+        """``waited``'s result, or ``None`` (``waited`` cancelled) once ``stop`` is called."""
+        task = asyncio.ensure_future(waited)
+        stopping = asyncio.ensure_future(self._stop.wait())
+        try:
+            await asyncio.wait({task, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopping.cancel()
+        if task.done():
+            return task.result()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        return None
+
+    async def part(self, trigger: PartTrigger) -> bool:
+        """One part from its trigger to its PLC result; ``False`` when the source is done."""
+        assert self._trigger is not None
+        assert self.source is not None
+        hint = trigger.number if self._trigger.hinted else None
+        try:
+            capture = await self._unless_stopped(self.source.acquire(hint))
+        except EdgeError as exc:
+            log.error("part %d: no frame: %s", trigger.number, exc)
+            capture = None
+            if not trigger.plc:
+                raise
+        if capture is None and (not trigger.plc or self._stop.is_set()):
+            return False
+        if trigger.plc and self.plc is not None:
+            await self.plc.acquisition_done()
+        pipeline = self.pipeline
+        done = await asyncio.to_thread(self._decide, pipeline, trigger, capture)
+        delivery = None
+        if trigger.plc and self.plc is not None:
+            elapsed_ms = (time.monotonic_ns() - trigger.accepted_ns) / 1e6
+            result = InspectionResult(
+                done.result.result_id,
+                done.result.passed,
+                done.result.error_code,
+                done.result.warning_code,
+                round(elapsed_ms, 3),
+                done.result.part_id,
+            )
+            delivery = await self.plc.publish_result(result)
+            if delivery is Delivery.OVERRUN:
+                await self._overrun(trigger, result)
+        self._finish(done, delivery)
+        if capture is not None:
+            await self.source.done(capture)
+        return True
+
+    def _decide(
+        self, pipeline: Pipeline, trigger: PartTrigger, capture: Capture | None
+    ) -> PartDone:
+        """Decode, inspect, watch and record one part (in a worker thread)."""
+        name = capture.filename if capture is not None else f"part-{trigger.number}"
+        error = 0
+        frame: ThermalFrame | None = None
+        content_id = ""
+        if capture is None:
+            error = ERROR_ACQUISITION
+            inspection = error_inspection(name, error, "the source gave no frame")
+        else:
+            try:
+                decoded = decode_bytes(capture.data, capture.filename)
+            except ThermoscopeError as exc:
+                error = ERROR_UNREADABLE
+                inspection = error_inspection(name, error, str(exc))
+            else:
+                with decoded:
+                    content_id = decoded.content_id
+                    frame = decoded.first
+                    try:
+                        inspection = pipeline.inspect_part(decoded, source=name)
+                    except (ThermoscopeError, ValueError) as exc:
+                        error = ERROR_INSPECTION
+                        inspection = error_inspection(name, error, str(exc))
+        alarms: tuple[DriftAlarm, ...] = ()
+        if self.watch is not None and not error:
+            alarms = tuple(self.watch.update(inspection))
+        if frame is not None and not error and self.config.recent_frames:
+            self._recent.append(RecentPart(trigger.number, frame, inspection))
+        verdict = inspection.verdict
+        flagged = ""
+        if capture is not None and not error and self._frame_sinks:
+            if verdict is Verdict.NG:
+                flagged = "NG"
+            elif alarms:
+                flagged = "drift"
+            elif sampled(content_id, self.config.outbox.ok_sample_share):
+                flagged = "sample"
+        warning = WARNING_WARN_VERDICT if verdict is Verdict.WARN else 0
+        warning |= self._record(trigger, capture, pipeline, inspection, alarms, flagged, content_id)
+        part_id = trigger.part_id or (capture.part_id if capture is not None else "")
+        result = InspectionResult(
+            trigger.number,
+            verdict is not Verdict.NG,
+            error,
+            warning,
+            0.0,
+            part_id[:200],
+        )
+        return PartDone(trigger, inspection, result, None, flagged, alarms, content_id)
+
+    def _record(
+        self,
+        trigger: PartTrigger,
+        capture: Capture | None,
+        pipeline: Pipeline,
+        inspection: Inspection,
+        alarms: Sequence[DriftAlarm],
+        flagged: str,
+        content_id: str,
+    ) -> int:
+        """Write the part's records in one durable transaction; the warning bits it earned."""
+        assert self.outbox is not None
+        assert self._reporter is not None
+        model = pipeline.model
+        body = inspection.to_json()
+        outcome = PartOutcome(
+            part=str(trigger.number),
+            inspection=body,
+            processing_ms=(time.monotonic_ns() - trigger.accepted_ns) / 1e6,
+            recipe=self.recipe.name if self.recipe else "",
+            recipe_checksum=self.recipe_checksum,
+            model=model.name if model else "",
+            model_version=model.version if model else "",
+            frame_id=content_id,
+        )
+        details = [_alarm_detail(alarm) for alarm in alarms]
+        records: list[Record] = self._reporter.records(outcome, details)
+        if flagged and capture is not None:
+            meta = {
+                "part": trigger.number,
+                "part_id": trigger.part_id or capture.part_id,
+                "site": self.topics.site,
+                "line": self.topics.line,
+                "station": self.topics.station,
+                "flag": flagged,
+                "recipe": outcome.recipe,
+                "recipe_checksum": self.recipe_checksum,
+                "ts": outcome.ts,
+            }
+            if capture.truth:
+                meta["truth"] = capture.truth
+            records.append(
+                flagged_frame(
+                    content_id=content_id,
+                    data=capture.data,
+                    filename=capture.filename,
+                    inspection={
+                        **body,
+                        "model": outcome.model or outcome.recipe,
+                        "model_version": outcome.model_version
+                        or (self.recipe.version if self.recipe else ""),
+                    },
+                    meta=meta,
+                    sample=flagged == "sample",
+                    sinks=self._frame_sinks,
+                )
+            )
+        try:
+            stored = self.outbox.record(records)
+        except OutboxError as exc:
+            log.error("part %d not recorded: %s", trigger.number, exc)
+            self.summary.unrecorded += 1
+            return WARNING_NOT_RECORDED
+        if flagged and flagged != "sample" and stored[-1].refused:
+            log.error("part %d: its %s frame was refused: %s", trigger.number, flagged, "disk full")
+            return WARNING_FRAME_REFUSED
+        return 0
+
+    async def _overrun(self, trigger: PartTrigger, result: InspectionResult) -> None:
+        """Record that the PLC's result buffer was full (the PLC never saw this result)."""
+        assert self.outbox is not None
+        assert self._reporter is not None
+        self.summary.overruns += 1
+        event = {
+            "type": "plc",
+            "change": "overrun",
+            "part": str(trigger.number),
+            "passed": result.passed,
+            "ts": utc_now(),
+        }
+        record = Record(
+            Kind.EVENT,
+            content_key(event),
+            event,
+            self._reporter.sinks,
+            sequence=self.topics.event,
+        )
+        log.warning("PLC result buffer full: result %d not delivered to the PLC", trigger.number)
+        with contextlib.suppress(OutboxError):
+            await asyncio.to_thread(self.outbox.record, [record])
+
+    def _finish(self, done: PartDone, delivery: Delivery | None) -> None:
+        verdict = done.inspection.verdict.value
+        self.summary.parts += 1
+        self.summary.verdicts[verdict] += 1
+        if done.result.error_code:
+            self.summary.errors += 1
+        latency_ms = (time.monotonic_ns() - done.trigger.accepted_ns) / 1e6
+        self.metrics.observe(str(done.trigger.number), verdict, latency_ms, ts=utc_now())
+        for drainer in self.drainers:
+            drainer.wake()
+        if self.on_part is not None:
+            self.on_part(dataclasses.replace(done, delivery=delivery))
+
+
+def _alarm_detail(alarm: DriftAlarm) -> dict[str, Any]:
+    detail = asdict(alarm)
+    return {k: v for k, v in detail.items() if not isinstance(v, float) or math.isfinite(v)}
