@@ -284,3 +284,23 @@ def test_a_refused_frame_in_a_batch_gets_its_own_error(run: Path, tmp_path: Path
     assert "outside the contract's window" in lines[1]["error"]
     judged = [lines[0], *lines[2:]]
     assert all(0.0 <= line["anomaly_score"] <= 1.0 for line in judged)
+
+
+@pytest.mark.slow
+def test_anomaly_model_from_ok_parts(run: Path, tmp_path: Path) -> None:
+    release = tmp_path / "anomaly"
+    code, out = invoke("model", "train", run, "--out", release, "--kind", "anomaly")
+    assert code == 0, out
+    manifest = json.loads((release / "manifest.json").read_text())
+    assert manifest["kind"] == "anomaly"
+    assert "index.npz" in manifest["files"]
+    jsonl = tmp_path / "p.jsonl"
+    files = sorted(run.glob("*.seq"))[:3]
+    code, out = invoke("model", "predict", "-m", release, *files, "--jsonl", jsonl)
+    assert code == 0, out
+    lines = [json.loads(line) for line in jsonl.read_text().splitlines()]
+    assert all(line["score"] == line["anomaly_score"] for line in lines)
+    code, out = invoke("model", "eval", "-m", release, run, "--holdout", "--out", tmp_path / "e")
+    assert code == 0, out
+    doc = json.loads((tmp_path / "e" / "evaluation.json").read_text())
+    assert doc["evaluation"]["count"] == manifest["metrics"]["holdout_count"]

@@ -35,6 +35,7 @@ from thermoscope.core import ThermoscopeError
 from thermoscope.io.registry import write_atomic
 from thermoscope.models.errors import ModelError
 from thermoscope.models.evaluation import DEFAULT_TARGET_RECALL, Evaluation
+from thermoscope.models.fitting import train_release
 from thermoscope.models.labelled import LabelledData, class_counts, load_labelled
 from thermoscope.models.release import check_release, generate_keys, sign_release, verify_release
 from thermoscope.models.runtime import load_model
@@ -46,7 +47,6 @@ from thermoscope.models.workflow import (
     held_out_part,
     predict_data,
     predict_files,
-    train_release,
 )
 from thermoscope.models.workflow import (
     Progress as WorkProgress,
@@ -62,7 +62,7 @@ model_app = typer.Typer(
 )
 console = Console()
 
-KINDS = ("classifier", "golden", "temporal")
+KINDS = ("classifier", "anomaly", "golden", "temporal")
 ReleaseDir = Annotated[
     Path, typer.Option("--model", "-m", help="The release folder.", show_default=False)
 ]
@@ -198,7 +198,7 @@ def train(
     release_name = name or data.resolve().name
     if kind == "classifier":
         if window is not None or limit is not None:
-            raise usage("--window and --limit apply to golden and temporal models")
+            raise usage("--window and --limit apply to anomaly, golden and temporal models")
         settings = _classifier_settings(architecture, pretrained, epochs, holdout)
         _train_classifier(data, out, version, release_name, release_version, seed, settings, key)
         return

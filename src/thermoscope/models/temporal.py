@@ -27,6 +27,7 @@ from onnx import TensorProto, helper, numpy_helper
 from thermoscope.analysis.temporal import series_statistic
 from thermoscope.core import Box, Polygon, ThermalFrame
 from thermoscope.core.regions import Region, RegionError
+from thermoscope.models.contract import InputContract
 from thermoscope.models.errors import ModelError
 
 #: Statistics a curve may follow: plain ones (``series_statistic``) and percentiles "p01" to
@@ -36,6 +37,8 @@ PLAIN_STATISTICS = ("mean", "max", "min", "median")
 STATISTICS = ("mean", "max", "min", "p05", "p95")
 #: ONNX opset of exported temporal models.
 OPSET = 17
+#: Release file holding a temporal model's curve settings (``CurveFeatures.to_dict``).
+CURVES_FILE = "curves.json"
 
 _F32 = NDArray[np.float32]
 _F64 = NDArray[np.float64]
@@ -164,6 +167,24 @@ class CurveFeatures:
         if not np.isfinite(out).all():
             raise ModelError("temporal model: the recording holds non-finite temperatures")
         return out.astype(np.float32)
+
+
+def recording_curves(
+    contract: InputContract,
+    features: CurveFeatures,
+    frames: Sequence[ThermalFrame],
+    *,
+    source: str,
+) -> _F32:
+    """A recording's curves as the release computes them (ambient: the first frame's median),
+    after ``contract`` has refused a first or last frame whose pixels its window mostly clips.
+
+    Raises:
+        ModelError: the window clips the frames, or ``CurveFeatures.extract`` refuses them.
+    """
+    for frame in (frames[0], frames[-1]):
+        contract.check(frame.celsius, source=source)
+    return features.extract(frames)
 
 
 def _known_statistic(name: str) -> bool:

@@ -1,17 +1,13 @@
-"""What ``thermoscope model`` runs: train a release from labelled data, evaluate a release,
-predict on files. The command line only parses, prints and shows progress; the server's jobs
-can call the same functions.
+"""What ``thermoscope model`` runs with a release: evaluate it, predict on files, export it.
+The command line only parses, prints and shows progress; the server's jobs can call the same
+functions (training: ``models.fitting``).
 
-- ``train_release``: golden statistics (``models.golden``) or a temporal model
-  (``models.temporal``) from ``LabelledData`` (classifiers: ``models.classifier_release``);
-  holds out a seeded, leak-free part, evaluates on it and writes one release folder
-  (atomically, optionally signed) whose manifest carries the dataset hash, the code version,
-  the training settings and the held-out figures.
-- ``evaluate_release``: a release's predictions on labelled data (optionally only the part its
-  training held out, recomputed from its seed) measured by ``models.evaluation``.
+- ``predict_data`` + ``evaluate_outcomes``: a release's predictions on labelled data
+  (``held_out_part``: only the part its training held out) measured by ``models.evaluation``.
 - ``predict_files``: one JSON-ready record per input file (``source``, ``label``, ``score``,
   ``verdict``, ``anomaly_score`` for anomaly models, ``probabilities`` for classifiers), or a
   record with ``error`` when the file cannot be read or does not fit the model.
+- ``export_onnx_file``: the release's model as one standalone ONNX file.
 """
 
 from __future__ import annotations
@@ -29,15 +25,11 @@ from numpy.typing import NDArray
 
 import thermoscope.io as tio
 from thermoscope.core import ThermalFrame, ThermoscopeError
-from thermoscope.datasets.synthetic.line import product_layout
-from thermoscope.models.contract import InputContract
 from thermoscope.models.errors import ModelError
 from thermoscope.models.evaluation import Evaluation, evaluate
-from thermoscope.models.golden import GOLDEN_THRESHOLD, GoldenStatistics, fit_golden
 from thermoscope.models.labelled import LabelledData, holdout_split
 from thermoscope.models.manifest import METADATA_PREFIX
-from thermoscope.models.provenance import code_version
-from thermoscope.models.release import MODEL_FILE, Manifest, read_file, write_release
+from thermoscope.models.release import MODEL_FILE, Manifest, read_file
 from thermoscope.models.runtime import (
     LoadedModel,
     Prediction,
@@ -45,231 +37,14 @@ from thermoscope.models.runtime import (
     is_ok_class,
     load_model,
 )
-from thermoscope.models.temporal import CurveFeatures, TemporalSettings, softmax, train_temporal
+from thermoscope.models.temporal import CURVES_FILE, CurveFeatures, recording_curves, softmax
 
 #: progress(stage, done, total): stage "load", "epoch", "predict" ...
 Progress = Callable[[str, int, int], None]
-#: Release file holding a temporal model's curve settings.
-CURVES_FILE = "curves.json"
 #: Release file listing the train and holdout item ids (written by classifier training).
 SPLIT_FILE = "split.json"
 #: Suffixes read as 8-bit pictures for intensity models (the solar layout's JPEGs).
 PICTURE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff"})
-#: Share of the training pixels left outside a window derived from the data (each side).
-WINDOW_TAIL = 0.001
-
-
-@dataclass(frozen=True, slots=True)
-class TrainedRelease:
-    """What ``train_release`` made: the folder, its manifest and the held-out evaluation."""
-
-    folder: Path
-    manifest: Manifest
-    evaluation: Evaluation | None
-
-
-def data_window(data: LabelledData, indices: Sequence[int]) -> tuple[float, float]:
-    """A fixed window from the training data: the 0.1 and 99.9 percentiles of its pixels,
-    rounded outwards to whole units; the full 0..255 for 8-bit pictures."""
-    if data.unit == "intensity":
-        return (0.0, 255.0)
-    sample = np.concatenate([data.inputs[i].ravel()[::7] for i in indices])
-    sample = sample[np.isfinite(sample)]
-    lo, hi = np.quantile(sample, [WINDOW_TAIL, 1.0 - WINDOW_TAIL])
-    lo, hi = float(np.floor(lo)), float(np.ceil(hi))
-    return (lo, hi if hi > lo else lo + 1.0)
-
-
-def _summary(ev: Evaluation | None) -> dict[str, Any]:
-    if ev is None:
-        return {}
-    out: dict[str, Any] = {
-        "holdout_count": ev.count,
-        "accuracy": ev.accuracy,
-        "macro_f1": ev.macro_f1,
-        "ece": ev.calibration.ece,
-        "recall": {c.name: c.recall for c in ev.per_class},
-    }
-    if ev.binary is not None:
-        out |= {
-            "binary_accuracy": ev.binary.accuracy,
-            "auroc": ev.binary.auroc,
-            "average_precision": ev.binary.average_precision,
-        }
-    return out
-
-
-def train_release(
-    data: LabelledData,
-    out: Path,
-    *,
-    kind: str,
-    name: str,
-    version: int,
-    seed: int,
-    holdout: float,
-    settings: Any = None,
-    window: tuple[float, float] | None = None,
-    private_key: Path | None = None,
-) -> TrainedRelease:
-    """Train a model of ``kind`` ("golden" or "temporal") and write its release to ``out``.
-
-    Classifiers are trained by ``models.classifier_release.train_classifier``.
-
-    Args:
-        data: the labelled data (``models.labelled.load_labelled``).
-        out: the release folder to create (must not exist).
-        kind: "golden" (statistics of the training part's normal frames) or "temporal"
-            (recordings of a synthetic run).
-        name, version: the release's identity.
-        seed: seeds the held-out split and the training.
-        holdout: share of the data held out for the release's own evaluation, [0, 1).
-        settings: ``TemporalSettings`` for a temporal model.
-        window: the input window (°C, or intensity for pictures); default from the data.
-        private_key: sign the release with this Ed25519 key.
-    Raises:
-        ModelError: the data does not fit the kind (no recordings for a temporal model, one
-            class only), the window clips most pixels of a frame, or the release cannot be
-            written (nothing is left half-written).
-    """
-    if len(set(data.labels)) < 2:
-        raise ModelError(
-            f"training needs 2 or more classes, the data has {sorted(set(data.labels))}"
-        )
-    train_idx, held_idx = holdout_split(data, share=holdout, seed=seed)
-    lo_hi = window or data_window(data, train_idx)
-    training: dict[str, Any] = {"seed": seed, "holdout": holdout, "train_items": len(train_idx)}
-    if kind == "golden":
-        stats, held_probs = _fit_golden(data, train_idx, held_idx, lo_hi)
-        evaluation = _held_out(data, held_idx, held_probs, ["normal", "anomaly"], binary=True)
-        folder = stats.write_release(
-            out,
-            name=name,
-            version=version,
-            dataset_hash=data.dataset_hash,
-            code_version=code_version(),
-            metrics=_summary(evaluation) | training,
-            private_key=private_key,
-        )
-    elif kind == "temporal":
-        onnx, contract, classes, extra, settings_used, held_probs = _fit_temporal(
-            data, train_idx, held_idx, lo_hi, seed, settings
-        )
-        evaluation = _held_out(data, held_idx, held_probs, classes, binary=False)
-        folder = write_release(
-            out,
-            name=name,
-            version=version,
-            kind=kind,
-            contract=contract,
-            onnx=onnx,
-            classes=classes,
-            dataset_hash=data.dataset_hash,
-            code_version=code_version(),
-            training=settings_used | training,
-            metrics=_summary(evaluation),
-            extra_files=extra,
-            private_key=private_key,
-        )
-    else:
-        raise ModelError(f"train: kind {kind!r} is not trained here (golden, temporal)")
-    manifest = Manifest.from_dict(json.loads((folder / "manifest.json").read_bytes()))
-    return TrainedRelease(folder, manifest, evaluation)
-
-
-def _held_out(
-    data: LabelledData,
-    held_idx: list[int],
-    probs: NDArray[Any],
-    classes: Sequence[str],
-    *,
-    binary: bool,
-) -> Evaluation | None:
-    """The held-out figures: multi-class, or normal vs anomaly for anomaly-type models."""
-    if not held_idx:
-        return None
-    labels = [data.labels[i] for i in held_idx]
-    if binary:
-        truth = [int(label != data.normal) for label in labels]
-        pred = [int(p[1] >= GOLDEN_THRESHOLD) for p in probs]
-        return evaluate(truth, probs, list(classes), y_pred=pred, normal=classes[0])
-    normal = data.normal if data.normal in classes else None
-    return evaluate([list(classes).index(x) for x in labels], probs, list(classes), normal=normal)
-
-
-def _fit_golden(
-    data: LabelledData,
-    train_idx: list[int],
-    held_idx: list[int],
-    window: tuple[float, float],
-) -> tuple[GoldenStatistics, NDArray[Any]]:
-    """Golden statistics of the training part's normal frames; held-out [1 - s, s] scores."""
-    if data.normal is None:
-        raise ModelError("golden statistics learn from OK parts: the data names no normal class")
-    normal = [i for i in train_idx if data.labels[i] == data.normal]
-    height, width = data.inputs[0].shape
-    contract = InputContract(window_c=window, height=height, width=width, unit=data.unit)
-    stats = fit_golden([data.inputs[i] for i in normal], contract)
-    if not held_idx:
-        return stats, np.zeros((0, 2))
-    x = contract.apply_batch([data.inputs[i] for i in held_idx])
-    score = stats.score(x)[0].astype(np.float64)
-    return stats, np.c_[1.0 - score, score]
-
-
-def _fit_temporal(
-    data: LabelledData,
-    train_idx: list[int],
-    held_idx: list[int],
-    window: tuple[float, float],
-    seed: int,
-    settings: Any,
-) -> tuple[bytes, InputContract, list[str], dict[str, bytes], dict[str, Any], NDArray[Any]]:
-    if data.sequences is None or data.product is None:
-        raise ModelError("a temporal model learns from recordings: give a synthetic run folder")
-    height, width = data.inputs[0].shape
-    features = CurveFeatures(product_layout(data.product), (height, width))
-    contract = InputContract(window_c=window, height=height, width=width, unit="celsius")
-    curves = np.stack(
-        [
-            sequence_curves(contract, features, seq, source=source)
-            for seq, source in zip(data.sequences, data.sources, strict=True)
-        ]
-    )
-    settings = settings or TemporalSettings(seed=seed)
-    model = train_temporal(
-        curves[train_idx],
-        [data.labels[i] for i in train_idx],
-        classes=data.classes,
-        settings=settings,
-    )
-    held = model.probabilities(curves[held_idx]) if held_idx else np.zeros((0, len(data.classes)))
-    extra = {CURVES_FILE: json.dumps(features.to_dict(), indent=2).encode("utf-8")}
-    training = {
-        "hidden": settings.hidden,
-        "epochs": settings.epochs,
-        "learning_rate": settings.learning_rate,
-        "weight_decay": settings.weight_decay,
-        "product": data.product,
-    }
-    return model.to_onnx(), contract, list(model.classes), extra, training, held
-
-
-def sequence_curves(
-    contract: InputContract,
-    features: CurveFeatures,
-    frames: Sequence[ThermalFrame],
-    *,
-    source: str,
-) -> NDArray[np.float32]:
-    """A recording's curves (ambient: its first frame's median, as in training), after the
-    contract has refused a first or last frame its window clips."""
-    for frame in (frames[0], frames[-1]):
-        contract.check(frame.celsius, source=source)
-    return features.extract(frames)
-
-
-# -- using a release -----------------------------------------------------------------------
 
 
 def curve_features(folder: Path, manifest: Manifest) -> CurveFeatures:
@@ -340,7 +115,7 @@ def predict_data(
             stop = min(len(data), start + batch)
             curves = np.stack(
                 [
-                    sequence_curves(
+                    recording_curves(
                         model.contract, features, data.sequences[i], source=data.sources[i]
                     )
                     for i in range(start, stop)
@@ -523,7 +298,7 @@ def _judge(
         if isinstance(item, list):
             if features is None:
                 raise ModelError(f"{path}: a temporal release needs its curve settings")
-            curves = sequence_curves(model.contract, features, item, source=str(path))
+            curves = recording_curves(model.contract, features, item, source=str(path))
             return _temporal_outcome(model, curves[None])[0]
         return _outcome(model.predict(item))
     except ModelError as exc:
