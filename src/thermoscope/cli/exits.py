@@ -23,7 +23,8 @@ class ExitCode(IntEnum):
     #: value that cannot be parsed or is out of range); nothing was read or written.
     USAGE = 2
     #: a resource outside the files is unavailable: ``serve`` cannot listen on its address
-    #: (port taken, address not local).
+    #: (port taken, address not local), ``edge run`` cannot listen for its PLC or status page
+    #: or reach its PLC.
     UNAVAILABLE = 3
 
 

@@ -16,6 +16,7 @@ from thermoscope import __version__
 from thermoscope.cli.batch import err_console, run_batch
 from thermoscope.cli.dataset import dataset_app
 from thermoscope.cli.describe import describe, describe_without_temperatures
+from thermoscope.cli.edge import edge_app
 from thermoscope.cli.exits import ExitCode, fail, usage
 from thermoscope.cli.inputs import expand_inputs
 from thermoscope.cli.inspection import inspect_command, recipe_app, synth_command
@@ -38,6 +39,7 @@ app.add_typer(recipe_app, name="recipe")
 app.add_typer(dataset_app, name="dataset")
 app.add_typer(model_app, name="model")
 app.command("serve")(serve_command)
+app.add_typer(edge_app, name="edge")
 
 Inputs = Annotated[
     list[str],
