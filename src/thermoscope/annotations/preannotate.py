@@ -10,7 +10,9 @@ annotation marked machine-made:
 - shape: the geometry of the finding's region, looked up by name in ``regions`` (core ``Box``
   → ``Box``, ``Polygon`` → ``Polygon``, ``MaskRegion`` → ``Mask``, any other ``Region`` → its
   mask when ``frame_shape`` is given, else its bounding box); a finding whose region is not in
-  ``regions`` is placed at its extreme pixel ``(x, y)`` as a ``Point`` at the pixel's centre,
+  ``regions`` is placed on its ``extra["box"]`` (``[x0, y0, x1, y1]`` px, end-exclusive, as
+  learned findings give it) as a ``Box`` when that is a non-empty box, else at its extreme
+  pixel ``(x, y)`` as a ``Point`` at the pixel's centre,
   or, with neither, over the whole frame when ``frame_shape`` is given; otherwise it is
   returned in ``unplaced``;
 - attributes (see ``inspection_label``): ``value`` and ``limit`` in the finding's ``unit``,
@@ -161,11 +163,26 @@ def _shape_of(
     region = regions.get(finding.region)
     if region is not None:
         return region_shape(region, frame_shape)
+    box = _extra_box(finding.extra.get("box"))
+    if box is not None:
+        return box
     if finding.x is not None and finding.y is not None:
         return Point(finding.x + 0.5, finding.y + 0.5)
     if frame_shape is not None:
         return Box(0.0, 0.0, float(frame_shape[1]), float(frame_shape[0]))
     return None
+
+
+def _extra_box(value: object) -> Box | None:
+    """The ``Box`` of an ``extra["box"]`` ``[x0, y0, x1, y1]`` (px), if it is a non-empty one."""
+    if not isinstance(value, list | tuple) or len(value) != 4:
+        return None
+    if not all(isinstance(v, int | float) and math.isfinite(v) for v in value):
+        return None
+    x0, y0, x1, y1 = (float(v) for v in value)
+    if x1 <= x0 or y1 <= y0:
+        return None
+    return Box(x0, y0, x1 - x0, y1 - y0)
 
 
 def region_shape(region: core_regions.Region, frame_shape: tuple[int, int] | None = None) -> Shape:
