@@ -224,6 +224,10 @@ class Agent:
         self._sinks: list[Any] = []
         self._recent: deque[RecentPart] = deque(maxlen=config.recent_frames or 1)
         self._stop = asyncio.Event()
+        self._running = asyncio.Event()
+        self._running.set()
+        self.commands.on("pause", self._pause)
+        self.commands.on("resume", self._resume)
         self._tasks: list[asyncio.Task[None]] = []
         self._trigger: TriggerSource | None = None
         self._reporter: PartReporter | None = None
@@ -492,9 +496,22 @@ class Agent:
         """Inspect parts until the trigger or the source has no more, or ``stop``."""
         assert self._trigger is not None
         while not self._stop.is_set():
+            await self._unless_stopped(self._running.wait())
             trigger = await self._unless_stopped(self._trigger.next())
             if trigger is None or not await self.part(trigger):
                 break
+
+    async def _pause(self, arguments: dict[str, Any]) -> None:
+        """The ``pause`` command: take no trigger until ``resume``."""
+        self._running.clear()
+        if self.station is not None:
+            await self.station.update(state="paused")
+
+    async def _resume(self, arguments: dict[str, Any]) -> None:
+        """The ``resume`` command: take triggers again."""
+        self._running.set()
+        if self.station is not None:
+            await self.station.update(state="online")
 
     async def _unless_stopped(self, waited: Awaitable[T]) -> T | None:
         """``waited``'s result, or ``None`` (``waited`` cancelled) once ``stop`` is called."""

@@ -362,7 +362,7 @@ class DriftConfig(_Strict):
 
     enabled: bool = Field(default=True, description="Watch the run for drift.")
     settings: WatchSettings = Field(
-        default=WatchSettings(), description="The watch's settings (docs/recipes.md)."
+        default=WatchSettings(), description="The watch's settings (docs/drift-watch.md)."
     )
 
 
@@ -396,6 +396,8 @@ class AgentConfig(_Strict):
             raise ValueError("give a recipe, a model release, or both")
         if self.trigger.kind == "plc" and self.plc.kind == "none":
             raise ValueError("trigger kind plc needs a plc link (plc.kind)")
+        if self.trigger.kind != "plc" and self.plc.kind != "none":
+            raise ValueError("a plc link gets results only for its own triggers: trigger kind plc")
         if self.trigger.kind == "mqtt" and self.mqtt is None:
             raise ValueError("trigger kind mqtt needs mqtt settings")
         return self

@@ -5,7 +5,8 @@
 - ``PlcTrigger``: the PLC's trigger (through any ``PlcLink``); the trigger id is echoed as the
   result id and picks a synthetic part.
 - ``MqttTrigger``: the ``trigger`` command on the station's command topic
-  (``{"command": "trigger", "id": 17, "part": "SN-17"}``; ``id`` optional, 0..2**32-1).
+  (``{"command": "trigger", "id": "SN-17"}``: a string ``id`` is the part's name and the agent
+  numbers the part; an integer ``id`` (0..2**32-1) is its number and picks a synthetic part).
 """
 
 from __future__ import annotations
@@ -96,13 +97,18 @@ class MqttTrigger:
         router.on("trigger", self._command)
 
     async def _command(self, arguments: dict[str, Any]) -> None:
-        number = arguments.get("id", next(self._numbers))
+        given = arguments.get("id")
         part = arguments.get("part", "")
-        if isinstance(number, bool) or not isinstance(number, int):
-            log.warning("trigger command refused: id %r is not an integer", number)
+        number = next(self._numbers)
+        if isinstance(given, int) and not isinstance(given, bool):
+            number = given
+        elif isinstance(given, str):
+            part = part or given
+        elif given is not None:
+            log.warning("trigger command refused: id %r is neither an integer nor a string", given)
             return
         if not 0 <= number <= MAX_TRIGGER_ID or not isinstance(part, str) or len(part) > 200:
-            log.warning("trigger command refused: id %r or part %r out of range", number, part)
+            log.warning("trigger command refused: id %r or part %r out of range", given, part)
             return
         self._queue.put_nowait(PartTrigger(number, part, time.monotonic_ns()))
 
