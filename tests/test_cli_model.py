@@ -304,3 +304,36 @@ def test_anomaly_model_from_ok_parts(run: Path, tmp_path: Path) -> None:
     assert code == 0, out
     doc = json.loads((tmp_path / "e" / "evaluation.json").read_text())
     assert doc["evaluation"]["count"] == manifest["metrics"]["holdout_count"]
+
+
+def test_eval_compares_several_releases_side_by_side(run: Path, tmp_path: Path) -> None:
+    for seed, version in (("0", "1"), ("1", "2")):
+        code, out = invoke(
+            "model",
+            "train",
+            run,
+            "--out",
+            tmp_path / f"g{version}",
+            "--kind",
+            "golden",
+            "--seed",
+            seed,
+            "--release-version",
+            version,
+            "--name",
+            "pcb-golden",
+        )
+        assert code == 0, out
+    report = tmp_path / "report"
+    code, out = invoke(
+        "model", "eval", "-m", tmp_path / "g1", "-m", tmp_path / "g2", run, "--out", report
+    )
+    assert code == 0, out
+    assert (report / "pcb-golden-v1" / "evaluation.html").is_file()
+    assert (report / "pcb-golden-v2" / "evaluation.html").is_file()
+    doc = json.loads((report / "comparison.json").read_text())
+    assert [m["label"] for m in doc["models"]] == ["pcb-golden v1", "pcb-golden v2"]
+    assert all(m["figures"]["samples"] == 40 for m in doc["models"])
+    page = (report / "comparison.html").read_text()
+    assert 'href="pcb-golden-v1/evaluation.html"' in page
+    assert '<svg class="roc-overlay"' in page

@@ -15,8 +15,11 @@ from thermoscope.models.evaluation import Evaluation, evaluate
 from thermoscope.reports.errors import ReportError
 from thermoscope.reports.evaluation import (
     CARD_NAME,
+    Compared,
     ModelCard,
+    build_comparison_page,
     build_evaluation_page,
+    write_comparison_report,
     write_evaluation_report,
 )
 
@@ -30,11 +33,11 @@ CHROMIUM_ARGS = [
 CLASSES = ["Cell", "Diode", "Hot-Spot", "<No-Anomaly>"]
 
 
-def sample_evaluation(count: int = 600) -> Evaluation:
-    rng = np.random.default_rng(7)
+def sample_evaluation(count: int = 600, *, signal: float = 2.0, seed: int = 7) -> Evaluation:
+    rng = np.random.default_rng(seed)
     truth = rng.integers(0, len(CLASSES), count)
     logits = rng.normal(0.0, 1.0, (count, len(CLASSES)))
-    logits[np.arange(count), truth] += 2.0
+    logits[np.arange(count), truth] += signal
     probs = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
     return evaluate(truth, probs, CLASSES, normal="<No-Anomaly>", target_recall=0.95)
 
@@ -101,6 +104,20 @@ def test_long_curves_are_thinned() -> None:
     assert len(points) <= 400
 
 
+def test_comparison_marks_the_best_of_each_column() -> None:
+    strong, weak = sample_evaluation(signal=3.0), sample_evaluation(signal=1.0)
+    page = build_comparison_page(
+        [Compared("pretrained", strong, page="a/evaluation.html"), Compared("scratch", weak)],
+        title="pretrained vs scratch",
+    )
+    assert f"<b>{100 * strong.accuracy:.2f} %</b>" in page
+    assert f"<b>{100 * weak.accuracy:.2f} %</b>" not in page
+    assert page.count('class="curve s') == 4  # two curves, two legend lines
+    assert 'href="a/evaluation.html"' in page
+    with pytest.raises(ReportError, match="at least one"):
+        build_comparison_page([], title="none")
+
+
 sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed")
 needs_chromium = pytest.mark.skipif(
     shutil.which(CHROMIUM) is None,
@@ -111,6 +128,8 @@ needs_chromium = pytest.mark.skipif(
 @pytest.fixture
 def page(tmp_path: Path) -> Iterator[sync_api.Page]:
     files = write_evaluation_report(tmp_path, sample_evaluation(), title="b", card=sample_card())
+    rows = [Compared("a", sample_evaluation(signal=3.0)), Compared("b", sample_evaluation())]
+    write_comparison_report(tmp_path, rows, title="c")
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1280, "height": 900})
@@ -144,3 +163,14 @@ def test_browser_draws_every_plot(page: sync_api.Page) -> None:
     assert page.locator("svg circle.operating").count() == 2
     heading = page.locator("section#card h2").inner_text()
     assert heading == "Model card"
+
+
+@needs_chromium
+def test_browser_draws_the_comparison(page: sync_api.Page) -> None:
+    page.goto(page.url.replace("evaluation.html", "comparison.html"))
+    page.wait_for_function("() => document.querySelectorAll('svg.roc-overlay polyline').length")
+    assert page.locator("svg.roc-overlay polyline.curve").count() == 2
+    box = page.locator("svg.roc-overlay").bounding_box()
+    assert box is not None
+    assert box["width"] > 200
+    assert page.locator("table.per-class tbody tr").count() == 2

@@ -51,7 +51,12 @@ from thermoscope.models.workflow import (
 from thermoscope.models.workflow import (
     Progress as WorkProgress,
 )
-from thermoscope.reports.evaluation import ModelCard, write_evaluation_report
+from thermoscope.reports.evaluation import (
+    Compared,
+    ModelCard,
+    write_comparison_report,
+    write_evaluation_report,
+)
 
 model_app = typer.Typer(
     name="model",
@@ -293,7 +298,15 @@ def _print_metrics(metrics: Mapping[str, Any]) -> None:
 
 @model_app.command("eval")
 def eval_command(
-    release: ReleaseDir,
+    releases: Annotated[
+        list[Path],
+        typer.Option(
+            "--model",
+            "-m",
+            help="A release folder; repeat it to compare several side by side.",
+            show_default=False,
+        ),
+    ],
     data: DataDir,
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the HTML and JSON.")],
     version: DataVersion = None,
@@ -306,35 +319,51 @@ def eval_command(
     ] = DEFAULT_TARGET_RECALL,
     limit: Annotated[int | None, typer.Option(min=2, help="Use only the first N items.")] = None,
 ) -> None:
-    """Evaluate a release on labelled data: prints accuracy, macro-F1 and per-class recall;
-    writes evaluation.html, evaluation.json and model_card.md to OUT."""
+    """Evaluate releases on labelled data: prints accuracy, macro-F1 and per-class recall;
+    writes evaluation.html, evaluation.json and model_card.md to OUT (one folder per release
+    and comparison.html beside them when several are given)."""
     try:
-        model = load_model(release, public_key=public_key)
+        models = [(path, load_model(path, public_key=public_key)) for path in releases]
     except ThermoscopeError as exc:
         raise fail(str(exc)) from None
     labelled = _load(data, version, limit)
-    try:
-        if holdout:
-            labelled = held_out_part(release, model.manifest, labelled)
-        with _progress("Evaluating") as report:
-            outcomes = predict_data(model, release, labelled, progress=report)
-        evaluation = evaluate_outcomes(model, labelled, outcomes, target_recall=target_recall)
-        card = ModelCard.from_manifest(model.manifest.to_dict())
-        files = write_evaluation_report(
-            out,
-            evaluation,
-            title=f"{model.name} v{model.version} on {data.name}",
-            card=card,
-            meta={
-                "data": data.name,
-                "part": "held out" if holdout else "all",
-                "dataset hash": labelled.dataset_hash[:16],
-            },
-        )
-    except (ThermoscopeError, OSError) as exc:
-        raise fail(str(exc)) from None
-    _print_evaluation(evaluation)
-    console.print(f"report: {files.html} · JSON: {files.json}")
+    compared = []
+    for path, model in models:
+        label = f"{model.name} v{model.version}"
+        folder = out if len(models) == 1 else out / f"{model.name}-v{model.version}"
+        try:
+            part = held_out_part(path, model.manifest, labelled) if holdout else labelled
+            with _progress(f"Evaluating {label}") as report:
+                outcomes = predict_data(model, path, part, progress=report)
+            evaluation = evaluate_outcomes(model, part, outcomes, target_recall=target_recall)
+            card = ModelCard.from_manifest(model.manifest.to_dict())
+            files = write_evaluation_report(
+                folder,
+                evaluation,
+                title=f"{label} on {data.name}",
+                card=card,
+                meta={
+                    "data": data.name,
+                    "part": "held out" if holdout else "all",
+                    "dataset hash": part.dataset_hash[:16],
+                },
+            )
+        except (ThermoscopeError, OSError) as exc:
+            raise fail(str(exc)) from None
+        if len(models) > 1:
+            console.print(f"[bold]{escape(label)}[/bold]")
+        _print_evaluation(evaluation)
+        console.print(f"report: {files.html} · JSON: {files.json}")
+        page = files.html.relative_to(out).as_posix() if len(models) > 1 else None
+        compared.append(Compared(label, evaluation, card, page))
+    if len(models) > 1:
+        try:
+            html, _ = write_comparison_report(
+                out, compared, title=f"{len(models)} models on {data.name}"
+            )
+        except OSError as exc:
+            raise fail(f"{out}: {exc.strerror or exc}") from None
+        console.print(f"side by side: {html}")
 
 
 @model_app.command("predict")

@@ -13,7 +13,7 @@ leaves the file.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from html import escape
 from pathlib import Path
@@ -23,11 +23,19 @@ import thermoscope
 from thermoscope.io.registry import write_atomic
 from thermoscope.models.evaluation import Evaluation
 from thermoscope.reports.errors import ReportError
-from thermoscope.reports.evaluation_charts import confusion_svg, pr_svg, reliability_svg, roc_svg
+from thermoscope.reports.evaluation_charts import (
+    confusion_svg,
+    pr_svg,
+    reliability_svg,
+    roc_overlay_svg,
+    roc_svg,
+)
 from thermoscope.reports.html import _CSS
 
 #: File names a written evaluation report has in its folder.
 HTML_NAME, JSON_NAME, CARD_NAME = "evaluation.html", "evaluation.json", "model_card.md"
+#: File names of a written comparison of several models.
+COMPARISON_HTML, COMPARISON_JSON = "comparison.html", "comparison.json"
 
 _CARD_KEYS = (
     "name",
@@ -211,6 +219,159 @@ def write_evaluation_report(
     return EvaluationFiles(html_path, json_path, card_path)
 
 
+@dataclass(frozen=True, slots=True)
+class Compared:
+    """One model in a side-by-side comparison (e.g. pretrained vs from scratch).
+
+    Attributes:
+        label: how the comparison names it ("solar v3 (pretrained)").
+        evaluation: its figures on the shared data.
+        card: its model card, if known.
+        page: a link to its own evaluation page, relative to the comparison's folder.
+    """
+
+    label: str
+    evaluation: Evaluation
+    card: ModelCard | None = None
+    page: str | None = None
+
+
+_COLUMNS = (
+    ("samples", "Samples"),
+    ("accuracy", "Accuracy"),
+    ("macro_f1", "Macro-F1"),
+    ("binary_accuracy", "Defect vs normal"),
+    ("auroc", "AUROC"),
+    ("average_precision", "AP"),
+    ("ece", "ECE"),
+    ("threshold", "Threshold"),
+    ("threshold_fpr", "FPR there"),
+)
+#: Columns where lower is better (the rest: higher is better; samples and threshold: neither).
+_LOWER_BETTER = frozenset({"ece", "threshold_fpr"})
+
+
+def _figures(ev: Evaluation) -> dict[str, float | None]:
+    b = ev.binary
+    point = None if b is None else b.operating
+    return {
+        "samples": float(ev.count),
+        "accuracy": ev.accuracy,
+        "macro_f1": ev.macro_f1,
+        "binary_accuracy": None if b is None else b.accuracy,
+        "auroc": None if b is None else b.auroc,
+        "average_precision": None if b is None else b.average_precision,
+        "ece": ev.calibration.ece,
+        "threshold": None if point is None else point.threshold,
+        "threshold_fpr": None if point is None else point.false_positive_rate,
+    }
+
+
+def comparison_document(
+    rows: Sequence[Compared], *, meta: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """The JSON of a comparison: per model its label, headline figures, card and evaluation."""
+    return {
+        "models": [
+            {
+                "label": r.label,
+                "figures": _figures(r.evaluation),
+                "model_card": None if r.card is None else r.card.to_dict(),
+                "evaluation": r.evaluation.to_dict(),
+            }
+            for r in rows
+        ],
+        "meta": dict(meta or {}),
+        "thermoscope": thermoscope.__version__,
+    }
+
+
+def build_comparison_page(
+    rows: Sequence[Compared], *, title: str, meta: Mapping[str, str] | None = None
+) -> str:
+    """Several models side by side: a table of their headline figures (the best of each
+    column in bold) and their ROC curves on one plot; each row links to its own page."""
+    if not rows:
+        raise ReportError("a comparison needs at least one model")
+    figures = [_figures(r.evaluation) for r in rows]
+    best: dict[str, float] = {}
+    for key, _ in _COLUMNS:
+        if key in ("samples", "threshold"):
+            continue
+        values = [v for f in figures if (v := f[key]) is not None]
+        if len(values) > 1:
+            best[key] = min(values) if key in _LOWER_BETTER else max(values)
+    head = "".join(f"<th>{escape(text)}</th>" for _, text in _COLUMNS)
+    body = []
+    for row, fig in zip(rows, figures, strict=True):
+        name = escape(row.label)
+        if row.page:
+            name = f'<a href="{escape(row.page)}">{name}</a>'
+        cells = []
+        for key, _ in _COLUMNS:
+            value = fig[key]
+            text = "-" if value is None else _cell(key, value)
+            strong = value is not None and best.get(key) == value
+            cells.append(f'<td class="num">{"<b>" + text + "</b>" if strong else text}</td>')
+        body.append(f'<tr><td class="source">{name}</td>{"".join(cells)}</tr>')
+    table = (
+        f'<table class="findings per-class"><thead><tr><th>Model</th>{head}</tr></thead>'
+        f"<tbody>{''.join(body)}</tbody></table>"
+    )
+    curves = [
+        (r.label, r.evaluation.binary.roc, r.evaluation.binary.auroc)
+        for r in rows
+        if r.evaluation.binary is not None
+    ]
+    plot = f'<div class="card chart">{roc_overlay_svg(curves)}</div>' if curves else ""
+    data = json.dumps(comparison_document(rows, meta=meta), allow_nan=False)
+    facts = "".join(
+        f"<div><dt>{escape(str(k))}</dt><dd>{escape(str(v))}</dd></div>"
+        for k, v in (meta or {}).items()
+    )
+    return (
+        "<!DOCTYPE html>\n"
+        '<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{escape(title)}</title><style>{_CSS}{_EXTRA_CSS}</style></head><body>"
+        '<header><div class="brand">thermoscope · model comparison</div>'
+        f"<h1>{escape(title)}</h1>{f'<dl>{facts}</dl>' if facts else ''}</header><main>"
+        '<section id="comparison"><h2>Side by side <span class="hint">the same data for every '
+        "model; bold: the best of a column; threshold: picked for the target recall</span></h2>"
+        f'<div class="card chart table-wrap">{table}</div><div class="curves">{plot}</div>'
+        "</section>"
+        f"</main><footer>thermoscope {escape(thermoscope.__version__)}</footer>"
+        f'<script type="application/json" id="comparison-data">{_json_in_html(data)}</script>'
+        "</body></html>\n"
+    )
+
+
+def _cell(key: str, value: float) -> str:
+    if key == "samples":
+        return str(int(value))
+    if key in ("accuracy", "binary_accuracy"):
+        return _pct(value)
+    return _num(value)
+
+
+def write_comparison_report(
+    folder: str | Path,
+    rows: Sequence[Compared],
+    *,
+    title: str,
+    meta: Mapping[str, str] | None = None,
+) -> tuple[Path, Path]:
+    """Write ``comparison.html`` and ``comparison.json`` into ``folder``; returns both paths."""
+    out = Path(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    document = comparison_document(rows, meta=meta)
+    page = build_comparison_page(rows, title=title, meta=meta)
+    json_path = write_atomic(
+        out / COMPARISON_JSON, (json.dumps(document, indent=2, allow_nan=False) + "\n").encode()
+    )
+    return write_atomic(out / COMPARISON_HTML, page.encode("utf-8")), json_path
+
+
 def _json_in_html(text: str) -> str:
     """JSON safe inside a <script> element (no closing tag, no comment opener)."""
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
@@ -357,12 +518,15 @@ _EXTRA_CSS = """
 .curves{display:grid;grid-template-columns:repeat(auto-fill,minmax(320px,1fr));gap:12px}
 table.per-class td.source{min-width:120px}
 table.findings td.why{overflow-wrap:anywhere}
+.table-wrap{overflow-x:auto;margin-bottom:12px}
 svg.confusion{width:auto;max-width:100%;margin:0 auto}
 svg .curve{fill:none;stroke:var(--accent);stroke-width:2}
 svg .chance{fill:none;stroke:#9aa5b1;stroke-width:1;stroke-dasharray:4 4}
 svg .operating{fill:var(--ng);stroke:#fff;stroke-width:1.5}
 svg .bin{fill:#8fb8f0}
 svg .cell.hit{fill:var(--ok)}svg .cell.miss{fill:var(--ng)}
+svg .curve.s1{stroke:#d93025}svg .curve.s2{stroke:#1e8e3e}svg .curve.s3{stroke:#c77c02}
+svg .curve.s4{stroke:#8e44ad}svg .curve.s5{stroke:#00838f}
 svg .count{font-size:11px;fill:var(--ink)}svg .count.dark{fill:#fff}
 @media (max-width:900px){.eval-grid{grid-template-columns:1fr}}
 """

@@ -169,3 +169,32 @@ def confusion_svg(classes: Sequence[str], confusion: Sequence[Sequence[int]]) ->
         "predicted</text></svg>"
     )
     return "".join(parts)
+
+
+#: Most curves one overlay distinguishes by colour (CSS classes ``s0`` .. ``s5``).
+SERIES = 6
+
+
+def roc_overlay_svg(
+    curves: Sequence[tuple[str, Curve, float | None]], *, width: int = 420, height: int = 360
+) -> str:
+    """Several ROC curves on one plot (``(label, curve, auroc)`` each), with a legend; colours
+    repeat after ``SERIES`` curves."""
+    frame = _Frame(width, height, 46, 14, 26 + 14 * len(curves), 34, (0.0, 1.0), (0.0, 1.0))
+    parts = [
+        _svg_open(width, height, "roc-overlay"),
+        _axes(frame, "TPR", y_integer=False, x_label="FPR"),
+        _path(frame, [(0.0, 0.0), (1.0, 1.0)], "chance"),
+    ]
+    for k, (label, curve, auroc) in enumerate(curves):
+        css = f"curve s{k % SERIES}"
+        parts.append(_path(frame, _thin(curve.x, curve.y), css))
+        y = 14 + 14 * k
+        value = "-" if auroc is None else f"{auroc:.4f}"
+        parts.append(
+            f'<line class="{css}" x1="{frame.left:.1f}" y1="{y - 4}" x2="{frame.left + 18:.1f}" '
+            f'y2="{y - 4}"/><text class="legend" x="{frame.left + 24:.1f}" y="{y}">'
+            f"{escape(label)} · AUROC {value}</text>"
+        )
+    parts.append("</svg>")
+    return "".join(parts)
