@@ -10,7 +10,8 @@ synthetic line, or a GenICam camera), ``trigger`` (free-run, the PLC, an MQTT co
 ``recipe``, ``model`` (a release folder, its public key), ``plc`` (none, an OPC UA client of the
 PLC, an OPC 40100 Machine Vision server, or a Modbus TCP server), ``mqtt``, ``webhook``,
 ``outbox``, ``server`` (the annotation server frames are delivered to), ``status`` (the local
-page) and ``drift`` (the drift watch over the run).
+page), ``drift`` (the drift watch over the run) and ``updates`` (model releases pulled from the
+server).
 """
 
 from __future__ import annotations
@@ -366,6 +367,78 @@ class DriftConfig(_Strict):
     )
 
 
+class UpdatesConfig(_Strict):
+    """Model updates pulled from the annotation server (``thermoscope.edge.updates``): signed
+    releases verified with ``model.public_key``, run in shadow on the recent frames, switched to
+    when they agree with the running model, rolled back when the health check after the switch
+    fails. Needs ``server`` (its token with the ``read`` scope too) and ``model.public_key``."""
+
+    enabled: bool = Field(default=False, description="Pull and switch to new releases.")
+    poll_interval_s: float = Field(
+        default=60.0, gt=0.0, le=86400.0, description="How often the server is asked, seconds."
+    )
+    folder: Path = Field(
+        default=Path("models"),
+        description="Where releases are unpacked and kept (the current one and the previous "
+        "one, for rollback) with the update state.",
+    )
+    shadow_frames: int = Field(
+        default=16,
+        ge=1,
+        le=10_000,
+        description="Recent parts a candidate must be run on in shadow before it may switch "
+        "(at most recent_frames).",
+    )
+    min_agreement: float = Field(
+        default=0.95,
+        ge=0.0,
+        le=1.0,
+        description="Share of shadow parts whose pass/fail verdict must match the running one.",
+    )
+    max_score_delta: float = Field(
+        default=0.1,
+        ge=0.0,
+        le=1.0,
+        description="Largest mean |score difference| to the running model on the shadow parts "
+        "(unchecked while no model runs).",
+    )
+    max_latency_ms: float = Field(
+        default=50.0,
+        gt=0.0,
+        le=60_000.0,
+        description="Budget of the model's inference per frame (95th percentile), ms; checked "
+        "in shadow and after the switch.",
+    )
+    health_parts: int = Field(
+        default=50,
+        ge=1,
+        le=1_000_000,
+        description="Parts inspected by a new model before its health check passes.",
+    )
+    max_ng_rate_jump: float = Field(
+        default=0.1,
+        ge=0.0,
+        le=1.0,
+        description="Largest rise of the NG share after the switch over the shadow parts' NG "
+        "share (absolute).",
+    )
+    max_inference_errors: int = Field(
+        default=0,
+        ge=0,
+        le=1_000_000,
+        description="Inference errors a new model may make before it is rolled back.",
+    )
+    max_download_bytes: int = Field(
+        default=1 << 30,
+        ge=1024,
+        le=1 << 40,
+        description="Largest release zip (and unpacked size) taken, bytes.",
+    )
+    timeout_s: float = Field(
+        default=60.0, gt=0.0, le=3600.0, description="Time-out of one request, seconds."
+    )
+
+
 class AgentConfig(_Strict):
     """The whole agent (see the module docstring)."""
 
@@ -383,6 +456,9 @@ class AgentConfig(_Strict):
     )
     status: StatusConfig = Field(default=StatusConfig(), description="The status page.")
     drift: DriftConfig = Field(default=DriftConfig(), description="The drift watch.")
+    updates: UpdatesConfig = Field(
+        default=UpdatesConfig(), description="Model updates from the server."
+    )
     recent_frames: int = Field(
         default=32,
         ge=0,
@@ -400,6 +476,13 @@ class AgentConfig(_Strict):
             raise ValueError("a plc link gets results only for its own triggers: trigger kind plc")
         if self.trigger.kind == "mqtt" and self.mqtt is None:
             raise ValueError("trigger kind mqtt needs mqtt settings")
+        if self.updates.enabled:
+            if self.server is None:
+                raise ValueError("updates need server settings (releases come from the server)")
+            if self.model.public_key is None:
+                raise ValueError("updates need model.public_key (unsigned releases are refused)")
+            if self.recent_frames < self.updates.shadow_frames:
+                raise ValueError("recent_frames must be at least updates.shadow_frames")
         return self
 
 
@@ -452,7 +535,7 @@ def _resolve(data: Any, base: Path) -> Any:
     """``data`` with the known path fields made absolute against ``base``."""
     if not isinstance(data, dict):
         return data
-    keys = {"path", "done", "producer", "recipe", "release", "public_key"}
+    keys = {"path", "done", "producer", "recipe", "release", "public_key", "folder"}
     keys |= {"password_file", "secret_file", "token_file"}
     out: dict[str, Any] = {}
     for key, value in data.items():
