@@ -29,6 +29,7 @@ from typing import Any, Protocol
 import numpy as np
 
 import thermoscope.io as tio
+from thermoscope.core import ThermalFrame
 from thermoscope.datasets.synthetic import ProductLine, SyntheticPart
 from thermoscope.edge import EdgeError
 from thermoscope.edge.config import (
@@ -85,9 +86,9 @@ class FrameSource(Protocol):
         ...
 
 
-def encode_frames(part: SyntheticPart, suffix: str) -> bytes:
-    """A synthetic part's recording as the bytes of a ``suffix`` file."""
-    return tio.registry.writer_for(f"x{suffix}").emit(list(part.frames))
+def encode_frames(frames: Sequence[ThermalFrame], suffix: str) -> bytes:
+    """Frames (a part's recording) as the bytes of a ``suffix`` file."""
+    return tio.registry.writer_for(f"x{suffix}").emit(list(frames))
 
 
 class SyntheticSource:
@@ -126,7 +127,7 @@ class SyntheticSource:
     def capture(self, index: int) -> Capture:
         """Part ``index`` as its camera file (synchronous; the agent calls it in a thread)."""
         part = self.part(index)
-        data = encode_frames(part, self.config.format)
+        data = encode_frames(part.frames, self.config.format)
         truth = {
             "index": index,
             "serial": part.serial,

@@ -1,0 +1,240 @@
+"""The agent on a line, against real parts started here: Mosquitto, a real pymodbus client
+playing the PLC against the agent's Modbus TCP server, and the real annotation server (uvicorn in
+a thread, an ingest-scoped token).
+
+- 1,000 synthetic parts: the PLC gets each part's verdict (the one ``Pipeline`` gives the same
+  file when called directly, which at normal difficulty is also the line's ground truth), the
+  handshake followed part by part; every result arrives on MQTT in sequence; the server holds
+  every NG frame and the sampled OK frames, each once. Then the PLC stops acknowledging: the
+  buffer fills, the next results overrun and the PLC is told, and the overrun is published.
+- 640x512 frames (fewer parts): the same checks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import yaml
+from edge_server import LiveServer
+from line_plc import (
+    Expected,
+    ModbusPlc,
+    PlcResult,
+    expected,
+    line_config,
+    mqtt_log,
+    source_of,
+    synthetic,
+)
+
+from services import Broker, free_port
+from thermoscope.core import ThermalFrame
+from thermoscope.edge.agent import Agent, PartDone
+from thermoscope.edge.config import parse_config
+from thermoscope.edge.delivery import sampled
+from thermoscope.edge.sources import Capture, SyntheticSource, encode_frames
+from thermoscope.recipes import parse_recipe
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[tuple[LiveServer, int, str]]:
+    live = LiveServer(tmp_path / "server", free_port())
+    live.start()
+    project = live.project()
+    token = live.edge_token(project)
+    yield live, project, token
+    live.stop()
+
+
+def check_server(
+    live: LiveServer, project: int, truth: dict[int, Expected], share: float
+) -> list[dict[str, Any]]:
+    """The server holds exactly the NG frames and the sampled OK ones, each once, with the
+    edge's verdict."""
+    frames = live.frames(project)
+    hashes = [str(f["content_hash"]) for f in frames]
+    assert len(hashes) == len(set(hashes)), "a frame is on the server twice"
+    ng = {e.content_id for e in truth.values() if e.verdict == "NG"}
+    ok = {
+        e.content_id for e in truth.values() if e.verdict != "NG" and sampled(e.content_id, share)
+    }
+    assert set(hashes) == ng | ok
+    for frame in frames:
+        want = "NG" if frame["content_hash"] in ng else None
+        if want:
+            assert frame["machine_verdict"] == "NG"
+            assert frame["meta"]["flag"] == "NG"
+    return frames
+
+
+def check_plc(results: dict[int, PlcResult], truth: dict[int, Expected]) -> None:
+    for number, result in results.items():
+        want = truth[number].verdict
+        assert result.error_code == 0, result
+        assert result.failed == (want == "NG"), (number, result, want)
+        assert result.passed == (want != "NG")
+        assert result.warning_code == (1 if want == "WARN" else 0)
+
+
+def check_mqtt(log: Any, truth: dict[int, Expected]) -> None:
+    results = log.channel("result")
+    seqs = sorted({r["seq"] for r in results})
+    assert seqs == list(range(1, len(seqs) + 1)), "a gap in the result sequence"
+    by_part = log.results()
+    assert set(by_part) == {str(n) for n in truth}
+    for number, want in truth.items():
+        got = by_part[str(number)]
+        assert got["verdict"] == want.verdict
+        assert got["frame_id"] == want.content_id
+
+
+async def run_line(
+    config: dict[str, Any], broker: Broker, numbers: list[int], *, stop_acking: int = 0
+) -> tuple[dict[int, PlcResult], Any, list[PartDone], Any]:
+    """The agent in process, the PLC playing ``numbers`` one by one, then ``stop_acking``
+    more parts triggered without acknowledging any result."""
+    settings = parse_config(config)
+    done: list[PartDone] = []
+    agent = Agent(settings, on_part=done.append)
+    results: dict[int, PlcResult] = {}
+    async with mqtt_log(broker.host, broker.port) as log:
+        await agent.start()
+        runner = asyncio.create_task(agent.loop())
+        port = config["plc"]["modbus"]["port"]
+        async with ModbusPlc.connect(port) as plc:
+            for number in numbers:
+                results[number] = await plc.cycle(number)
+            overrun: dict[str, Any] = {}
+            if stop_acking:
+                extra = range(numbers[-1] + 1, numbers[-1] + 1 + stop_acking)
+                for number in extra:
+                    await plc.trigger(number)
+                await plc.until(lambda b: b["overrun"] and not b["busy"])
+                overrun = {**(await plc.bits()), **(await plc.registers())}
+                for _ in range(8):  # the buffered ones, in order
+                    result = await plc.take_result()
+                    results[result.result_id] = result
+        agent.stop()
+        await runner
+        await agent.close()
+        await asyncio.sleep(0.3)  # the last QoS 1 deliveries reach the subscriber
+    return results, log, done, overrun
+
+
+@pytest.mark.slow
+def test_a_thousand_parts_through_plc_mqtt_and_server(
+    tmp_path: Path, mqtt_broker: Broker, server: tuple[LiveServer, int, str]
+) -> None:
+    live, project, token = server
+    config = line_config(
+        tmp_path,
+        modbus_port=free_port(),
+        broker=(mqtt_broker.host, mqtt_broker.port),
+        server=(live.url, project, token),
+        source=synthetic(1000),
+    )
+    numbers = list(range(1, 1001))
+    results, log, done, overrun = asyncio.run(
+        run_line(config, mqtt_broker, numbers, stop_acking=10)
+    )
+    truth = expected(source_of(config), numbers)
+    assert sum(e.verdict == "NG" for e in truth.values()) == 100
+    # normal difficulty: the recipe's verdict is the line's ground truth
+    assert all((e.verdict == "NG") == e.defective for e in truth.values())
+    check_plc({n: results[n] for n in numbers}, truth)
+    assert all(r.processing_ms < 1000 for r in results.values())
+    # the PLC stopped acknowledging: 8 results buffered, the next 2 overran
+    assert overrun["overrun"]
+    assert overrun["overrun_count"] == 2
+    assert overrun["last_overrun_result_id"] == 1010
+    assert sorted(results)[-8:] == list(range(1001, 1009))
+    events = log.channel("event")
+    overruns = [e for e in events if e["type"] == "plc" and e["change"] == "overrun"]
+    assert sorted(int(e["part"]) for e in overruns) == [1009, 1010]
+    everything = {**truth, **expected(source_of(config), range(1001, 1011))}
+    check_mqtt(log, everything)
+    assert [d.trigger.number for d in done] == list(range(1, 1011))
+    check_server(live, project, everything, 0.05)
+
+
+def padded(frame: ThermalFrame, rows: int) -> ThermalFrame:
+    """The frame with ``rows`` more rows below, repeating its last row (counts and °C)."""
+    celsius = np.pad(frame.celsius, ((0, rows), (0, 0)), mode="edge")
+    raw = None if frame.raw is None else np.pad(frame.raw, ((0, rows), (0, 0)), mode="edge")
+    return ThermalFrame(celsius, raw=raw, metadata=frame.metadata)
+
+
+class TallSource(SyntheticSource):
+    """The synthetic line at scale 4 (640x480) with 32 rows of conveyor added: 640x512."""
+
+    def capture(self, index: int) -> Capture:
+        part = self.part(index)
+        frame = padded(part.frame, 32)
+        data = encode_frames([frame], self.config.format)
+        truth = {"index": index, "serial": part.serial, "defects": [d.kind for d in part.defects]}
+        name = f"{part.serial}{self.config.format}"
+        return Capture(data, name, part.serial, 0, truth)
+
+
+def tall_recipe(folder: Path) -> Path:
+    """examples/pcb.yaml scaled by 4 onto a 640x512 frame (hot-spot areas by 16)."""
+    recipe = yaml.safe_load((ROOT / "examples" / "pcb.yaml").read_text(encoding="utf-8"))
+    recipe["frame"] = {"width": 640, "height": 512}
+    for region in recipe["regions"]:
+        region["box"] = {k: 4 * v for k, v in region["box"].items()}
+    for rule in recipe["rules"]:
+        if rule["type"] == "hot_spot_area":
+            rule["limits"] = {k: 16 * v for k, v in rule["limits"].items()}
+    parse_recipe(recipe)
+    path = folder / "pcb-640x512.yaml"
+    path.write_text(yaml.safe_dump(recipe), encoding="utf-8")
+    return path
+
+
+@pytest.mark.slow
+def test_640x512_frames_through_plc_mqtt_and_server(
+    tmp_path: Path, mqtt_broker: Broker, server: tuple[LiveServer, int, str]
+) -> None:
+    live, project, token = server
+    recipe = tall_recipe(tmp_path)
+    config = line_config(
+        tmp_path,
+        modbus_port=free_port(),
+        broker=(mqtt_broker.host, mqtt_broker.port),
+        server=(live.url, project, token),
+        source=synthetic(60, scale=4, defect_rate=0.2),
+        recipe=str(recipe),
+    )
+    settings = parse_config(config)
+    tall = TallSource(settings.source, free_run=False)  # type: ignore[arg-type]
+    numbers = list(range(1, 61))
+
+    async def go() -> tuple[dict[int, PlcResult], Any]:
+        agent = Agent(settings, source=tall)
+        results = {}
+        async with mqtt_log(mqtt_broker.host, mqtt_broker.port) as log:
+            await agent.start()
+            runner = asyncio.create_task(agent.loop())
+            async with ModbusPlc.connect(config["plc"]["modbus"]["port"]) as plc:
+                for number in numbers:
+                    results[number] = await plc.cycle(number)
+            agent.stop()
+            await runner
+            await agent.close()
+            await asyncio.sleep(0.3)
+        return results, log
+
+    results, log = asyncio.run(go())
+    truth = expected(tall, numbers, recipe=recipe)
+    assert sum(e.verdict == "NG" for e in truth.values()) == 12
+    check_plc(results, truth)
+    check_mqtt(log, truth)
+    frames = check_server(live, project, truth, 0.05)
+    assert all((f["width"], f["height"]) == (640, 512) for f in frames)
