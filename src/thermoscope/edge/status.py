@@ -86,6 +86,7 @@ class EdgeMetrics:
             "recipe_checksum": "",
         }
         self._links: dict[str, bool] = {}
+        self._updates: dict[str, Any] | None = None
         self.registry = CollectorRegistry(auto_describe=True)
         self._parts = PromCounter(
             "thermoscope_edge_parts",
@@ -124,6 +125,11 @@ class EdgeMetrics:
         with self._lock:
             self._versions.update({k: str(v) for k, v in versions.items()})
 
+    def set_updates(self, updates: Mapping[str, Any]) -> None:
+        """Set the model updater's state (``ModelUpdater.snapshot``; JSON-ready)."""
+        with self._lock:
+            self._updates = dict(updates)
+
     def set_link(self, name: str, up: bool) -> None:
         """Record whether a link (``plc``, ``mqtt``, ``server``, ``webhook``) is up."""
         with self._lock:
@@ -148,6 +154,7 @@ class EdgeMetrics:
                 "recent": list(self._recent),
                 "versions": dict(self._versions),
                 "links": dict(self._links),
+                "updates": self._updates,
             }
         doc["outbox"] = None if self._depth is None else asdict(self._depth())
         return doc
@@ -230,6 +237,13 @@ def render_html(doc: Mapping[str, Any]) -> str:
         *((f"waiting for {k}", v) for k, v in outbox.get("pending", {}).items()),
         *((f"refused by {k}", v) for k, v in outbox.get("rejected", {}).items()),
     ]
+    updates = doc.get("updates")
+    if updates:
+        current = updates["current"] or {}
+        rows.append(("model update", f"{updates['state']} (v{current.get('version', '—')})"))
+        for event in updates["events"][:3]:
+            detail = event.get("reason") or event.get("version", "")
+            rows.append((f"update {event['step']} ({event['ts']})", detail))
     if outbox:
         rows.append(("frame files (bytes)", f"{outbox['file_bytes']} of {outbox['max_bytes']}"))
         rows.append(("disk", "DISK FULL" if outbox["disk_full"] else "ok"))
