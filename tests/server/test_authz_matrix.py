@@ -15,6 +15,7 @@ One in-process app on SQLite (no job workers), built once for the module.
 from __future__ import annotations
 
 import hashlib
+import io
 import itertools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -22,15 +23,20 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from server_support import ADMIN_PASSWORD, API, PASSWORD, make_settings, npy_file
 from sqlalchemy import select
 
+from thermoscope.models.contract import InputContract
+from thermoscope.models.golden import fit_golden
+from thermoscope.models.release import generate_keys
 from thermoscope.pipeline.demo import example_recipe
 from thermoscope.server import create_app
 from thermoscope.server.auth import ROLE_ACTIONS, Action, Role, digest
 from thermoscope.server.db.models import ApiToken, DatasetVersion, Export, Job, Upload, User, now
+from thermoscope.server.releases import pack
 
 SCHEMA = {"labels": [{"name": "hot_spot"}]}
 SCOPES = ("read", "ingest", "annotate", "review", "admin")
@@ -116,6 +122,7 @@ class World:
     export_id: str
     job_id: str
     users: dict[str, int]
+    model_zip: bytes = b""
 
 
 def _login(app: Any, username: str, password: str = PASSWORD) -> TestClient:
@@ -129,14 +136,23 @@ def _login(app: Any, username: str, password: str = PASSWORD) -> TestClient:
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[World, list[Who]]]:
     tmp = tmp_path_factory.mktemp("authz")
+    generate_keys(tmp / "release.pem", tmp / "release.pub")
     settings = make_settings(
-        tmp, f"sqlite:///{tmp / 'authz.db'}", worker_threads=0, login_failures_per_address=10**5
+        tmp,
+        f"sqlite:///{tmp / 'authz.db'}",
+        worker_threads=0,
+        login_failures_per_address=10**5,
+        model_public_keys=[tmp / "release.pub"],
     )
     app = create_app(settings)
     with TestClient(app) as admin_client:
         admin = _login(app, "admin", ADMIN_PASSWORD)
         pid = admin.post(f"{API}/projects", json={"name": "p", "label_schema": SCHEMA}).json()["id"]
         other = admin.post(f"{API}/projects", json={"name": "q"}).json()["id"]
+        model_zip = _release(tmp, tmp / "release.pem")
+        zipped = {"content": model_zip, "headers": {"Content-Type": "application/zip"}}
+        assert admin.post(f"{API}/projects/{pid}/models", **zipped).status_code == 201
+        assert admin.post(f"{API}/projects/{pid}/models/1/activate").status_code == 200
         files = {"file": ("f.npy", npy_file(1), "application/octet-stream")}
         fid = admin.post(f"{API}/projects/{pid}/frames", files=files).json()["frame_id"]
         for name, project_id, role in (
@@ -203,9 +219,17 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[World, lis
                 body = {"name": "t", "scopes": sorted(who.scopes)}
                 text = padmin.post(f"{API}/tokens", json=body).json()["token"]
                 who.client = TestClient(app, headers={"Authorization": f"Bearer {text}"})
-        world = World(app, admin, pid, fid, "b" * 32, "c" * 32, "a" * 32, users)
+        world = World(app, admin, pid, fid, "b" * 32, "c" * 32, "a" * 32, users, model_zip)
         yield world, whos
         del admin_client
+
+
+def _release(tmp: Path, key: Path) -> bytes:
+    """A signed golden-statistics release (version 1) for the 24x32 test frames, zipped."""
+    frames = [np.load(io.BytesIO(npy_file(i))) for i in range(4)]
+    stats = fit_golden(frames, InputContract(window_c=(10.0, 40.0), height=24, width=32))
+    folder = stats.write_release(tmp / "release", name="authz", version=1, private_key=key)
+    return pack(folder)
 
 
 # ------------------------------------------------------------------ per-call set-up of targets
@@ -397,6 +421,27 @@ CASES: dict[tuple[str, str], Case] = {
     ("GET", "/exports/{export_id}"): Case(project(Action.READ)),
     ("GET", "/exports/{export_id}/download"): Case(project(Action.READ)),
     ("GET", "/jobs/{job_id}"): Case(project(Action.READ)),
+    ("POST", "/projects/{pid}/models"): Case(
+        project(Action.MANAGE),
+        lambda w, who: {"content": w.model_zip, "headers": {"Content-Type": "application/zip"}},
+    ),
+    ("GET", "/projects/{pid}/models"): Case(project(Action.READ)),
+    ("GET", "/projects/{pid}/models/active"): Case(project(Action.READ)),
+    ("POST", "/projects/{pid}/models/{version}/activate"): Case(project(Action.MANAGE)),
+    ("GET", "/projects/{pid}/models/{version}/release.zip"): Case(project(Action.READ)),
+    ("POST", "/projects/{pid}/models/train"): Case(
+        project(Action.MANAGE), lambda w, who: {"json": {"version_id": w.vid}}
+    ),
+    ("GET", "/frames/{fid}/heatmap"): Case(project(Action.READ)),
+    ("GET", "/ml/{pid}/health"): Case(project(Action.READ)),
+    ("POST", "/ml/{pid}/setup"): Case(project(Action.READ), lambda w, who: {"json": {}}),
+    ("POST", "/ml/{pid}/predict"): Case(
+        project(Action.READ),
+        lambda w, who: {"json": {"tasks": [{"id": 1, "data": {"frame_id": w.fid}}]}},
+    ),
+    ("POST", "/ml/{pid}/webhook"): Case(
+        project(Action.MANAGE), lambda w, who: {"json": {"action": "ANNOTATION_CREATED"}}
+    ),
 }
 
 
@@ -427,6 +472,7 @@ def _call(world: World, who: Who, method: str, path: str, case: Case) -> Any:
         "token_id": 999_999,
         "username": "target",
         "upload_id": "d" * 32,
+        "version": 1,
     }
     params.update({k: options.pop(k) for k in list(options) if k in params})
     url = API + path.format(**params)

@@ -35,10 +35,20 @@ from thermoscope.server.db.models import User
 from thermoscope.server.errors import ApiError
 from thermoscope.server.headers import SecurityHeaders
 from thermoscope.server.jobs import JobRunner
-from thermoscope.server.routers import accounts, auth, datasets, frames, measure, projects
+from thermoscope.server.routers import (
+    accounts,
+    auth,
+    datasets,
+    frames,
+    label_studio,
+    measure,
+    models,
+    projects,
+)
 from thermoscope.server.routers import annotations as annotation_routes
 from thermoscope.server.schemas.common import Health
 from thermoscope.server.settings import Settings
+from thermoscope.server.training import train_model
 from thermoscope.storage import BlobStore, open_blob_store
 from thermoscope.storage.files import private_dir
 
@@ -134,6 +144,7 @@ class BodyTooLarge(HTTPException):
 _FILE_ROUTES = (
     ("POST", re.compile(rf"^{API_PREFIX}/projects/[^/]+/frames$"), "max_upload_bytes"),
     ("PUT", re.compile(rf"^{API_PREFIX}/uploads/[^/]+$"), "max_chunk_bytes"),
+    ("POST", re.compile(rf"^{API_PREFIX}/projects/[^/]+/models$"), "max_model_bytes"),
 )
 
 
@@ -212,7 +223,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 flush=True,
             )
         runner = JobRunner(
-            ctx, HANDLERS, threads=settings.worker_threads, lease_s=settings.job_lease_s
+            ctx,
+            HANDLERS | {"train_model": train_model},
+            threads=settings.worker_threads,
+            lease_s=settings.job_lease_s,
         )
         ctx.jobs = runner
         runner.start()
@@ -269,6 +283,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(measure.router, prefix=API_PREFIX)
     app.include_router(datasets.router, prefix=API_PREFIX)
+    app.include_router(models.router, prefix=API_PREFIX)
+    app.include_router(label_studio.router, prefix=API_PREFIX)
     if settings.serve_web and WEB_DIR.is_dir():
         app.mount("/", StaticFiles(directory=WEB_DIR, html=True), name="web")
     return app

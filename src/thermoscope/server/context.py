@@ -1,5 +1,5 @@
 """What every route needs, built once per app: settings, database, blob store, passwords,
-the job runner and the pipelines of the projects' recipes."""
+the job runner, the pipelines of the projects' recipes and their loaded models."""
 
 from __future__ import annotations
 
@@ -10,15 +10,21 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from thermoscope.annotations import LabelSchema
+from thermoscope.models.runtime import LoadedModel
 from thermoscope.pipeline import Pipeline
 from thermoscope.recipes import parse_recipe
 from thermoscope.server.auth import Passwords
 from thermoscope.server.db import Database
+from thermoscope.server.db.models import ModelRelease
+from thermoscope.server.releases import RecordingModel, load_zip
 from thermoscope.server.settings import Settings
 from thermoscope.storage import BlobStore
 
 if TYPE_CHECKING:
     from thermoscope.server.jobs import JobRunner
+
+#: Loaded models kept in memory (the oldest is dropped first).
+MODELS_KEPT = 8
 
 
 @dataclass(slots=True)
@@ -32,6 +38,7 @@ class ServerContext:
     jobs: JobRunner | None = None
     _recipes: dict[str, Pipeline] = field(default_factory=dict)
     _schemas: dict[str, LabelSchema] = field(default_factory=dict)
+    _models: dict[str, LoadedModel] = field(default_factory=dict)
     _recipes_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def label_schema(self, data: dict[str, Any]) -> LabelSchema:
@@ -57,3 +64,35 @@ class ServerContext:
         with self._recipes_lock:
             self._recipes[key] = compiled
         return compiled
+
+    def loaded_model(self, release: ModelRelease) -> LoadedModel:
+        """A stored release loaded with ``models.runtime.load_model`` (verified again), kept
+        while the server runs (by the zip's SHA-256: a version is never replaced).
+
+        Raises:
+            ModelError: the release is refused now (expired, key no longer trusted) or does
+                not load.
+        """
+        with self._recipes_lock:
+            found = self._models.get(release.sha256)
+        if found is not None:
+            return found
+        loaded = load_zip(self.blobs.get(release.blob_key), self.settings, signed=release.signed)
+        with self._recipes_lock:
+            if len(self._models) >= MODELS_KEPT:
+                self._models.pop(next(iter(self._models)))
+            self._models[release.sha256] = loaded
+        return loaded
+
+    def pipeline(
+        self, recipe_text: str | None, model: LoadedModel | None
+    ) -> tuple[Pipeline, RecordingModel | None]:
+        """``Pipeline(recipe, model)`` for one inspection: the recipe compiled once (shared
+        plan), the model wrapped so that its prediction (heat map, score) is kept."""
+        recorder = None if model is None else RecordingModel(model)
+        if recipe_text is None:
+            return Pipeline(None, recorder), recorder
+        base = self.compiled_recipe(recipe_text)
+        if recorder is None:
+            return base, None
+        return Pipeline(base.recipe, recorder, plan=base.plan), recorder

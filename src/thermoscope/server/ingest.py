@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import PurePath
 from typing import Any
 
+import numpy as np
+from numpy.typing import NDArray
 from sqlalchemy.exc import IntegrityError
 
 import thermoscope.io as tio
@@ -32,6 +34,7 @@ from thermoscope.annotations import (
     inspection_label,
 )
 from thermoscope.core import ContractError, Inspection, ThermoscopeError
+from thermoscope.models.runtime import LoadedModel
 from thermoscope.pipeline import DecodedPart, PipelineError, decode_bytes
 from thermoscope.server.auth import Principal
 from thermoscope.server.context import ServerContext
@@ -44,6 +47,7 @@ from thermoscope.server.db.models import (
     utc,
 )
 from thermoscope.server.errors import ApiError, not_found
+from thermoscope.server.releases import active_model, margin
 from thermoscope.server.schemas.frames import EdgeInspection, IngestOut
 from thermoscope.storage.identity import celsius_prefix, frame_key, put_celsius
 
@@ -91,6 +95,18 @@ class PreAnnotated:
     machine_findings: dict[str, Any] | None
     machine_verdict: str | None
     confidence: float | None
+    learned: Learned | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Learned:
+    """What the project's model said about a frame: its score, the score's distance from the
+    threshold, ``name:version`` and its heat map over the frame (float32, H x W)."""
+
+    score: float
+    margin: float
+    model: str
+    heatmap: NDArray[np.float32] | None
 
 
 def preannotate(
@@ -99,9 +115,10 @@ def preannotate(
     recipe_text: str | None,
     edge: EdgeInspection | None,
     filename: str,
+    model: LoadedModel | None = None,
 ) -> PreAnnotated:
-    """Draft machine annotations from the project's recipe (through the pipeline), else from
-    the edge's findings."""
+    """Draft machine annotations from the project's recipe and its active model (through the
+    pipeline), else from the edge's findings."""
     height, width = decoded.height, decoded.width
     base = AnnotatedItem(
         item_id=decoded.content_id,
@@ -113,15 +130,22 @@ def preannotate(
     edge_inspection = None if edge is None else _edge_inspection(edge, decoded)
     inspection: Inspection | None = None
     pre: PreAnnotation | None = None
-    if recipe_text is not None:
-        pipeline = ctx.compiled_recipe(recipe_text)
-        if pipeline.fits((height, width)):
-            try:
-                inspection = pipeline.inspect_part(decoded, source=filename)
-            except ThermoscopeError:
-                inspection = None
-            if inspection is not None:
-                pre = pipeline.drafts(inspection, (height, width))
+    learned: Learned | None = None
+    if recipe_text is not None and not ctx.compiled_recipe(recipe_text).fits((height, width)):
+        recipe_text = None
+    if recipe_text is not None or model is not None:
+        pipeline, recorder = ctx.pipeline(recipe_text, model)
+        try:
+            inspection = pipeline.inspect_part(decoded, source=filename)
+        except ThermoscopeError:
+            inspection = None
+        if inspection is not None:
+            pre = pipeline.drafts(inspection, (height, width))
+        said = None if recorder is None else recorder.prediction
+        if said is not None and model is not None:
+            learned = Learned(
+                said.score, margin(said), f"{model.name}:{model.version}", said.heatmap
+            )
     if inspection is None and edge_inspection is not None and edge is not None:
         inspection = edge_inspection
         pre = from_inspection(
@@ -132,14 +156,18 @@ def preannotate(
             frame_shape=(height, width),
         )
     if inspection is None or pre is None:
-        return PreAnnotated(base, None, None, None)
+        return PreAnnotated(base, None, None, None, learned)
     try:
         item = dataclasses.replace(base, annotations=pre.annotations, verdicts=(pre.verdict,))
     except AnnotationError:
-        return PreAnnotated(base, inspection.to_json(), None, None)
+        return PreAnnotated(base, inspection.to_json(), None, None, learned)
     scores = [a.provenance.score for a in pre.annotations if a.provenance.score is not None]
     return PreAnnotated(
-        item, inspection.to_json(), pre.verdict.verdict.value, min(scores) if scores else None
+        item,
+        inspection.to_json(),
+        pre.verdict.verdict.value,
+        min(scores) if scores else None,
+        learned,
     )
 
 
@@ -207,8 +235,13 @@ def _store(
         if project is None:
             raise not_found(f"project {project_id}")
         recipe_text = project.recipe_text
-    pre = preannotate(ctx, decoded, recipe_text, edge, filename)
+        model = active_model(ctx, session, project_id)
+    pre = preannotate(ctx, decoded, recipe_text, edge, filename, model)
     content = decoded.content_id
+    heatmap_key = None
+    if pre.learned is not None and pre.learned.heatmap is not None:
+        heatmap_key = f"heatmaps/{content[:2]}/{content}/{pre.learned.model}.f32"
+        ctx.blobs.put(heatmap_key, pre.learned.heatmap.astype("<f4").tobytes())
     prefix = celsius_prefix(content)
     for index in range(decoded.frame_count):
         put_celsius(ctx.blobs, prefix, index, decoded.frame(index).celsius)
@@ -216,7 +249,17 @@ def _store(
     ctx.blobs.put(original_key, data)
     try:
         created = _commit(
-            ctx, project_id, principal, fid, decoded, pre, edge, meta, data, original_key, filename
+            ctx,
+            project_id,
+            principal,
+            fid,
+            decoded,
+            pre,
+            edge,
+            meta,
+            data,
+            (original_key, heatmap_key),
+            filename,
         )
     except IntegrityError:  # the same data committed by a concurrent request
         created = False
@@ -241,10 +284,13 @@ def _commit(
     edge: EdgeInspection | None,
     meta: dict[str, Any] | None,
     data: bytes,
-    original_key: str,
+    keys: tuple[str, str | None],
     filename: str,
 ) -> bool:
-    """The one transaction that makes a stored frame visible; ``False`` when it was there."""
+    """The one transaction that makes a stored frame visible; ``False`` when it was there.
+    ``keys``: the blob keys of the original file and of the model's heat map (if any)."""
+    original_key, heatmap_key = keys
+    learned = pre.learned
     content = decoded.content_id
     text = item_json(pre.item)
     moment = now()
@@ -278,6 +324,10 @@ def _commit(
                 verdict=pre.machine_verdict,
                 machine_verdict=pre.machine_verdict,
                 confidence=pre.confidence,
+                model_score=None if learned is None else learned.score,
+                model_margin=None if learned is None else learned.margin,
+                model_version=None if learned is None else learned.model,
+                heatmap_key=heatmap_key,
                 disagreement=False,
                 human_edited=False,
                 created_by=principal.user_id,

@@ -151,6 +151,25 @@ class Settings(BaseSettings):
         description="most bytes the frames of one uploaded file may decode to (6 per pixel: "
         "°C float32 and counts uint16); frames are decoded one at a time",
     )
+    max_model_bytes: int = Field(
+        default=1 * GIB,
+        ge=KIB,
+        le=64 * GIB,
+        description="largest model release zip accepted by POST /projects/{pid}/models (and "
+        "most bytes its files may unpack to)",
+    )
+    model_public_keys: list[Path] = Field(
+        default_factory=list,
+        max_length=64,
+        description="Ed25519 public key files (PEM) a model release must be signed with, any "
+        "one of them; none: every uploaded release is refused",
+    )
+    model_signing_key: Path | None = Field(
+        default=None,
+        description="Ed25519 private key file (PEM) that signs the releases the server's "
+        "training jobs make (its public key is trusted too); unset: they are stored unsigned "
+        "and stay inactive until a project admin activates one",
+    )
     worker_threads: int = Field(
         default=1, ge=0, le=32, description="in-process background job workers (0: none)"
     )

@@ -155,6 +155,14 @@ class Frame(Base):
     machine_verdict: Mapped[str | None] = mapped_column(String(4), nullable=True)
     confidence: Mapped[float | None] = mapped_column(Float, nullable=True)
     disagreement: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: The project model's score of the frame (its label's confidence, or the anomaly score).
+    model_score: Mapped[float | None] = mapped_column(Float, nullable=True)
+    #: How far that score lies from the model's threshold, |score - threshold| (0: undecided).
+    model_margin: Mapped[float | None] = mapped_column(Float, nullable=True)
+    #: ``name:version`` of the model that pre-annotated the frame.
+    model_version: Mapped[str | None] = mapped_column(String(160), nullable=True)
+    #: Blob key of the model's heat map over the frame (float32, little-endian, H x W).
+    heatmap_key: Mapped[str | None] = mapped_column(String(300), nullable=True)
     human_edited: Mapped[bool] = mapped_column(Boolean, default=False)
     created_by: Mapped[int | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL"), nullable=True
@@ -306,3 +314,30 @@ class Export(Base):
     job_id: Mapped[str] = mapped_column(String(32))
     created_by: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(Time, default=now)
+
+
+class ModelRelease(Base):
+    """A signed model release of a project (the zip lies in the blob store)."""
+
+    __tablename__ = "model_releases"
+    __table_args__ = (
+        UniqueConstraint("project_id", "version", name="uq_model_releases_project_version"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int] = mapped_column(
+        ForeignKey("projects.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(128))
+    version: Mapped[int] = mapped_column(BigInteger)
+    kind: Mapped[str] = mapped_column(String(16))
+    manifest: Mapped[dict[str, Any]] = mapped_column(JSON)
+    sha256: Mapped[str] = mapped_column(String(64))
+    blob_key: Mapped[str] = mapped_column(String(300))
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    #: Whether the release was verified with a trusted key (unsigned: a training job's own).
+    signed: Mapped[bool] = mapped_column(Boolean)
+    active: Mapped[bool] = mapped_column(Boolean, default=False)
+    created: Mapped[datetime] = mapped_column(Time)
+    expires: Mapped[datetime] = mapped_column(Time)
+    uploaded_by: Mapped[str] = mapped_column(String(64))
+    uploaded_at: Mapped[datetime] = mapped_column(Time, default=now)

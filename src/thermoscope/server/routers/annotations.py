@@ -29,6 +29,8 @@ router = APIRouter(tags=["annotations"])
 
 #: Confidence below which the review queue calls a model's drafts uncertain.
 LOW_CONFIDENCE = 0.5
+#: Distance of a model score from its threshold below which the queue calls the model unsure.
+UNCERTAIN_MARGIN = 0.1
 #: The frame statuses of each stage of the queue: waiting for a reviewer, or for an annotator.
 STAGES = {"review": ("submitted",), "annotate": ("new", "in_progress", "rejected")}
 
@@ -181,6 +183,11 @@ def _reasons(frame: Frame) -> tuple[float, list[str]]:
     if frame.status == "submitted":
         priority += 1
         reasons.append("submitted for review")
+    if frame.model_margin is not None and frame.model_margin < UNCERTAIN_MARGIN:
+        reasons.append(
+            f"model {frame.model_version} unsure (score {frame.model_score:.2f}, "
+            f"{frame.model_margin:.2f} from its threshold)"
+        )
     return priority, reasons
 
 
@@ -195,6 +202,14 @@ def review_queue(
         Literal["review", "annotate"] | None,
         Query(description="review: submitted frames; annotate: new, in progress or rejected"),
     ] = None,
+    order: Annotated[
+        Literal["priority", "uncertainty"],
+        Query(
+            description="priority: disagreement, NG, low confidence, submitted first; "
+            "uncertainty (active learning): the frames whose model score lies nearest its "
+            "threshold first (|score - threshold| smallest), frames without a model score last"
+        ),
+    ] = "priority",
 ) -> Page[QueueEntry]:
     """Frames not yet accepted (of one stage), the ones most in need of a human first."""
     effective = func.coalesce(Frame.verdict, Frame.machine_verdict)
@@ -204,8 +219,14 @@ def review_queue(
         if stage is not None:
             query = query.where(Frame.status.in_(STAGES[stage]))
         total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+        first = (
+            (case((Frame.model_margin.is_(None), 1), else_=0), Frame.model_margin)
+            if order == "uncertainty"
+            else ()
+        )
         frames = session.scalars(
             query.order_by(
+                *first,
                 case((Frame.disagreement, 0), else_=1),
                 case((effective == "NG", 0), else_=1),
                 case((Frame.confidence.is_(None), 1), else_=0),

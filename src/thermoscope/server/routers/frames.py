@@ -61,6 +61,10 @@ def frame_out(frame: Frame) -> FrameOut:
         disagreement=frame.disagreement,
         created_at=utc(frame.created_at),
         issues=list(frame.issues or []),
+        model_score=frame.model_score,
+        model_margin=frame.model_margin,
+        model_version=frame.model_version,
+        heatmap=frame.heatmap_key is not None,
     )
 
 

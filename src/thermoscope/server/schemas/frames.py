@@ -133,6 +133,20 @@ class FrameOut(BaseModel):
     issues: list[str] = Field(
         default_factory=list, description="problems of the file that did not stop ingest"
     )
+    model_score: float | None = Field(
+        default=None,
+        description="the project model's score when it pre-annotated the frame, 0..1 (its "
+        "label's probability, or the anomaly score)",
+    )
+    model_margin: float | None = Field(
+        default=None, description="|score - threshold| of that model (0: least certain)"
+    )
+    model_version: str | None = Field(
+        default=None, description="name:version of the model that pre-annotated the frame"
+    )
+    heatmap: bool = Field(
+        default=False, description="whether GET /frames/{fid}/heatmap has the model's heat map"
+    )
 
 
 class FrameDetail(FrameOut):

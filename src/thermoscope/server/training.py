@@ -1,0 +1,118 @@
+"""Job ``train_model``: train a model from a dataset version of a project; the release lands
+as one of the project's models.
+
+The version's single-frame items with a verdict (OK or NG, what people made or took on) are
+the labelled data; their °C come from the blob store. Training is ``thermoscope.models``'
+(``models.workflow.train_release``: a seeded, leak-free held-out part, the release's own
+evaluation in its metrics). The release is signed with the ``model_signing_key`` setting when
+one is set (then it may be activated at once), else stored unsigned and inactive until a
+project admin activates it.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sqlalchemy import select
+
+from thermoscope.datasets.versions import Version
+from thermoscope.models.fitting import train_release
+from thermoscope.models.labelled import LabelledData
+from thermoscope.server.db.models import DatasetVersion, Frame
+from thermoscope.server.errors import ApiError, not_found
+from thermoscope.server.jobs import JobContext
+from thermoscope.server.releases import add_release, newest_version, pack
+from thermoscope.storage.identity import read_celsius
+
+#: The class of a good part (the verdict OK).
+NORMAL = "OK"
+
+
+def labelled_data(job: JobContext, project_id: int, version_id: str) -> LabelledData:
+    """The dataset version's single-frame items with a verdict, as labelled °C frames.
+
+    Raises:
+        ApiError: 404 without the version, 422 when no item carries a verdict.
+    """
+    ctx = job.ctx
+    with ctx.db.read() as session:
+        row = session.get(DatasetVersion, version_id)
+        if row is None or row.project_id != project_id:
+            raise not_found(f"dataset version {version_id} of project {project_id}")
+        frames = {
+            f.content_hash: f
+            for f in session.scalars(select(Frame).where(Frame.project_id == project_id))
+        }
+    version = Version.from_manifest(ctx.blobs.get(row.manifest_key), expected_id=row.content_hash)
+    chosen = [
+        r for r in version if r.verdict in ("OK", "NG") and len(r.frames) == 1 and r.id in frames
+    ]
+    if not chosen:
+        raise ApiError(
+            422,
+            f"dataset version {version_id}: no single-frame item carries a verdict (OK or NG); "
+            "annotate and accept some first",
+        )
+    inputs = []
+    for i, record in enumerate(chosen):
+        frame = frames[record.id]
+        data = read_celsius(ctx.blobs, frame.celsius_prefix, 0)
+        inputs.append(np.frombuffer(data, dtype="<f4").reshape(frame.height, frame.width))
+        if i % 25 == 0:
+            job.progress(0.4 * i / len(chosen), f"read {i} of {len(chosen)} frames")
+    labels = tuple(str(r.verdict) for r in chosen)
+    return LabelledData(
+        inputs=inputs,
+        labels=labels,
+        sources=tuple(frames[r.id].filename for r in chosen),
+        groups=tuple(r.serial or r.id for r in chosen),
+        classes=tuple(sorted(set(labels), key=lambda c: c != NORMAL)),
+        normal=NORMAL if NORMAL in labels else None,
+        unit="celsius",
+        dataset_hash=row.content_hash,
+    )
+
+
+def train_model(job: JobContext) -> dict[str, Any]:
+    """Job ``train_model``: train, release (signed when the server has a key) and add it to
+    the project's models."""
+    params = job.params
+    project_id = int(params["project_id"])
+    ctx = job.ctx
+    data = labelled_data(job, project_id, str(params["version_id"]))
+    with ctx.db.read() as session:
+        version = (newest_version(session, project_id) or 0) + 1
+    job.progress(0.5, f"training a {params['kind']} model on {len(data)} items")
+    key = ctx.settings.model_signing_key
+    with tempfile.TemporaryDirectory(prefix="thermoscope-train-") as tmp:
+        trained = train_release(
+            data,
+            Path(tmp) / "release",
+            kind=str(params["kind"]),
+            name=str(params["name"]),
+            version=version,
+            seed=int(params["seed"]),
+            holdout=float(params["holdout"]),
+            private_key=key,
+        )
+        zipped = pack(trained.folder)
+    job.progress(0.9, f"storing release v{version}")
+    row = add_release(
+        ctx,
+        project_id,
+        zipped,
+        signed=key is not None,
+        by=str(params.get("username", "")),
+        activate=bool(params.get("activate")) and key is not None,
+    )
+    return {
+        "project_id": project_id,
+        "model_version": row.version,
+        "name": row.name,
+        "signed": row.signed,
+        "active": row.active,
+        "metrics": row.manifest.get("metrics", {}),
+    }
