@@ -19,8 +19,10 @@ from typer.testing import CliRunner
 
 import thermoscope
 import thermoscope.io as tio
+from thermoscope.annotations import AnnotatedItem, Provenance, VerdictLabel
 from thermoscope.cli.main import app
-from thermoscope.core import ThermalFrame
+from thermoscope.core import ThermalFrame, Verdict
+from thermoscope.datasets.store import DatasetStore
 from thermoscope.models.contract import InputContract
 from thermoscope.models.manifest import embedded_metadata
 from thermoscope.models.release import write_release
@@ -337,3 +339,60 @@ def test_eval_compares_several_releases_side_by_side(run: Path, tmp_path: Path) 
     page = (report / "comparison.html").read_text()
     assert 'href="pcb-golden-v1/evaluation.html"' in page
     assert '<svg class="roc-overlay"' in page
+
+
+@pytest.mark.slow
+def test_golden_from_a_dataset_version_by_verdict(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    code, out = invoke(
+        "synth", "pcb", "--out", run, "--parts", "24", "--defect-rate", "0.25", "--seed", "4"
+    )
+    assert code == 0, out
+    store = DatasetStore.create(tmp_path / "ds")
+    me = Provenance.human("tester")
+    for line in (run / "ground_truth.jsonl").read_text().splitlines():
+        record = json.loads(line)
+        (added,) = store.add_file(run / record["file"])
+        item = added.item
+        verdict = Verdict.NG if record["defective"] else Verdict.OK
+        store.annotate(
+            item.id,
+            AnnotatedItem(
+                item_id=item.content,
+                width=item.width,
+                height=item.height,
+                frame_count=1,
+                verdicts=(VerdictLabel(verdict=verdict, reason="ground truth", provenance=me),),
+            ),
+        )
+    store.commit(tag="v1")
+    release = tmp_path / "golden"
+    code, out = invoke(
+        "model",
+        "train",
+        tmp_path / "ds",
+        "-V",
+        "v1",
+        "--target",
+        "verdict",
+        "--kind",
+        "golden",
+        "--out",
+        release,
+    )
+    assert code == 0, out
+    manifest = json.loads((release / "manifest.json").read_text())
+    assert manifest["dataset_hash"] == store.resolve("v1")
+    data = [tmp_path / "ds", "-V", "v1", "--target", "verdict"]
+    # near-identical synthetic boards form one leakage group: nothing could be held out
+    code, out = invoke("model", "eval", "-m", release, *data, "--holdout", "--out", tmp_path / "e")
+    assert code == 1
+    assert "held nothing out" in out
+    code, out = invoke("model", "eval", "-m", release, *data, "--out", tmp_path / "e")
+    assert code == 0, out
+    doc = json.loads((tmp_path / "e" / "evaluation.json").read_text())
+    assert doc["evaluation"]["count"] == 24
+    assert doc["model_card"]["dataset_hash"] == store.resolve("v1")
+    code, out = invoke("model", "train", *data[:3], "--kind", "golden", "--out", release)
+    assert code == 1  # by label (the default) the version has OK items only
+    assert "at least 2 classes" in out

@@ -12,7 +12,7 @@ import json
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
 from rich.console import Console
@@ -79,6 +79,10 @@ DataVersion = Annotated[
     str | None,
     typer.Option("--version", "-V", help="Dataset version (id, prefix or tag) of a dataset."),
 ]
+Target = Annotated[
+    str,
+    typer.Option(help="A dataset item's class: its one annotation label, or its verdict."),
+]
 DataDir = Annotated[
     Path,
     typer.Argument(
@@ -111,10 +115,17 @@ def _progress(title: str) -> Iterator[WorkProgress]:
         yield report
 
 
-def _load(data: Path, version: str | None, limit: int | None) -> LabelledData:
+def _target(text: str) -> Literal["label", "verdict"]:
+    if text not in ("label", "verdict"):
+        raise usage(f"--target must be label or verdict, got {text!r}")
+    return "label" if text == "label" else "verdict"
+
+
+def _load(data: Path, version: str | None, limit: int | None, target: str) -> LabelledData:
+    chosen = _target(target)
     try:
         with err_console.status(f"Reading {data}..."):
-            return load_labelled(data, version=version, limit=limit)
+            return load_labelled(data, version=version, limit=limit, target=chosen)
     except ModelError as exc:
         raise fail(str(exc)) from None
 
@@ -173,6 +184,7 @@ def train(
     out: Annotated[Path, typer.Option("--out", "-o", help="The release folder to create.")],
     kind: Annotated[str, typer.Option(help=f"Model kind: {', '.join(KINDS)}.")] = "classifier",
     version: DataVersion = None,
+    target: Target = "label",
     name: Annotated[str | None, typer.Option(help="Model name (default: DATA's name).")] = None,
     release_version: Annotated[
         int, typer.Option(min=1, help="The release's version number (only ever grows).")
@@ -205,9 +217,19 @@ def train(
         if window is not None or limit is not None:
             raise usage("--window and --limit apply to anomaly, golden and temporal models")
         settings = _classifier_settings(architecture, pretrained, epochs, holdout)
-        _train_classifier(data, out, version, release_name, release_version, seed, settings, key)
+        _train_classifier(
+            data,
+            out,
+            version,
+            _target(target),
+            release_name,
+            release_version,
+            seed,
+            settings,
+            key,
+        )
         return
-    labelled = _load(data, version, limit)
+    labelled = _load(data, version, limit, target)
     counts = ", ".join(f"{k} {n}" for k, n in class_counts(labelled.labels).items())
     console.print(f"{len(labelled)} items: {counts}", highlight=False)
     try:
@@ -248,6 +270,7 @@ def _train_classifier(
     data: Path,
     out: Path,
     version: str | None,
+    target: Literal["label", "verdict"],
     name: str,
     release_version: int,
     seed: int,
@@ -265,6 +288,7 @@ def _train_classifier(
                 settings=settings,
                 seed=seed,
                 ref=version,
+                target=target,
                 name=name,
                 version=release_version,
                 private_key=key,
@@ -310,6 +334,7 @@ def eval_command(
     data: DataDir,
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the HTML and JSON.")],
     version: DataVersion = None,
+    target: Target = "label",
     holdout: Annotated[
         bool, typer.Option(help="Only the part the release's training held out.")
     ] = False,
@@ -326,7 +351,7 @@ def eval_command(
         models = [(path, load_model(path, public_key=public_key)) for path in releases]
     except ThermoscopeError as exc:
         raise fail(str(exc)) from None
-    labelled = _load(data, version, limit)
+    labelled = _load(data, version, limit, target)
     compared = []
     for path, model in models:
         label = f"{model.name} v{model.version}"

@@ -96,7 +96,11 @@ class LabelledData:
 
 
 def load_labelled(
-    path: str | Path, *, version: str | None = None, limit: int | None = None
+    path: str | Path,
+    *,
+    version: str | None = None,
+    limit: int | None = None,
+    target: training_data.Target = "label",
 ) -> LabelledData:
     """Read a solar folder, a dataset version or a synthetic run (see the module docstring).
 
@@ -104,6 +108,8 @@ def load_labelled(
         path: the folder.
         version: the dataset version (id, prefix or tag); dataset folders only.
         limit: read at most this many items (quick runs).
+        target: a dataset item's class: its one ``"label"`` (an OK verdict without labels
+            counts as ``OK``) or its ``"verdict"`` (OK / NG).
 
     Raises:
         ModelError: an unknown layout, a missing version, items without labels, or files
@@ -117,7 +123,7 @@ def load_labelled(
             if version is not None:
                 raise ModelError(f"{root}: --version applies to dataset folders, not a run")
             return _synthetic(root, limit)
-        return _frames(training_data.load_labelled(root, ref=version), limit)
+        return _frames(training_data.load_labelled(root, ref=version, target=target), limit)
     except ModelError:
         raise
     except ThermoscopeError as exc:
