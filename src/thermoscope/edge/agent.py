@@ -36,7 +36,7 @@ from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from thermoscope.core import Finding, Inspection, ThermalFrame, ThermoscopeError, Verdict
 from thermoscope.edge import EdgeError
@@ -68,6 +68,9 @@ from thermoscope.edge.webhook import WEBHOOK_SINK, WebhookSink
 from thermoscope.pipeline import PartModel, Pipeline, decode_bytes
 from thermoscope.recipes import Recipe, load_recipe
 from thermoscope.recipes.watch import DriftAlarm, RunWatch
+
+if TYPE_CHECKING:
+    from thermoscope.edge.updates import ModelUpdater
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -232,6 +235,8 @@ class Agent:
         self._trigger: TriggerSource | None = None
         self._reporter: PartReporter | None = None
         self._frame_sinks: tuple[str, ...] = ()
+        #: The model updater (made by ``start`` when ``updates.enabled``; a test may set its own).
+        self.updater: ModelUpdater | None = None
 
     # ------------------------------------------------------------------ the model seam
 
@@ -381,6 +386,17 @@ class Agent:
         for drainer in self.drainers:
             self._tasks.append(asyncio.create_task(drainer.run(self._stop), name=drainer.sink.name))
         self._tasks.append(asyncio.create_task(self._housekeeping(), name="housekeeping"))
+        if self.updater is None and config.updates.enabled:
+            self.updater = self._make_updater()
+        if self.updater is not None:
+            self._tasks.append(asyncio.create_task(self.updater.run(self._stop), name="updates"))
+
+    def _make_updater(self) -> ModelUpdater:
+        try:
+            from thermoscope.edge.updates import ModelUpdater
+        except ImportError as exc:  # the models extra (ONNX Runtime) is not installed
+            raise EdgeError(f"updates: install thermoscope[models] ({exc})") from None
+        return ModelUpdater(self)
 
     def _drainer(self, sink: Any, delivery: DeliveryConfig) -> Drainer:
         assert self.outbox is not None
