@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
@@ -40,6 +41,7 @@ class LiveServer:
 
     root: Path
     port: int
+    settings: dict[str, Any] = field(default_factory=dict)  # more Settings fields
     _server: uvicorn.Server | None = field(default=None, init=False)
     _thread: threading.Thread | None = field(default=None, init=False)
 
@@ -58,6 +60,7 @@ class LiveServer:
             fsync_blobs=False,
             sqlite_synchronous="NORMAL",
             worker_threads=1,
+            **self.settings,
         )
         config = uvicorn.Config(
             create_app(settings), host="127.0.0.1", port=self.port, log_level="warning", ws="none"
