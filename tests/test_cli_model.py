@@ -159,6 +159,18 @@ def test_golden_statistics_give_anomaly_scores(tmp_path: Path) -> None:
     doc = json.loads((tmp_path / "e" / "evaluation.json").read_text())
     assert doc["evaluation"]["classes"] == ["normal", "anomaly"]
 
+    # trained on the first 15 items: the held-out part exists only within those
+    small = tmp_path / "golden-15"
+    code, out = invoke("model", "train", data, "--out", small, "--kind", "golden", "--limit", "15")
+    assert code == 0, out
+    code, out = invoke("model", "eval", "-m", small, data, "--holdout", "--out", tmp_path / "f")
+    assert code == 1
+    assert "not the release's training data" in out
+    code, out = invoke(
+        "model", "eval", "-m", small, data, "--holdout", "--limit", "15", "--out", tmp_path / "f"
+    )
+    assert code == 0, out
+
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> Path:

@@ -140,6 +140,9 @@ def _frames(data: training_data.LabelledFrames, limit: int | None) -> LabelledDa
     count = len(data) if limit is None else min(limit, len(data))
     labels = tuple(data.classes[int(k)] for k in data.labels[:count])
     groups = data.digests or tuple(data.ids)
+    whole = count == len(data)
+    # the first N items are other data than the whole set: their own hash
+    digest = data.dataset_hash if whole else _digest([data.dataset_hash, "first", count])
     return LabelledData(
         inputs=list(data.frames[:count]),
         labels=labels,
@@ -148,8 +151,8 @@ def _frames(data: training_data.LabelledFrames, limit: int | None) -> LabelledDa
         classes=tuple(data.classes),
         normal=data.normal,
         unit=data.unit,
-        dataset_hash=data.dataset_hash,
-        origin=data if limit is None else None,
+        dataset_hash=digest,
+        origin=data if whole else None,
     )
 
 
