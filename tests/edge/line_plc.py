@@ -13,9 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import aiomqtt
+from edge_server import LiveServer
 from pymodbus.client import AsyncModbusTcpClient
 
 from thermoscope.edge.config import SyntheticSourceConfig
+from thermoscope.edge.delivery import sampled
 from thermoscope.edge.plc.modbus import REGISTER_MAP
 from thermoscope.edge.sources import Capture, SyntheticSource
 from thermoscope.pipeline import Pipeline, decode_bytes
@@ -191,6 +193,48 @@ def expected(
             verdict = pipeline.inspect_part(part, source=shot.filename).verdict.value
             out[number] = Expected(verdict, part.content_id, bool(shot.truth.get("defects")))
     return out
+
+
+def check_server(
+    live: LiveServer, project: int, truth: dict[int, Expected], share: float
+) -> list[dict[str, Any]]:
+    """The server holds exactly the NG frames and the sampled OK ones, each once, with the
+    edge's verdict."""
+    frames = live.frames(project)
+    hashes = [str(f["content_hash"]) for f in frames]
+    assert len(hashes) == len(set(hashes)), "a frame is on the server twice"
+    ng = {e.content_id for e in truth.values() if e.verdict == "NG"}
+    ok = {
+        e.content_id for e in truth.values() if e.verdict != "NG" and sampled(e.content_id, share)
+    }
+    assert set(hashes) == ng | ok
+    for frame in frames:
+        want = "NG" if frame["content_hash"] in ng else None
+        if want:
+            assert frame["machine_verdict"] == "NG"
+            assert frame["meta"]["flag"] == "NG"
+    return frames
+
+
+def check_plc(results: dict[int, PlcResult], truth: dict[int, Expected]) -> None:
+    for number, result in results.items():
+        want = truth[number].verdict
+        assert result.error_code == 0, result
+        assert result.failed == (want == "NG"), (number, result, want)
+        assert result.passed == (want != "NG")
+        assert result.warning_code == (1 if want == "WARN" else 0)
+
+
+def check_mqtt(log: Any, truth: dict[int, Expected]) -> None:
+    results = log.channel("result")
+    seqs = sorted({r["seq"] for r in results})
+    assert seqs == list(range(1, len(seqs) + 1)), "a gap in the result sequence"
+    by_part = log.results()
+    assert set(by_part) == {str(n) for n in truth}
+    for number, want in truth.items():
+        got = by_part[str(number)]
+        assert got["verdict"] == want.verdict
+        assert got["frame_id"] == want.content_id
 
 
 def synthetic(count: int, **more: Any) -> dict[str, Any]:
