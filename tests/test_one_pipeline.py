@@ -3,12 +3,14 @@
 Each case is a radiometric file and a recipe fitted to it; every path's inspection is compared
 in full (core's lossless JSON: every finding field, the verdict and the frame looked at; only
 ``source`` differs, since each path names the part its own way). The edge agent is the fourth
-caller of the same pipeline: add its path to ``PATHS`` beside the others.
+caller of the same pipeline: the file dropped into its watched folder.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +23,8 @@ from typer.testing import CliRunner
 from sample_data import SKIP_REASON, samples_dir
 from thermoscope.cli.main import app as cli_app
 from thermoscope.core import Inspection
+from thermoscope.edge.agent import Agent, PartDone
+from thermoscope.edge.config import parse_config
 from thermoscope.pipeline import Pipeline, decode_path
 from thermoscope.recipes import parse_recipe
 from thermoscope.server import Settings, create_app
@@ -132,10 +136,43 @@ def through_server(path: Path, recipe: str, folder: Path) -> dict[str, Any]:
     return record
 
 
+def through_edge(path: Path, recipe: str, folder: Path) -> dict[str, Any]:
+    """The edge agent's per-part loop: the file dropped into its watched folder (free-run)."""
+    inbox = folder / "edge-in"
+    inbox.mkdir()
+    shutil.copy(path, inbox / path.name)
+    recipe_file = folder / "edge-recipe.json"
+    recipe_file.write_text(recipe, encoding="utf-8")
+    settings = parse_config(
+        {
+            "identity": {"site": "s", "line": "l", "station": "t"},
+            "source": {"kind": "folder", "path": str(inbox), "settle_s": 0},
+            "recipe": str(recipe_file),
+            "outbox": {"path": str(folder / "edge-outbox.db"), "min_free_bytes": 0},
+            "status": {"enabled": False},
+        }
+    )
+    done: list[PartDone] = []
+
+    async def run() -> None:
+        agent = Agent(settings, on_part=done.append)
+        await agent.start()
+        loop = asyncio.create_task(agent.loop())
+        while not done and not loop.done():
+            await asyncio.sleep(0.01)
+        agent.stop()
+        await loop
+        await agent.close()
+
+    asyncio.run(run())
+    (part,) = done
+    return part.inspection.to_json()
+
+
 PATHS: dict[str, Callable[[Path, str, Path], dict[str, Any]]] = {
     "cli": through_cli,
     "server": through_server,
-    # "edge": the edge agent's per-part loop on the same file, when thermoscope.edge lands
+    "edge": through_edge,
 }
 
 
