@@ -23,7 +23,6 @@ from typing import Any
 import numpy as np
 import torch
 from numpy.typing import NDArray
-from torch.jit._trace import TracerWarning
 
 from thermoscope.models.errors import ModelError
 from thermoscope.models.runtime import onnx_session
@@ -73,7 +72,6 @@ def export_onnx(
             warnings.simplefilter("ignore", DeprecationWarning)
             warnings.simplefilter("ignore", FutureWarning)
             warnings.simplefilter("ignore", UserWarning)
-            warnings.simplefilter("ignore", TracerWarning)
             torch.onnx.export(
                 module,
                 (x,),
