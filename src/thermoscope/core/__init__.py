@@ -10,6 +10,13 @@ from thermoscope.core.frame import (
     ThermalFrame,
 )
 from thermoscope.core.parameters import AtmosphereConstants, ObjectParameters, PlanckConstants
+from thermoscope.core.part_record import (
+    CaptureConditions,
+    PartRecord,
+    PartRecordError,
+    SensorSeries,
+    View,
+)
 from thermoscope.core.radiometry import Calibration, PlanckCalibration, atmospheric_transmission
 from thermoscope.core.regions import Box, MaskRegion, Polygon, Region, RegionError
 from thermoscope.core.sequence import ThermalSequence
@@ -19,6 +26,7 @@ __all__ = [
     "Box",
     "Calibration",
     "CameraInfo",
+    "CaptureConditions",
     "ContractError",
     "Finding",
     "FrameError",
@@ -27,15 +35,19 @@ __all__ = [
     "Inspection",
     "MaskRegion",
     "ObjectParameters",
+    "PartRecord",
+    "PartRecordError",
     "PlanckCalibration",
     "PlanckConstants",
     "Polygon",
     "RadiometryError",
     "Region",
     "RegionError",
+    "SensorSeries",
     "ThermalFrame",
     "ThermalSequence",
     "ThermoscopeError",
     "Verdict",
+    "View",
     "atmospheric_transmission",
 ]

@@ -54,20 +54,27 @@ class ContractError(ThermoscopeError, ValueError):
 
 
 class Verdict(StrEnum):
-    """Outcome of a rule or a part, ordered OK < WARN < NG."""
+    """Outcome of a rule or a part, ordered OK < WARN < NG < RETAKE.
+
+    RETAKE is not a judgement of the part: the capture broke the recipe's protocol (framing,
+    focus, ambient range, reference emitter out of tolerance) so the part must be captured
+    again. It ranks above NG in :meth:`worst` because a part with an unusable capture cannot be
+    called OK or NG, whatever its other findings say.
+    """
 
     OK = "OK"
     WARN = "WARN"
     NG = "NG"
+    RETAKE = "RETAKE"
 
     @property
     def severity(self) -> int:
-        """0 for OK, 1 for WARN, 2 for NG."""
-        return ("OK", "WARN", "NG").index(self.value)
+        """0 for OK, 1 for WARN, 2 for NG, 3 for RETAKE (the capture must be repeated)."""
+        return ("OK", "WARN", "NG", "RETAKE").index(self.value)
 
     @staticmethod
     def worst(verdicts: list[Verdict]) -> Verdict:
-        """The most severe verdict (OK for an empty list)."""
+        """The most severe verdict (OK for an empty list; RETAKE above NG)."""
         return max(verdicts, key=lambda v: v.severity, default=Verdict.OK)
 
 
@@ -80,7 +87,7 @@ class Finding:
         region: the region it measured (``"a-b"`` style names for pairs; ``""`` for whole frame).
         value: what was measured, in ``unit`` (°C, °C/s, s, pixels, mm² ...).
         limit: the limit the value was held against (the one crossed, or the nearest), same unit.
-        verdict: OK, WARN or NG.
+        verdict: OK, WARN, NG or RETAKE (the capture must be repeated).
         x, y: pixel (column, row) of the extreme that decided it, when there is one.
         explanation: one line a line operator understands.
         margin: distance to the NG limit in ``unit`` (positive = inside tolerance).
@@ -278,4 +285,6 @@ def _verdict(value: Any, what: str) -> Verdict:
     try:
         return Verdict(value)
     except ValueError:
-        raise ContractError(f"{what} must be OK, WARN or NG, got {value!r}") from None
+        raise ContractError(
+            f"{what} must be OK, WARN or NG (or RETAKE, a capture to repeat), got {value!r}"
+        ) from None
