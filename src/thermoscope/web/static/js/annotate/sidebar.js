@@ -34,6 +34,7 @@ import { frameVerdict, isMachineDraft, itemVerdict, visibleOn } from "./records.
  * @property {(low: number, high: number) => void} setRange
  * @property {() => void} autoRange
  * @property {(x: number, y: number) => void} centreOn
+ * @property {(on: boolean) => void} toggleHeatmap show or hide the model's heat map
  */
 
 /** Findings order: NG first, OK last. */
@@ -132,6 +133,18 @@ function displayPanel(ctl) {
         "Auto",
       ),
     ),
+    ctl.state.frameInfo.heatmap &&
+      h(
+        "label",
+        { class: "row heatmap-toggle", title: "the model's anomaly or class-activation map" },
+        h("input", {
+          type: "checkbox",
+          name: "heatmap",
+          checked: Boolean(ctl.state.heatmap),
+          onchange: (e) => ctl.toggleHeatmap(e.target.checked),
+        }),
+        `Heat map of ${ctl.state.frameInfo.model_version}`,
+      ),
     stats &&
       h(
         "dl",
@@ -198,6 +211,20 @@ function madeBy(p) {
 }
 
 /**
+ * What made a machine draft, for its badge: "learned 0.93" for a model's (with its score),
+ * "recipe" for a recipe rule's; null for people's records.
+ * @param {any} record
+ * @returns {{kind: string, text: string} | null}
+ */
+export function draftKind(record) {
+  if (!isMachineDraft(record)) return null;
+  const p = record.provenance;
+  if (String(p.model).startsWith("recipe:")) return { kind: "recipe", text: "recipe" };
+  const score = typeof p.score === "number" ? ` ${p.score.toFixed(2)}` : "";
+  return { kind: "learned", text: `learned${score}` };
+}
+
+/**
  * The selected object: label, attributes, temperatures inside it, keyframes.
  * @param {Controller} ctl
  * @returns {HTMLElement}
@@ -255,6 +282,7 @@ function selectionPanel(ctl) {
         "div",
         { class: "draft-actions" },
         h("span", { class: "badge draft" }, "machine draft"),
+        h("span", { class: `badge draft-kind ${draftKind(record)?.kind}` }, draftKind(record)?.text),
         h(
           "button",
           { type: "button", class: "small primary", onclick: () => ctl.accept(record.id) },
@@ -391,6 +419,15 @@ function objectsPanel(ctl) {
                   v.kind === "track" ? `track${v.keyframe ? " ◆" : " ◇"}` : v.shape.type,
                 ),
                 isMachineDraft(v.record) && h("span", { class: "badge draft" }, "draft"),
+                draftKind(v.record) &&
+                  h(
+                    "span",
+                    {
+                      class: `badge draft-kind ${draftKind(v.record)?.kind}`,
+                      title: madeBy(v.record.provenance),
+                    },
+                    draftKind(v.record)?.text,
+                  ),
               ),
             ),
           ),
@@ -468,16 +505,34 @@ export function findingText(f) {
 }
 
 /**
- * The inspection's findings (the edge's, and the recipe's at ingest); a click shows the place.
+ * An inspection's findings split into the recipe's and the learned model's (rules
+ * `model:<name>`), each group with the worst verdict of its findings.
+ * @param {any} inspection `Inspection.to_json()`, or null
+ * @returns {any[][]} [[source, {verdict, findings}], ...] of the non-empty groups
+ */
+export function machineGroups(inspection) {
+  const all = inspection?.findings ?? [];
+  const worst = (list) =>
+    list.reduce((v, f) => (SEVERITY[f.verdict] < SEVERITY[v] ? f.verdict : v), "OK");
+  return [
+    ["Recipe", all.filter((f) => !String(f.rule).startsWith("model:"))],
+    ["Model", all.filter((f) => String(f.rule).startsWith("model:"))],
+  ]
+    .filter(([, list]) => list.length)
+    .map(([source, list]) => [source, { verdict: worst(list), findings: list }]);
+}
+
+/**
+ * The inspection's findings (the edge's, and the recipe's and the model's at ingest); a click
+ * shows the place.
  * @param {Controller} ctl
  * @returns {HTMLElement | null}
  */
 function findingsPanel(ctl) {
   const info = ctl.state.frameInfo;
-  const sources = [
-    ["Edge", info.findings],
-    ["Recipe", info.machine_findings],
-  ].filter(([, inspection]) => inspection?.findings?.length);
+  const sources = [["Edge", info.findings], ...machineGroups(info.machine_findings)].filter(
+    ([, inspection]) => inspection?.findings?.length,
+  );
   if (!sources.length) return null;
   return panel(
     "Findings",

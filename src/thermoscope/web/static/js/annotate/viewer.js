@@ -1,7 +1,7 @@
 /**
  * The thermogram canvas: paints a frame's °C with a palette and a display range (low..high),
- * zooms and pans, and maps between screen and frame pixels. Overlays are drawn by a callback
- * after the image, in screen coordinates.
+ * zooms and pans, and maps between screen and frame pixels. A model's heat map, when set, is
+ * laid over the image; overlays are drawn by a callback after both, in screen coordinates.
  * @module annotate/viewer
  */
 
@@ -36,6 +36,8 @@ export class Viewer {
     /** milliseconds the last paint of the frame took */
     this.paintMs = 0;
     this.fitted = false;
+    /** @type {HTMLCanvasElement | null} the model's heat map image, drawn over the frame */
+    this.heatmap = null;
     this.resizeObserver = new ResizeObserver(() => this.resize());
     this.resizeObserver.observe(/** @type {Element} */ (canvas.parentElement));
   }
@@ -99,6 +101,16 @@ export class Viewer {
   setPalette(name) {
     this.paletteName = name;
     this.repaint();
+  }
+
+  /**
+   * Lay a heat map image (the frame's size) over the frame, or remove it (null).
+   * @param {HTMLCanvasElement | null} image
+   */
+  setHeatmap(image) {
+    this.heatmap = image;
+    this.canvas.dataset.heatmap = image ? "on" : "off";
+    this.draw();
   }
 
   /** Paint the frame into the image buffer (one pass; timed in `paintMs`), then redraw. */
@@ -213,6 +225,7 @@ export class Viewer {
     ctx.imageSmoothingEnabled = false;
     ctx.setTransform(dpr * scale, 0, 0, dpr * scale, dpr * x, dpr * y);
     ctx.drawImage(this.image, 0, 0);
+    if (this.heatmap) ctx.drawImage(this.heatmap, 0, 0);
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
     this.drawOverlay(ctx, this);
   }

@@ -12,6 +12,7 @@ import { autoRange } from "../thermal.js";
 import { shapeAt } from "../tracks.js";
 import { Saver } from "../annotate/autosave.js";
 import { showConflicts } from "../annotate/conflicts.js";
+import { heatImage, loadHeatmap } from "../annotate/heatmap.js";
 import { showHelp } from "../annotate/help.js";
 import { History } from "../annotate/history.js";
 import { attributesFor } from "../annotate/labels.js";
@@ -90,6 +91,8 @@ export async function renderAnnotate(root, params, ctx) {
     /** the display range was set by hand (a sequence's range then stays as it is) */
     rangeTouched: false,
     brushRadius: 3,
+    /** the model's heat map is laid over the frame */
+    heatmap: false,
   };
   /** @type {Map<number, import("../thermal.js").Frame>} */
   const frames = new Map([[state.index, first]]);
@@ -785,7 +788,22 @@ export async function renderAnnotate(root, params, ctx) {
       const scale = Math.max(viewer.view.scale, 4);
       viewer.setView(scale, rect.width / 2 - x * scale, rect.height / 2 - y * scale);
     },
+    toggleHeatmap: (on) => {
+      state.heatmap = on;
+      heat ??= loadHeatmap(fid).then((map) => {
+        canvas.dataset.heatmapPeak = map.peak.join(",");
+        return heatImage(map);
+      });
+      heat
+        .then((image) => {
+          if (!disposed) viewer.setHeatmap(state.heatmap ? image : null);
+        })
+        .catch((err) => toast(`Heat map: ${err.message}`, "error"));
+      refresh();
+    },
   };
+  /** @type {Promise<HTMLCanvasElement> | null} the model's heat map image, loaded once */
+  let heat = null;
 
   // ---- keyboard ----------------------------------------------------------------------------
   /** @param {KeyboardEvent} e */
