@@ -734,7 +734,8 @@ class Agent:
         latency_ms = (time.monotonic_ns() - done.trigger.accepted_ns) / 1e6
         self.metrics.observe(str(done.trigger.number), verdict, latency_ms, ts=utc_now())
         for drainer in self.drainers:
-            drainer.wake()
+            if not drainer.failures:  # a sink that is away keeps its back-off
+                drainer.wake()
         if self.on_part is not None:
             self.on_part(dataclasses.replace(done, delivery=delivery))
 
