@@ -31,8 +31,6 @@ from thermoscope.edge.plc.opcua import OpcUaPlcSettings
 from thermoscope.recipes.watch import WatchSettings
 
 _NAME = r"^[A-Za-z0-9_.-]{1,64}$"
-#: File suffixes the synthetic line and a camera may write their frames as.
-FRAME_FORMATS = (".fff", ".npy", ".tif")
 
 
 class ConfigError(EdgeError, ValueError):
