@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import time
 import zipfile
 from collections.abc import Iterator
@@ -347,3 +348,30 @@ def test_unsigned_training_release_stays_inactive(tmp_path: Path, keys: dict[str
         assert client.post(f"{API}/projects/{pid}/models/1/activate").status_code == 200
         fid = ingest(client, pid, npy(frame(800, 8.0)), "n.npy").json()["frame_id"]
         assert client.get(f"{API}/frames/{fid}").json()["model_version"] == "golden:1"
+
+
+def test_recipe_and_model_draft_side_by_side(
+    server: Server, keys: dict[str, Path], tmp_path: Path
+) -> None:
+    recipe = {
+        "name": "bench",
+        "version": "3",
+        "frame": {"width": W, "height": H},
+        "regions": [
+            {"name": "U7", "box": {"x": SPOT[1] - 3, "y": SPOT[0] - 3, "width": 7, "height": 7}}
+        ],
+        "rules": [{"type": "max", "region": "U7", "limits": {"max": 30}}],
+    }
+    pid = server.project(recipe=json.dumps(recipe))["id"]
+    assert upload(server.admin, pid, release_zip(tmp_path, 1, keys["private"])).status_code == 201
+    server.admin.post(f"{API}/projects/{pid}/models/1/activate")
+    fid = ingest(server.admin, pid, npy(frame(5, spot=8.0)), "both.npy").json()["frame_id"]
+    item = server.admin.get(f"{API}/frames/{fid}/annotations").json()["item"]
+    makers = sorted(a["provenance"]["model"] for a in item["annotations"])
+    assert makers == ["golden-test", "recipe:bench"]
+    assert item["verdicts"][0]["verdict"] == "NG"
+    findings = server.admin.get(f"{API}/frames/{fid}").json()["machine_findings"]["findings"]
+    assert [(f["rule"], f["verdict"]) for f in findings] == [
+        ("U7 max", "NG"),
+        ("model:golden-test", "NG"),
+    ]
