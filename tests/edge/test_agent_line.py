@@ -8,6 +8,7 @@ a thread, an ingest-scoped token).
   every NG frame and the sampled OK frames, each once. Then the PLC stops acknowledging: the
   buffer fills, the next results overrun and the PLC is told, and the overrun is published.
 - 640x512 frames (fewer parts): the same checks.
+- The PLC's own OPC UA server (asyncua) triggering 40 parts through the OPC UA client link.
 """
 
 from __future__ import annotations
@@ -197,3 +198,45 @@ def test_640x512_frames_through_plc_mqtt_and_server(
     check_mqtt(log, truth)
     frames = check_server(live, project, truth, 0.05)
     assert all((f["width"], f["height"]) == (640, 512) for f in frames)
+
+
+@pytest.mark.slow
+def test_the_plcs_opc_ua_server_triggers_parts_and_gets_their_verdicts(tmp_path: Path) -> None:
+    """The agent as an OPC UA client of the PLC (an asyncua server holding the PLC's tags):
+    40 parts, each verdict the pipeline's, the recipe checksum shown to the PLC."""
+    from test_plc_opcua import plc_server
+
+    numbers = list(range(101, 141))
+    config = line_config(tmp_path, modbus_port=1, broker=None, server=None, source=synthetic(40))
+
+    async def go() -> tuple[dict[int, dict[str, Any]], int, int]:
+        async with plc_server() as (plc, endpoint):
+            config["plc"] = {
+                "kind": "opcua-client",
+                "opcua": {"endpoint": endpoint, "poll_interval_ms": 1.0},
+            }
+            agent = Agent(parse_config(config))
+            await agent.start()
+            runner = asyncio.create_task(agent.loop())
+            results: dict[int, dict[str, Any]] = {}
+            toggle = False
+            for number in numbers:
+                await plc.trigger(number)
+                seen = await plc.take_result(toggle)
+                toggle = seen["ResultUpdated"]
+                results[number] = seen
+            checksum = await plc.get("RecipeChecksum")
+            agent.stop()
+            await runner
+            await agent.close()
+            return results, checksum, agent.recipe_checksum
+
+    results, shown, checksum = asyncio.run(go())
+    assert shown == checksum != 0
+    truth = expected(source_of(config), numbers)
+    for number, seen in results.items():
+        assert seen["ResultId"] == number
+        assert seen["JobFail"] == (truth[number].verdict == "NG")
+        assert seen["JobPass"] == (truth[number].verdict != "NG")
+        assert seen["ErrorCode"] == 0
+        assert seen["ProcessingTime"] > 0
