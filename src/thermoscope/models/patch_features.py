@@ -109,8 +109,6 @@ class PatchFeatures(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """Features (N, D, H/4, W/4) of inputs (N, 1, H, W)."""
-        if x.ndim != 4 or x.shape[1] != 1:
-            raise ModelError(f"patch features need (N, 1, H, W) inputs, got {tuple(x.shape)}")
         parts: list[Tensor] = []
         if self.front is not None:
             stem, bn, *blocks = self.front

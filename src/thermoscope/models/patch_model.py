@@ -15,7 +15,8 @@ feature vectors, D floats per cell):
 Scoring a frame x (the ONNX graph computes exactly this; ``PatchModel.forward`` is its torch
 version):
 
-    d(p)   = min over the bank of cell p of ||f(p) - m||, as ||f||² - 2 f·m + ||m||²
+    d(p)   = min over the bank of cell p of ||f(p) - m||, as ||f||² - 2 f·m + ||m||² on vectors
+             centred by the cell's bank mean, softened at 0 as sqrt(d² + 0.01) - 0.1
     map    = d smoothed by a Gaussian of ``smooth`` cells (edges replicated)   (H/4, W/4)
     raw    = max(map)
     score  = 1 - 2^(-raw / t),   anomaly_map = 1 - 2^(-map / t)
@@ -52,6 +53,8 @@ from thermoscope.models.release import write_release
 PATCH_THRESHOLD = 0.5
 #: Outputs of the patch model's graph, in order.
 PATCH_OUTPUTS = ("score", "anomaly_map", "features")
+#: Softening of the distance at 0 (squared feature units): sqrt(d² + SOFT) - sqrt(SOFT).
+SOFT = 0.01
 #: Frames per feature-extraction batch while fitting.
 _BATCH = 32
 #: Cells per block of the coreset selection (bounds its memory).
@@ -152,7 +155,11 @@ class PatchModel(nn.Module):
         self.level = float(level)
         self.refs = refs
         self.frame_ids = list(frame_ids)
-        m = memory.float().contiguous()
+        m = memory.float()
+        centre = m.mean(dim=1)  # (P, D): distances are computed on centred vectors (precision)
+        m = (m - centre[:, None, :]).contiguous()
+        self.centre: Tensor
+        self.register_buffer("centre", centre.unsqueeze(1))  # (P, 1, D)
         self.memory_t: Tensor
         self.memory_sq: Tensor
         self.smooth_kernel: Tensor
@@ -160,6 +167,7 @@ class PatchModel(nn.Module):
         self.register_buffer("memory_sq", (m * m).sum(-1).unsqueeze(1))  # (P, 1, K)
         kernel = torch.from_numpy(gaussian_kernel(settings.smooth))
         self.register_buffer("smooth_kernel", kernel[None, None])
+        self.smooth_half = kernel.shape[0] // 2
         self.rate = -math.log(2.0) / self.level
         self.eval()
 
@@ -172,13 +180,14 @@ class PatchModel(nn.Module):
         """Raw distance maps (N, 1, h, w) (smoothed) and features (N, D, h, w) of inputs."""
         f = self.features(x)
         n, _, h, w = f.shape
-        q = f.flatten(2).permute(2, 0, 1)  # (P, N, D)
+        q = f.flatten(2).permute(2, 0, 1) - self.centre  # (P, N, D)
         d2 = (q * q).sum(-1, keepdim=True) - 2.0 * torch.bmm(q, self.memory_t) + self.memory_sq
-        nearest = torch.clamp(d2.min(dim=-1).values, min=0.0).sqrt()  # (P, N)
+        # sqrt(d² + c) - sqrt(c): the distance, but with a bounded slope at 0, so float
+        # rounding of a near-zero d² does not blow up (torch and ONNX agree within 1e-4)
+        nearest = torch.sqrt(torch.clamp(d2.min(dim=-1).values, min=0.0) + SOFT) - SOFT**0.5
         dist = nearest.transpose(0, 1).reshape(n, 1, h, w)
-        k = int(self.smooth_kernel.shape[-1])
-        if k > 1:
-            half = k // 2
+        if self.smooth_half > 0:
+            half = self.smooth_half
             dist = functional.conv2d(
                 functional.pad(dist, (half, half, half, half), mode="replicate"), self.smooth_kernel
             )
@@ -223,7 +232,8 @@ class PatchModel(nn.Module):
     def bank_index(self, shapes: Sequence[tuple[int, int]]) -> FeatureIndex:
         """The bank as a ``FeatureIndex``: every vector with its OK frame and source pixel
         (``shapes``: the memory frames' (H, W))."""
-        vectors = (self.memory_t.transpose(1, 2).reshape(-1, self.settings.features.dim)).numpy()
+        bank = self.memory_t.transpose(1, 2) + self.centre
+        vectors = bank.reshape(-1, self.settings.features.dim).numpy()
         refs = self.refs.reshape(-1, 3)
         xs, ys = cell_pixels(self.contract, refs[:, 2], refs[:, 1], [shapes[i] for i in refs[:, 0]])
         ids = [self.frame_ids[i] for i in refs[:, 0]]
@@ -297,7 +307,7 @@ def _features(extractor: PatchFeatures, x: Tensor) -> Tensor:
         return torch.cat([extractor(chunk) for chunk in _chunks(x)])
 
 
-def _neighbourhood(f: Tensor, radius: int) -> tuple[Tensor, Tensor]:
+def neighbourhood(f: Tensor, radius: int) -> tuple[Tensor, Tensor]:
     """Per cell, the features of all frames at the cells within ``radius``: (P, M, D), and
     each candidate's (frame, row, column) as (P, M, 3) int64."""
     n, d, h, w = f.shape
@@ -338,6 +348,16 @@ def coreset(pool: Tensor, k: int, *, start: int = 0) -> Tensor:
     return chosen
 
 
+def split_frames(
+    count: int, settings: PatchSettings
+) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """Indices of the memory frames and of the calibration frames among ``count`` OK frames
+    (seeded by ``settings.seed``; at least one of each)."""
+    order = np.random.default_rng([settings.seed, 1]).permutation(count)
+    held = min(max(1, round(count * settings.calibration)), count - 1)
+    return np.sort(order[held:]), np.sort(order[:held])
+
+
 def fit_patch_model(
     frames: Sequence[Frame],
     contract: InputContract,
@@ -370,12 +390,10 @@ def fit_patch_model(
     arrays = [f.celsius if isinstance(f, ThermalFrame) else np.asarray(f) for f in frames]
     x = torch.from_numpy(contract.apply_batch(arrays, ambient_c=ambient_c))
     rng = np.random.default_rng(settings.seed)
-    order = rng.permutation(len(arrays))
-    held = min(max(1, round(len(arrays) * settings.calibration)), len(arrays) - 1)
-    calib, keep = np.sort(order[:held]), np.sort(order[held:])
+    keep, calib = split_frames(len(arrays), settings)
     extractor = PatchFeatures(settings.features, weights=weights)
     feats = _features(extractor, x[torch.from_numpy(keep)])
-    pool, pool_refs = _neighbourhood(feats, settings.radius)
+    pool, pool_refs = neighbourhood(feats, settings.radius)
     start = int(rng.integers(pool.shape[1]))
     banks, refs = [], []
     for lo in range(0, pool.shape[0], _CELL_BLOCK):
@@ -481,5 +499,7 @@ __all__ = [
     "fit_patch_model",
     "gaussian_kernel",
     "grid_shape",
+    "neighbourhood",
+    "split_frames",
     "write_patch_release",
 ]
