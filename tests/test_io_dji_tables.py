@@ -4,11 +4,13 @@
 grid of parameter sets, row 0 at the file's embedded parameters (see the sample README). These
 tests check, per table, that ``parse_raw`` returns the parameters the SDK used for row 0 and raw
 counts on the scale the table is indexed by, so a conversion fed from ``parse_raw`` sees what the
-SDK sees. (A native conversion is not there yet: see docs/dji.md for what the tables show.)
+SDK sees. (A native conversion is not there yet: see docs/dji.md for what the tables show; the
+last tests check the parts of DJI's conversion that are known exactly, H20T and XT S.)
 """
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,7 @@ from numpy.typing import NDArray
 
 from sample_data import samples_dir
 from thermoscope.io import dji
+from thermoscope.io.jpeg_segments import iter_segments
 
 
 def _tables() -> list[Any]:
@@ -88,3 +91,94 @@ def test_sdk_unused_values_are_kept_as_metadata(samples: Path) -> None:
         stored.append(image.stored["humidity_pct"])
     assert all(0.0 <= h <= 100.0 for h in stored)
     assert any(h != dji.PLUG_SDK_HUMIDITY_PCT for h in stored)
+
+
+# --- DJI's conversion where its structure is known (docs/dji.md, "What the curves look like") ---
+# These check the documented findings against the tables; the per-file constants (H20T beta,
+# XT S N and c) are taken from the table itself because no file field is known to hold them.
+
+_H20T_GAIN = 0.25547775  # index per raw count, both H20T files
+_KELVIN_DJI = 273.0  # DJI's emissivity law works on T + 273.0, not 273.15
+
+
+def _segment_payloads(path: Path, marker: int) -> list[bytes]:
+    return [bytes(s.payload) for s in iter_segments(path.read_bytes()) if s.marker == marker]
+
+
+def _table_by_layout(layout: str) -> list[Any]:
+    wanted = {"aa55": "H20T_", "plug": "XTS_"}[layout]
+    return [p for p in _tables() if str(p.values[0]).startswith(wanted)] or [
+        pytest.param("", id=f"no-{layout}-tables")
+    ]
+
+
+def _index_bounds(table: NDArray[Any], celsius: NDArray[Any]) -> tuple[NDArray[Any], NDArray[Any]]:
+    """First and last index of ``table`` (0.1 °C steps) holding each output value."""
+    rounded = np.round(celsius.astype(np.float64), 1)
+    first = np.searchsorted(table, rounded - 1e-3, "left")
+    last = np.searchsorted(table, rounded + 1e-3, "right") - 1
+    return first, last
+
+
+def _h20t_atmosphere_gain(distance_m: float, humidity_pct: float) -> float:
+    """The H20T's index gain: 1 at 5 m and 70 %."""
+    d = distance_m
+    return 448.0 / ((1.0525 - 0.01155 * d + 0.00021 * d * d) * (378.0 + humidity_pct))
+
+
+@pytest.mark.parametrize("name", _table_by_layout("aa55"))
+def test_h20t_conversion_is_index_gain_table_then_emissivity(samples: Path, name: str) -> None:
+    """H20T: ``table[floor(gamma * (G * raw + beta) + 0.625 * (1 - gamma))]``, then the
+    fourth-power emissivity law, reproduces every row (beta from row 0, gamma from the formula)."""
+    image, table, path = _load(samples, name)
+    assert image.layout == "aa55"
+    lut = np.frombuffer(_segment_payloads(path, 0xE5)[0], "<i2") / 10.0
+    raw = table["raw"].astype(np.float64)
+    first, last = _index_bounds(lut, table["celsius"][0])
+    usable = (raw < 32768) & (first > 0) & (last < lut.size - 1)
+    low = np.max(first[usable] - _H20T_GAIN * raw[usable])
+    high = np.min(last[usable] + 1 - _H20T_GAIN * raw[usable])
+    assert low < high, "row 0 is not a straight-line index into the APP5 table"
+    beta = (low + high) / 2
+    k = _KELVIN_DJI
+    for params, celsius in zip(table["params"], table["celsius"], strict=True):
+        distance, humidity, emissivity, reflected = (float(v) for v in params[:4])
+        gamma = _h20t_atmosphere_gain(distance, humidity)
+        index = np.floor(gamma * (_H20T_GAIN * raw + beta) + 0.625 * (1 - gamma))
+        t1 = lut[np.clip(index, 0, lut.size - 1).astype(np.int64)]
+        w = ((t1 + k) ** 4 - (1 - emissivity) * (reflected + k) ** 4) / emissivity
+        out = np.where(w > 0, np.abs(w) ** 0.25 - k, -273.0)
+        err = np.abs(out - celsius)[raw < 32768]
+        print(f"{name} {params}: max {err.max():.3f} mean {err.mean():.6f} °C")
+        assert err.mean() < 1e-3
+        assert np.quantile(err, 0.999) < 1e-3  # a few counts at index boundaries or near -273 °C
+
+
+@pytest.mark.parametrize("name", _table_by_layout("plug"))
+def test_xts_index_is_two_stage_at_emissivity_1(samples: Path, name: str) -> None:
+    """XT S at e = 1: ``table[floor(gamma * (floor(a * raw + c) - N))]`` with a = Plug u16 at
+    1186 / 100 and gamma = 1.012 - 0.0002 * humidity, exactly, for some c and integer N."""
+    image, table, path = _load(samples, name)
+    assert image.layout == "plug"
+    lut = np.frombuffer(b"".join(_segment_payloads(path, 0xE3)), "<i2") / 10.0
+    plug = next(p for p in _segment_payloads(path, 0xE2) if p.startswith(b"Plug"))
+    a = int.from_bytes(plug[1186:1188], "little") / 100.0
+    raw = table["raw"].astype(np.float64)
+    rows = [i for i, p in enumerate(table["params"]) if float(p[2]) == 1.0]
+    gamma0 = 1.012 - 0.0002 * float(table["params"][0][1])
+    first, last = _index_bounds(lut, table["celsius"][0])
+    for c in np.arange(0.0, 1.0, 0.01):
+        inner = np.floor(a * raw + c)
+        n_low = np.max(inner - (last + 1) / gamma0)
+        n_high = np.min(inner - first / gamma0)
+        n = math.floor(n_high)
+        if n > n_low:
+            break
+    else:
+        pytest.fail(f"{name}: no inner offset c and integer N reproduce row 0")
+    for i in rows:
+        gamma = 1.012 - 0.0002 * float(table["params"][i][1])
+        index = np.floor(gamma * (inner - n)).astype(np.int64)
+        assert np.array_equal(lut[index], np.round(table["celsius"][i].astype(np.float64), 1)), (
+            f"row {i} ({table['params'][i]}) with c={c:.2f}, N={n}"
+        )
