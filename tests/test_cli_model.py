@@ -306,7 +306,9 @@ def test_a_refused_frame_in_a_batch_gets_its_own_error(run: Path, tmp_path: Path
 @pytest.mark.filterwarnings("ignore::torch.jit.TracerWarning")
 def test_anomaly_model_from_ok_parts(run: Path, tmp_path: Path) -> None:
     release = tmp_path / "anomaly"
-    code, out = invoke("model", "train", run, "--out", release, "--kind", "anomaly")
+    code, out = invoke(
+        "model", "train", run, "--out", release, "--kind", "anomaly", "--limit", "24"
+    )
     assert code == 0, out
     manifest = json.loads((release / "manifest.json").read_text())
     assert manifest["kind"] == "anomaly"
@@ -317,7 +319,9 @@ def test_anomaly_model_from_ok_parts(run: Path, tmp_path: Path) -> None:
     assert code == 0, out
     lines = [json.loads(line) for line in jsonl.read_text().splitlines()]
     assert all(line["score"] == line["anomaly_score"] for line in lines)
-    code, out = invoke("model", "eval", "-m", release, run, "--holdout", "--out", tmp_path / "e")
+    code, out = invoke(
+        "model", "eval", "-m", release, run, "--holdout", "--limit", "24", "--out", tmp_path / "e"
+    )
     assert code == 0, out
     doc = json.loads((tmp_path / "e" / "evaluation.json").read_text())
     assert doc["evaluation"]["count"] == manifest["metrics"]["holdout_count"]
