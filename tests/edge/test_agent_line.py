@@ -8,7 +8,8 @@ a thread, an ingest-scoped token).
   every NG frame and the sampled OK frames, each once. Then the PLC stops acknowledging: the
   buffer fills, the next results overrun and the PLC is told, and the overrun is published.
 - 640x512 frames (fewer parts): the same checks.
-- The PLC's own OPC UA server (asyncua) triggering 40 parts through the OPC UA client link.
+- The PLC's own OPC UA server (asyncua) triggering 40 parts through the OPC UA client link, and
+  a line controller running jobs on the agent's OPC 40100 Machine Vision server.
 """
 
 from __future__ import annotations
@@ -240,3 +241,58 @@ def test_the_plcs_opc_ua_server_triggers_parts_and_gets_their_verdicts(tmp_path:
         assert seen["JobPass"] == (truth[number].verdict != "NG")
         assert seen["ErrorCode"] == 0
         assert seen["ProcessingTime"] > 0
+
+
+@pytest.mark.slow
+def test_a_line_controller_runs_jobs_on_the_agents_machine_vision_server(tmp_path: Path) -> None:
+    """The agent as an OPC 40100 Machine Vision server: a line controller (asyncua client) calls
+    StartSingleJob part after part and gets a ResultReady event with each part's verdict."""
+    from asyncua import Client, ua
+    from test_plc_machine_vision import MV_NAMESPACE, Events
+
+    endpoint = f"opc.tcp://127.0.0.1:{free_port()}/vision"
+    config = line_config(tmp_path, modbus_port=1, broker=None, server=None, source=synthetic(40))
+    config["plc"] = {"kind": "opcua-machine-vision", "machine_vision": {"endpoint": endpoint}}
+
+    async def go() -> list[Any]:
+        agent = Agent(parse_config(config))
+        await agent.start()
+        runner = asyncio.create_task(agent.loop())
+        client = Client(endpoint, timeout=4)
+        events = Events()
+        got = []
+        try:
+            await client.connect()
+            await client.load_data_type_definitions()
+            mv = await client.get_namespace_index(MV_NAMESPACE)
+            system = await client.nodes.objects.get_child(f"{mv}:VisionSystem")
+            subscription = await client.create_subscription(5, events)
+            event_type = client.get_node(ua.NodeId.from_string(f"ns={mv};i=1024"))
+            await subscription.subscribe_events(system, event_type)
+            automatic = await system.get_child(
+                [f"{mv}:VisionStateMachine", f"{mv}:AutomaticModeStateMachine"]
+            )
+            state = await automatic.get_child(f"{mv}:CurrentState")
+            for part in range(1, 11):
+                while (await state.read_value()).Text != "Ready":
+                    await asyncio.sleep(0.005)
+                empty = ua.Variant([], ua.VariantType.Variant)
+                await automatic.call_method(
+                    f"{mv}:StartSingleJob", f"m{part}", f"SN-{part}", "", "", empty
+                )
+                got.append(await asyncio.wait_for(events.queue.get(), 10))
+        finally:
+            await client.disconnect()
+            agent.stop()
+            await runner
+            await agent.close()
+        return got
+
+    events = asyncio.run(go())
+    truth = expected(source_of(config), range(1, 11))
+    for number, event in enumerate(events, start=1):
+        assert event.ResultId == str(number)
+        assert event.PartId == f"SN-{number}"
+        passed = event.ResultContent[0].Value
+        assert passed == (truth[number].verdict != "NG")
+        assert event.ProcessingTimes.ProcessingDuration > 0
