@@ -7,6 +7,7 @@ from thermoscope.recipes.engine import (
     compile_recipe,
     inspect,
 )
+from thermoscope.recipes.record import RecordPlan, compile_record, inspect_record
 from thermoscope.recipes.schema import (
     Limits,
     Recipe,
@@ -23,9 +24,12 @@ __all__ = [
     "Limits",
     "Recipe",
     "RecipeError",
+    "RecordPlan",
     "RegionSpec",
     "compile_recipe",
+    "compile_record",
     "inspect",
+    "inspect_record",
     "load_recipe",
     "parse_recipe",
     "read_reference_frame",

@@ -6,7 +6,7 @@ public API.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +16,7 @@ from numpy.typing import NDArray
 from thermoscope.analysis import spatial, temporal
 from thermoscope.analysis.spatial import AnalysisError, PixelValue, Statistic
 from thermoscope.core.findings import Finding, Verdict
+from thermoscope.core.part_record import SensorSeries
 from thermoscope.recipes import schema
 from thermoscope.recipes.schema import AMBIENT, Recipe, RecipeError
 
@@ -118,9 +119,12 @@ def _limit(value: float | None, unit: str) -> str:
 
 
 class Context:
-    """What rules read from one part: the frame to measure, the sequence, the ambient."""
+    """What rules read from one part: the frame to measure, the sequence, the ambient, and
+    the sensor series of its part record."""
 
-    __slots__ = ("_cache", "ambient_c", "ambient_source", "celsius", "frames", "times_s")
+    __slots__ = (
+        "_cache", "ambient_c", "ambient_source", "celsius", "frames", "sensors", "times_s",
+    )  # fmt: skip
 
     def __init__(
         self,
@@ -129,12 +133,15 @@ class Context:
         ambient_c: float | None,
         frames: Sequence[FloatImage] = (),
         times_s: NDArray[np.float64] | None = None,
+        sensors: Mapping[str, SensorSeries] | None = None,
     ) -> None:
         self.ambient_source = ambient_source
         self.celsius = celsius
         self.ambient_c = ambient_c
         self.frames = frames
         self.times_s = times_s
+        #: the part's sensor series by name (empty for a frame inspected on its own)
+        self.sensors: Mapping[str, SensorSeries] = {} if sensors is None else sensors
         self._cache: dict[tuple[str, str], Any] = {}
 
     def stat(self, region: CompiledRegion, statistic: Statistic) -> PixelValue:
@@ -493,7 +500,14 @@ def compile_region(spec: schema.RegionSpec, shape: tuple[int, int]) -> CompiledR
     return CompiledRegion(spec.name, x0, y0, x1, y1, mask, frame_mask, spec.emissivity)
 
 
-def compile_check(rule: schema.Rule, regions: dict[str, CompiledRegion], recipe: Recipe) -> Check:
+def compile_check(
+    rule: schema._Rule,
+    regions: dict[str, CompiledRegion],
+    recipe: Recipe,
+    pair_of: dict[str, str] | None = None,
+) -> Check:
+    """The check of a temperature rule (``pair_of``: the view's declared pairs, default the
+    main view's)."""
     target = regions[rule.region]
     r = rule.region
     common: dict[str, Any] = {"rule": rule.label, "label": r, "band": Band.of(rule.limits)}
@@ -535,7 +549,7 @@ def compile_check(rule: schema.Rule, regions: dict[str, CompiledRegion], recipe:
             **common,
         )
     if isinstance(rule, schema.AsymmetryRule):
-        partner_name = rule.pair or recipe.pair_of(r)
+        partner_name = rule.pair or (recipe.pair_of(r) if pair_of is None else pair_of.get(r))
         assert partner_name is not None
         common["label"] = f"{r}-{partner_name}"
         return _AsymmetryCheck(

@@ -21,7 +21,7 @@ NG finding ``alignment`` and no rule is evaluated.
 from __future__ import annotations
 
 import weakref
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import cv2
@@ -32,6 +32,7 @@ from thermoscope.analysis import registration
 from thermoscope.core.errors import RadiometryError, ThermoscopeError
 from thermoscope.core.findings import Finding, Inspection
 from thermoscope.core.frame import ThermalFrame
+from thermoscope.core.part_record import SensorSeries
 from thermoscope.core.sequence import ThermalSequence
 from thermoscope.recipes import schema
 from thermoscope.recipes.alignment import (
@@ -48,9 +49,9 @@ from thermoscope.recipes.checks import (
     CompiledRegion,
     Context,
     FloatImage,
-    compile_check,
     compile_region,
 )
+from thermoscope.recipes.fusion import compile_rule
 from thermoscope.recipes.schema import SEQUENCE_RULES, Recipe
 
 
@@ -77,9 +78,21 @@ class InspectionPlan:
     sequence: schema.SequenceSettings
 
     def inspect_frame(
-        self, frame: ThermalFrame, *, ambient_c: float | None = None, source: str | None = None
+        self,
+        frame: ThermalFrame,
+        *,
+        ambient_c: float | None = None,
+        source: str | None = None,
+        sensors: Mapping[str, SensorSeries] | None = None,
+        offset_c: float = 0.0,
     ) -> Inspection:
-        """Inspect one frame (the recipe must have no sequence rules)."""
+        """Inspect one frame (the recipe must have no sequence rules).
+
+        Args:
+            sensors: the part's sensor series by name, for sensor rules.
+            offset_c: the camera's offset (from a reference emitter), °C, subtracted from the
+                temperatures before the rules.
+        """
         if self.sequence_rules:
             names = ", ".join(self.sequence_rules)
             raise InspectionError(
@@ -88,10 +101,10 @@ class InspectionPlan:
             )
         label = frame.metadata.source if source is None else source
         self._check_shape(frame.shape, label)
-        failed, images = self._prepare([frame], 0, label)
+        failed, images = self._prepare([frame], 0, label, offset_c)
         if failed is not None:
             return Inspection.of(label, frame.metadata.frame_index, [failed])
-        ctx = Context(self.ambient, images[0], ambient_c)
+        ctx = Context(self.ambient, images[0], ambient_c, sensors=sensors)
         findings = [check.evaluate(ctx) for check in self.checks]
         return Inspection.of(label, frame.metadata.frame_index, findings)
 
@@ -101,10 +114,13 @@ class InspectionPlan:
         *,
         ambient_c: float | None = None,
         source: str | None = None,
+        sensors: Mapping[str, SensorSeries] | None = None,
+        offset_c: float = 0.0,
     ) -> Inspection:
         """Inspect a part's sequence: sequence rules on every frame, single-frame rules on the
         frame the recipe's ``sequence.frame`` names. ``Inspection.frame`` is that frame's index.
-        Alignment is estimated on that frame and applied to all.
+        Alignment is estimated on that frame and applied to all. ``sensors`` and ``offset_c``
+        as for :meth:`inspect_frame`.
         """
         items = list(frames)
         if not items:
@@ -129,10 +145,10 @@ class InspectionPlan:
             )
         index %= len(items)
         times = self._times(items, label) if self.sequence_rules else None
-        failed, images = self._prepare(items, index, label)
+        failed, images = self._prepare(items, index, label, offset_c)
         if failed is not None:
             return Inspection.of(label, index, [failed])
-        ctx = Context(self.ambient, images[index], ambient_c, images, times)
+        ctx = Context(self.ambient, images[index], ambient_c, images, times, sensors)
         findings = [check.evaluate(ctx) for check in self.checks]
         return Inspection.of(label, index, findings)
 
@@ -146,7 +162,7 @@ class InspectionPlan:
             )
 
     def _prepare(
-        self, frames: list[ThermalFrame], index: int, label: str
+        self, frames: list[ThermalFrame], index: int, label: str, offset_c: float = 0.0
     ) -> tuple[Finding | None, list[FloatImage]]:
         """Temperatures of every frame in reference coordinates: registered (on frame
         ``index``), recomputed with the recipe's parameters, warped back onto the reference."""
@@ -157,6 +173,8 @@ class InspectionPlan:
                 return failed, []
         masks = self._emissivity_masks(motion)
         images = [self._temperatures(f, label, masks) for f in frames]
+        if offset_c:
+            images = [image - np.float32(offset_c) for image in images]
         if motion is not None:
             images = [registration.warp_to_reference(image, motion) for image in images]
         return None, images
@@ -218,6 +236,7 @@ def compile_recipe(
     shape: tuple[int, int] | None = None,
     *,
     load_frame: FrameLoader | None = None,
+    view: str | None = None,
 ) -> InspectionPlan:
     """Prepare a recipe for fast inspection of frames of one size.
 
@@ -226,6 +245,8 @@ def compile_recipe(
         shape: (height, width) of the frames to come; must be the recipe's frame size (default).
         load_frame: reads the alignment reference file into a 2-D °C array (default
             :func:`read_reference_frame`; pass one built on ``thermoscope.io`` for camera files).
+        view: one of the recipe's ``views`` to compile (its regions and rules, no alignment);
+            default the main view (the top-level regions and rules).
 
     Raises:
         InspectionError: ``shape`` is not the recipe's frame size.
@@ -237,17 +258,27 @@ def compile_recipe(
             f"recipe {recipe.name!r} is drawn for {expected[1]}x{expected[0]} frames, "
             f"not {shape[1]}x{shape[0]}"
         )
-    regions = {spec.name: compile_region(spec, expected) for spec in recipe.regions}
-    checks = [compile_check(rule, regions, recipe) for rule in recipe.rules]
+    region_specs, rules = recipe.regions, recipe.rules
+    if view is not None and view != recipe.view:
+        found = [v for v in recipe.views if v.name == view]
+        if not found:
+            known = ", ".join([recipe.view, *(v.name for v in recipe.views)])
+            raise InspectionError(f"recipe {recipe.name!r} has no view {view!r} ({known})")
+        region_specs, rules = found[0].regions, found[0].rules
+    pairs = {}
+    for spec in region_specs:
+        if spec.pair is not None:
+            pairs[spec.name], pairs[spec.pair] = spec.pair, spec.name
+    regions = {spec.name: compile_region(spec, expected) for spec in region_specs}
+    checks = [compile_rule(rule, regions, recipe, pairs) for rule in rules]
     ambient: AmbientSource = None
     if recipe.ambient is not None:
         if recipe.ambient.value_c is not None:
             ambient = float(recipe.ambient.value_c)
-        else:
-            assert recipe.ambient.region is not None
+        elif recipe.ambient.region in regions:
             ambient = (regions[recipe.ambient.region], recipe.ambient.statistic)
     alignment = None
-    if recipe.alignment is not None:
+    if recipe.alignment is not None and region_specs is recipe.regions:
         alignment = compile_alignment(
             recipe.alignment, regions, expected, load_frame or read_reference_frame
         )
@@ -256,7 +287,7 @@ def compile_recipe(
         expected,
         regions,
         tuple(checks),
-        tuple(rule.label for rule in recipe.rules if rule.type in SEQUENCE_RULES),
+        tuple(rule.label for rule in rules if rule.type in SEQUENCE_RULES),
         ambient,
         recipe.camera.object_parameters(),
         alignment,

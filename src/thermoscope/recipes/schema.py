@@ -99,8 +99,6 @@ import numpy as np
 import yaml
 from numpy.typing import NDArray
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     PrivateAttr,
     ValidationError,
@@ -108,23 +106,37 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_core import PydanticCustomError
 
 from thermoscope.core.errors import ThermoscopeError
 from thermoscope.core.frame import MAX_SIDE
 from thermoscope.core.regions import Box, MaskRegion, Polygon, Region, RegionError
+from thermoscope.recipes.capture import (
+    ProtocolSpec,
+    ReferenceEmitterSpec,
+    SensorRule,
+    SensorSpec,
+)
+from thermoscope.recipes.schema_base import (
+    _T_HI,
+    _T_LO,
+    FilePath,
+    Name,
+    Statistic,
+    Temperature,
+    _fmt,
+    _problem,
+    _resolve,
+    _Strict,
+)
+from thermoscope.recipes.schema_base import (
+    Limits as Limits,
+)
 
 #: Name a rule's ``reference`` takes to mean the recipe's ambient; no region may use it.
 AMBIENT = "ambient"
 
 #: The rule types that need a sequence of frames.
 SEQUENCE_RULES = frozenset({"heating_rate", "cooling_rate", "time_to_reach", "curve_shape"})
-
-#: Widest temperature any limit or reading may name, °C.
-_T_LO, _T_HI = -273.15, 10000.0
-_NAME_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$"
-
-Statistic = Literal["max", "min", "mean", "median"]
 
 
 class RecipeError(ThermoscopeError, ValueError):
@@ -148,34 +160,6 @@ class RecipeError(ThermoscopeError, ValueError):
     def path(self) -> str:
         """The field path of the first problem."""
         return self.problems[0][0]
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
-
-
-def _problem(path: str, message: str) -> PydanticCustomError:
-    return PydanticCustomError("recipe", "{path}: {message}", {"path": path, "message": message})
-
-
-def _resolve(value: Path, info: ValidationInfo) -> Path:
-    base = (info.context or {}).get("base_dir")
-    path = value if value.is_absolute() or base is None else Path(base) / value
-    try:
-        exists = path.is_file()
-    except (OSError, ValueError) as exc:
-        raise ValueError(f"cannot use file {str(value)!r}: {exc}") from None
-    if not exists:
-        raise ValueError(f"file not found: {path}")
-    return path
-
-
-FilePath = Annotated[Path, Field(description="file path, relative to the recipe file's folder")]
-Name = Annotated[
-    str,
-    Field(min_length=1, max_length=64, pattern=_NAME_PATTERN, description="a region's name"),
-]
-Temperature = Annotated[float, Field(ge=_T_LO, le=_T_HI, description="temperature in °C")]
 
 
 # --------------------------------------------------------------------------- settings
@@ -379,48 +363,6 @@ def read_mask(path: Path) -> NDArray[np.bool_]:
 
 
 # --------------------------------------------------------------------------- limits
-
-
-def _fmt(value: float) -> str:
-    return f"{value:g}"
-
-
-class Limits(_Strict):
-    """A tolerance band: NG outside ``[min, max]``, WARN outside ``[warn_min, warn_max]``.
-
-    All bounds are in the rule's unit and inclusive (a value equal to a limit is inside it).
-    """
-
-    min: float | None = Field(
-        default=None, ge=-1e9, le=1e9, description="lowest value that is not NG"
-    )
-    max: float | None = Field(
-        default=None, ge=-1e9, le=1e9, description="highest value that is not NG"
-    )
-    warn_min: float | None = Field(
-        default=None, ge=-1e9, le=1e9, description="values below it (but not NG) are WARN"
-    )
-    warn_max: float | None = Field(
-        default=None, ge=-1e9, le=1e9, description="values above it (but not NG) are WARN"
-    )
-
-    @model_validator(mode="after")
-    def _ordered(self) -> Limits:
-        lo, hi, wlo, whi = self.min, self.max, self.warn_min, self.warn_max
-        if lo is None and hi is None:
-            raise ValueError("give at least one NG limit (min or max)")
-        if lo is not None and hi is not None and lo > hi:
-            raise ValueError(f"inverted range: min {_fmt(lo)} > max {_fmt(hi)}")
-        if wlo is not None and whi is not None and wlo > whi:
-            raise ValueError(f"inverted range: warn_min {_fmt(wlo)} > warn_max {_fmt(whi)}")
-        for name, warn in (("warn_min", wlo), ("warn_max", whi)):
-            if warn is None:
-                continue
-            if lo is not None and warn < lo:
-                raise ValueError(f"{name} {_fmt(warn)} is below min {_fmt(lo)}")
-            if hi is not None and warn > hi:
-                raise ValueError(f"{name} {_fmt(warn)} is above max {_fmt(hi)}")
-        return self
 
 
 # --------------------------------------------------------------------------- rules
@@ -660,6 +602,33 @@ class CurveShapeRule(_CurveRule):
         return self._points
 
 
+class _CombinedRule(_Strict):
+    name: str = Field(min_length=1, max_length=100, description="rule name")
+    rules: list[Rule] = Field(
+        min_length=2,
+        max_length=20,
+        description="the member rules (temperature or sensor rules; no sequence rules)",
+    )
+    description: str = Field(default="", max_length=1000, description="free text")
+
+    @property
+    def label(self) -> str:
+        """The rule's name."""
+        return self.name
+
+
+class AllOfRule(_CombinedRule):
+    """NG only when every member is NG: the verdict of the least severe member."""
+
+    type: Literal["all_of"] = Field(description="rule type")
+
+
+class AnyOfRule(_CombinedRule):
+    """NG when any member is NG: the verdict of the most severe member."""
+
+    type: Literal["any_of"] = Field(description="rule type")
+
+
 Rule = Annotated[
     MaxRule
     | MinRule
@@ -673,12 +642,19 @@ Rule = Annotated[
     | HeatingRateRule
     | CoolingRateRule
     | TimeToReachRule
-    | CurveShapeRule,
+    | CurveShapeRule
+    | SensorRule
+    | AllOfRule
+    | AnyOfRule,
     Field(discriminator="type"),
 ]
 
+
+AllOfRule.model_rebuild()
+AnyOfRule.model_rebuild()
+
 #: Every rule type and its model.
-RULE_TYPES: dict[str, type[_Rule]] = {
+RULE_TYPES: dict[str, type[_Strict]] = {
     "max": MaxRule,
     "min": MinRule,
     "mean": MeanRule,
@@ -692,10 +668,113 @@ RULE_TYPES: dict[str, type[_Rule]] = {
     "cooling_rate": CoolingRateRule,
     "time_to_reach": TimeToReachRule,
     "curve_shape": CurveShapeRule,
+    "sensor": SensorRule,
+    "all_of": AllOfRule,
+    "any_of": AnyOfRule,
 }
 
 
+class ViewSpec(_Strict):
+    """Another view of the part (angle or camera) with its own regions and rules."""
+
+    name: Name = Field(description="the view's name in the part record")
+    regions: list[RegionSpec] = Field(
+        min_length=1, max_length=1000, description="named regions of this view"
+    )
+    rules: list[Rule] = Field(min_length=1, max_length=1000, description="this view's checks")
+    description: str = Field(default="", max_length=1000, description="free text")
+
+
 # --------------------------------------------------------------------------- recipe
+
+
+def _need(regions: list[RegionSpec], path: str, name: str | None) -> None:
+    if name is not None and all(r.name != name for r in regions):
+        known = ", ".join(r.name for r in regions)
+        raise _problem(path, f"unknown region {name!r} (known: {known})")
+
+
+def _check_view(
+    recipe: Recipe, regions: list[RegionSpec], rules: list[Any], prefix: str, sensors: set[str]
+) -> None:
+    """Check one view's regions and rules: unique names, known regions, pairs, sensors."""
+    shape = (recipe.frame.height, recipe.frame.width)
+    names: dict[str, int] = {}
+    for i, region in enumerate(regions):
+        if region.name in names:
+            raise _problem(
+                f"{prefix}regions[{i}].name",
+                f"duplicate region name {region.name!r} (also regions[{names[region.name]}])",
+            )
+        names[region.name] = i
+        try:
+            region.to_region().mask(shape)
+        except RegionError as exc:
+            raise _problem(f"{prefix}regions[{i}]", f"region {region.name!r}: {exc}") from None
+    pairs: dict[str, str] = {}
+    for i, region in enumerate(regions):
+        _need(regions, f"{prefix}regions[{i}].pair", region.pair)
+        if region.pair is not None:
+            for a, b in ((region.name, region.pair), (region.pair, region.name)):
+                if pairs.setdefault(a, b) != b:
+                    raise _problem(
+                        f"{prefix}regions[{i}].pair",
+                        f"region {a!r} is paired with both {pairs[a]!r} and {b!r}",
+                    )
+    labels: dict[str, str] = {}
+    _check_rules(recipe, regions, pairs, rules, f"{prefix}rules", sensors, labels, nested=False)
+
+
+def _check_rules(
+    recipe: Recipe,
+    regions: list[RegionSpec],
+    pairs: dict[str, str],
+    rules: list[Any],
+    where: str,
+    sensors: set[str],
+    labels: dict[str, str],
+    *,
+    nested: bool,
+) -> None:
+    pitch = recipe.camera.pixel_pitch_mm
+    for i, rule in enumerate(rules):
+        path = f"{where}[{i}]"
+        if rule.label in labels:
+            raise _problem(
+                f"{path}.name", f"duplicate rule name {rule.label!r} (also {labels[rule.label]})"
+            )
+        labels[rule.label] = path
+        if isinstance(rule, (AllOfRule, AnyOfRule)):
+            _check_rules(
+                recipe, regions, pairs, rule.rules, f"{path}.rules", sensors, labels, nested=True
+            )
+            continue
+        if nested and rule.type in SEQUENCE_RULES:
+            raise _problem(f"{path}.type", "sequence rules cannot be combined")
+        if isinstance(rule, SensorRule):
+            if rule.sensor not in sensors:
+                known = ", ".join(sorted(sensors)) or "none declared under sensors"
+                raise _problem(f"{path}.sensor", f"unknown sensor {rule.sensor!r} ({known})")
+            continue
+        _need(regions, f"{path}.region", rule.region)
+        if isinstance(rule, DeltaTRule):
+            if rule.reference == AMBIENT:
+                if recipe.ambient is None:
+                    raise _problem(f"{path}.reference", "the recipe has no ambient section")
+                if recipe.ambient.region is not None and where.startswith("views"):
+                    _need(regions, f"{path}.reference", recipe.ambient.region)
+            else:
+                _need(regions, f"{path}.reference", rule.reference)
+        if isinstance(rule, AsymmetryRule):
+            if rule.pair is None and rule.region not in pairs:
+                raise _problem(f"{path}.pair", f"region {rule.region!r} has no pair; name one here")
+            _need(regions, f"{path}.pair", rule.pair)
+            partner = rule.pair or pairs[rule.region]
+            if partner == rule.region:
+                raise _problem(f"{path}.pair", "a region cannot be compared with itself")
+        unit = getattr(rule, "unit", "px")
+        if unit != "px" and pitch is None:
+            raise _problem(f"{path}.unit", f"unit {unit} needs camera.pixel_pitch_mm")
 
 
 class Recipe(_Strict):
@@ -716,6 +795,21 @@ class Recipe(_Strict):
         min_length=1, max_length=1000, description="named regions of the part"
     )
     rules: list[Rule] = Field(min_length=1, max_length=1000, description="the checks")
+    view: Name = Field(
+        default="main", description="name of the view the top-level regions and rules inspect"
+    )
+    views: list[ViewSpec] = Field(
+        default_factory=list, max_length=16, description="other views of the part"
+    )
+    protocol: ProtocolSpec | None = Field(
+        default=None, description="capture protocol; a frame outside it is RETAKE"
+    )
+    reference_emitter: ReferenceEmitterSpec | None = Field(
+        default=None, description="a known-temperature patch in the main view"
+    )
+    sensors: list[SensorSpec] = Field(
+        default_factory=list, max_length=64, description="sensor series a part record carries"
+    )
 
     @field_validator("version", mode="before")
     @classmethod
@@ -726,74 +820,37 @@ class Recipe(_Strict):
 
     @model_validator(mode="after")
     def _consistent(self) -> Recipe:
-        shape = (self.frame.height, self.frame.width)
-        names: dict[str, int] = {}
-        for i, region in enumerate(self.regions):
-            if region.name in names:
-                raise _problem(
-                    f"regions[{i}].name",
-                    f"duplicate region name {region.name!r} (also regions[{names[region.name]}])",
-                )
-            names[region.name] = i
-            try:
-                region.to_region().mask(shape)
-            except RegionError as exc:
-                raise _problem(f"regions[{i}]", f"region {region.name!r}: {exc}") from None
-        known = ", ".join(names)
-
-        def need(path: str, name: str | None) -> None:
-            if name is not None and name not in names:
-                raise _problem(path, f"unknown region {name!r} (known: {known})")
-
-        pairs: dict[str, str] = {}
-        for i, region in enumerate(self.regions):
-            need(f"regions[{i}].pair", region.pair)
-            if region.pair is not None:
-                for a, b in ((region.name, region.pair), (region.pair, region.name)):
-                    if pairs.setdefault(a, b) != b:
-                        raise _problem(
-                            f"regions[{i}].pair",
-                            f"region {a!r} is paired with both {pairs[a]!r} and {b!r}",
-                        )
-        if self.ambient is not None:
-            need("ambient.region", self.ambient.region)
+        sensors = {}
+        for i, sensor in enumerate(self.sensors):
+            if sensor.name in sensors:
+                raise _problem(f"sensors[{i}].name", f"duplicate sensor name {sensor.name!r}")
+            sensors[sensor.name] = i
+        _check_view(self, self.regions, self.rules, "", set(sensors))
+        view_names = {self.view}
+        for v, view in enumerate(self.views):
+            if view.name in view_names:
+                raise _problem(f"views[{v}].name", f"duplicate view name {view.name!r}")
+            view_names.add(view.name)
+            _check_view(self, view.regions, view.rules, f"views[{v}].", set(sensors))
+            for i, rule in enumerate(view.rules):
+                if rule.type in SEQUENCE_RULES:
+                    raise _problem(
+                        f"views[{v}].rules[{i}].type",
+                        "sequence rules belong to the main view (its regions and rules)",
+                    )
         if self.alignment is not None:
             for j, fid in enumerate(self.alignment.fiducials):
-                need(f"alignment.fiducials[{j}]", fid)
-        rule_names: dict[str, int] = {}
-        pitch = self.camera.pixel_pitch_mm
-        for i, rule in enumerate(self.rules):
-            path = f"rules[{i}]"
-            if rule.label in rule_names:
-                raise _problem(
-                    f"{path}.name",
-                    f"duplicate rule name {rule.label!r} (also rules[{rule_names[rule.label]}])",
-                )
-            rule_names[rule.label] = i
-            need(f"{path}.region", rule.region)
-            if isinstance(rule, DeltaTRule):
-                if rule.reference == AMBIENT:
-                    if self.ambient is None:
-                        raise _problem(f"{path}.reference", "the recipe has no ambient section")
-                else:
-                    need(f"{path}.reference", rule.reference)
-            if isinstance(rule, AsymmetryRule):
-                if rule.pair is None and rule.region not in pairs:
-                    raise _problem(
-                        f"{path}.pair", f"region {rule.region!r} has no pair; name one here"
-                    )
-                need(f"{path}.pair", rule.pair)
-                partner = rule.pair or pairs[rule.region]
-                if partner == rule.region:
-                    raise _problem(f"{path}.pair", "a region cannot be compared with itself")
-            unit = getattr(rule, "unit", "px")
-            if unit != "px" and pitch is None:
-                raise _problem(f"{path}.unit", f"unit {unit} needs camera.pixel_pitch_mm")
+                _need(self.regions, f"alignment.fiducials[{j}]", fid)
+        if self.ambient is not None:
+            _need(self.regions, "ambient.region", self.ambient.region)
+        if self.reference_emitter is not None:
+            _need(self.regions, "reference_emitter.region", self.reference_emitter.region)
         return self
 
-    def pair_of(self, name: str) -> str | None:
-        """The declared pair of region ``name`` (declared on either side), or ``None``."""
-        for region in self.regions:
+    def pair_of(self, name: str, regions: list[RegionSpec] | None = None) -> str | None:
+        """The declared pair of region ``name`` (declared on either side), or ``None``; among
+        ``regions`` (default: the main view's)."""
+        for region in self.regions if regions is None else regions:
             if region.name == name and region.pair is not None:
                 return region.pair
             if region.pair == name:
@@ -844,7 +901,7 @@ def _loc_path(loc: tuple[int | str, ...]) -> str:
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
-            skip_tag = out.startswith("rules") and out.count("[") == 1
+            skip_tag = out.endswith(f"rules[{part}]")
             continue
         if skip_tag and part in RULE_TYPES:
             skip_tag = False

@@ -15,6 +15,10 @@ time: ``ewma`` and ``cusum(restart=True)`` (the sums start again from 0 after ea
 with ``margin=ambient_margin(...)`` when a fitted ambient slope is used. Each part costs O(1) per
 series; :meth:`RunWatch.history` returns a series' values, statistics, limits and alarms as
 arrays for plotting.
+
+A finding marked ``extra["camera_drift"]`` (the reference emitter's offset, see
+:mod:`thermoscope.recipes.record`) is charted like any other value, but its alarms are of kind
+``"camera"`` and say that the camera drifts, not the product.
 """
 
 from __future__ import annotations
@@ -178,6 +182,8 @@ class DriftAlarm:
             or the compensated value for a Nelson rule).
         limit: the limit it crossed, in ``unit`` (for a Nelson rule: the centre line).
         unit: the finding's unit (°C, °C/s...).
+        kind: ``"camera"`` for the camera's own drift (a finding with ``extra["camera_drift"]``,
+            the reference emitter's offset), ``"product"`` for every other value.
     """
 
     rule: str
@@ -189,6 +195,7 @@ class DriftAlarm:
     statistic: float
     limit: float
     unit: str
+    kind: Literal["product", "camera"] = "product"
 
 
 @dataclass(frozen=True, slots=True)
@@ -297,8 +304,15 @@ class _Rows:
 class _Series:
     """The state of one ``(rule, region)`` value: baseline, charts, run counters, history."""
 
-    def __init__(self, rule: str, region: str, unit: str, settings: WatchSettings) -> None:
-        self.rule, self.region, self.unit = rule, region, unit
+    def __init__(
+        self,
+        rule: str,
+        region: str,
+        unit: str,
+        settings: WatchSettings,
+        kind: Literal["product", "camera"] = "product",
+    ) -> None:
+        self.rule, self.region, self.unit, self.kind = rule, region, unit, kind
         self.settings = settings
         self.rows = _Rows(settings.history_limit)
         self.alarms: list[DriftAlarm] = []
@@ -440,6 +454,7 @@ class _Series:
                     statistic,
                     crossed,
                     self.unit,
+                    self.kind,
                 )
                 raised.append(alarm)
                 self.alarms.append(alarm)
@@ -509,6 +524,8 @@ class _Series:
             number = int(source.removeprefix("nelson"))
             what = f"{NELSON_RULES[number]} (Nelson rule {number})"
         text = f"{name} is drifting {direction}: {what} (baseline {show(self.center)}"
+        if self.kind == "camera":
+            text = "camera drift, not the product: " + text
         text += ", ambient-compensated)" if self.slope else ")"
         if run >= 2:
             text += f", {run} parts in a row {where} the centre line"
@@ -595,7 +612,10 @@ class RunWatch:
             seen.add(key)
             series = self._series.get(key)
             if series is None:
-                series = _Series(finding.rule, finding.region, finding.unit, self.settings)
+                kind: Literal["product", "camera"] = (
+                    "camera" if finding.extra.get("camera_drift") is True else "product"
+                )
+                series = _Series(finding.rule, finding.region, finding.unit, self.settings, kind)
                 self._series[key] = series
             raised.extend(series.observe(index, finding, self._ambient, ng_part))
         self._parts += 1
