@@ -1,6 +1,6 @@
 """The agent's per-part loop in process: free-run on the synthetic line (verdicts as the pipeline
 gives them, results journalled), the PLC handshake through the in-memory link (ids echoed,
-processing time, overrun), an MQTT trigger command, a watched folder, and the model seam
+processing time, overrun, the status page), an MQTT trigger command, a watched folder, and the model seam
 (a model swapped between parts; recent frames for shadow runs)."""
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import httpx
 import numpy as np
 import pytest
 
@@ -96,7 +97,12 @@ async def plc_cycle(link: MemoryPlcLink, trigger_id: int, *, ack: bool = True) -
 
 def test_plc_trigger_echoes_ids_and_reports_overrun(tmp_path: Path) -> None:
     settings = parse_config(
-        config(tmp_path, trigger={"kind": "plc"}, plc={"kind": "modbus", "modbus": {"depth": 2}})
+        config(
+            tmp_path,
+            trigger={"kind": "plc"},
+            plc={"kind": "modbus", "modbus": {"depth": 2}},
+            status={"port": 0},
+        )
     )
     reference = SyntheticSource(settings.source)  # type: ignore[arg-type]
 
@@ -112,6 +118,15 @@ def test_plc_trigger_echoes_ids_and_reports_overrun(tmp_path: Path) -> None:
             await plc_cycle(link, tid, ack=False)
         await link.plc_wait(lambda o: o.overrun)
         final = link.outputs
+        assert agent.status is not None
+        url = f"http://127.0.0.1:{agent.status.port}/status.json"
+        async with httpx.AsyncClient() as client:
+            status = (await client.get(url)).json()
+        assert status["parts"] == 6
+        assert status["versions"]["recipe"] == "synthetic-pcb"
+        assert status["versions"]["recipe_checksum"] == str(agent.recipe_checksum)
+        assert status["links"]["plc"] is True
+        assert status["latency_ms"]["p50"] > 0
         agent.stop()
         await runner
         await agent.close()
