@@ -93,7 +93,7 @@ class CombinedCheck(Check):
         if verdict is Verdict.NG:
             head = f"{self.rule}: {' and '.join(dict.fromkeys(agreed))} agree"
         elif agreed:
-            head = f"{self.rule}: only {', '.join(agreed)} of {', '.join(self.sources)} at NG"
+            head = f"{self.rule}: only {', '.join(agreed)} at NG (of {', '.join(self.sources)})"
         else:
             head = f"{self.rule}: none of {', '.join(self.sources)} at NG"
         x = y = None
