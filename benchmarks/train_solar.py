@@ -90,13 +90,14 @@ def main() -> None:
     print()
     print(
         f"{'run':<16} {'12-class acc':>12} {'binary acc':>10} {'macro-F1':>8} "
-        f"{'train min':>9} {'epochs':>6}  load (1/5/15 min)"
+        f"{'train min':>9} {'CPU min':>7} {'epochs':>6}  load (1/5/15 min)"
     )
     for run, manifest, extra in rows:
         m, t = manifest["metrics"], manifest["training"]
         print(
             f"{run:<16} {m['accuracy']:>12.4f} {m['binary_accuracy']:>10.4f} "
-            f"{m['macro_f1']:>8.4f} {m['train_seconds'] / 60:>9.1f} {t['epochs']:>6}  "
+            f"{m['macro_f1']:>8.4f} {m['train_seconds'] / 60:>9.1f} "
+            f"{m.get('train_cpu_seconds', float('nan')) / 60:>7.1f} {t['epochs']:>6}  "
             f"{extra['load']}"
         )
     print("\nper-class recall on the holdout")

@@ -176,7 +176,10 @@ def train_classifier(
     )
     module: nn.Module = FlipAveraged(fit.model) if settings.flips and settings.tta else fit.model
     module.eval()
-    metrics: dict[str, object] = {"train_seconds": round(fit.seconds, 1)}
+    metrics: dict[str, object] = {
+        "train_seconds": round(fit.seconds, 1),
+        "train_cpu_seconds": round(fit.cpu_seconds, 1),
+    }
     if hold.size:
         say(f"evaluating on {hold.size} holdout frames")
         logits = predict_logits(module, inputs[hold])

@@ -142,12 +142,15 @@ class FitResult:
         model: the network (eval mode).
         history: per epoch: ``loss`` (mean training loss) and ``seconds``.
         seconds: wall time of the training loop.
+        cpu_seconds: CPU time of this process during the loop (all its threads; on a shared
+            machine the wall time grows with the others' load, this does not).
         loaded: names of the pretrained tensors loaded (empty from scratch).
     """
 
     model: nn.Module
     history: list[dict[str, float]]
     seconds: float
+    cpu_seconds: float
     loaded: list[str]
 
 
@@ -273,6 +276,7 @@ def fit_classifier(
     loss_fn = nn.CrossEntropyLoss(label_smoothing=settings.label_smoothing)
     history: list[dict[str, float]] = []
     start = time.perf_counter()
+    cpu_start = time.process_time()
     step = 0
     for epoch in range(settings.epochs):
         model.train()
@@ -294,7 +298,8 @@ def fit_classifier(
         if progress is not None:
             progress("epoch", epoch + 1, settings.epochs, info)
     model.eval()
-    return FitResult(model, history, time.perf_counter() - start, loaded)
+    cpu = time.process_time() - cpu_start
+    return FitResult(model, history, time.perf_counter() - start, cpu, loaded)
 
 
 def predict_logits(
