@@ -375,3 +375,29 @@ def test_recipe_and_model_draft_side_by_side(
         ("U7 max", "NG"),
         ("model:golden-test", "NG"),
     ]
+
+
+@pytest.mark.slow
+def test_training_job_anomaly_model(server: Server) -> None:
+    """The patch-feature anomaly model (torch) from a dataset version, through the same job."""
+    pytest.importorskip("torch", reason="the anomaly model trains with torch (train extra)")
+    pid = server.project()["id"]
+    for i in range(8):
+        fid = ingest(server.admin, pid, npy(frame(1000 + i)), f"ok{i}.npy").json()["frame_id"]
+        _set_verdict(server, fid, "OK")
+    for i in range(3):
+        fid = ingest(server.admin, pid, npy(frame(1100 + i, 8.0)), f"ng{i}.npy").json()["frame_id"]
+        _set_verdict(server, fid, "NG")
+    made = server.admin.post(f"{API}/projects/{pid}/dataset-versions", json={})
+    vid = _wait(server, made.json()["job_id"])["result"]["version_id"]
+    body = {"version_id": vid, "kind": "anomaly", "name": "patches", "activate": True}
+    job = _wait(
+        server, server.admin.post(f"{API}/projects/{pid}/models/train", json=body).json()["job_id"]
+    )
+    assert job["state"] == "done", job
+    active = server.admin.get(f"{API}/projects/{pid}/models/active").json()
+    assert (active["kind"], active["name"]) == ("anomaly", "patches")
+    fid = ingest(server.admin, pid, npy(frame(1200, 9.0)), "next.npy").json()["frame_id"]
+    detail = server.admin.get(f"{API}/frames/{fid}").json()
+    assert detail["model_version"] == "patches:1"
+    assert detail["heatmap"] is True

@@ -33,10 +33,12 @@ class TrainIn(Request):
     """A training job: a model of ``kind`` from a dataset version of the project."""
 
     version_id: str = Field(pattern=r"^[0-9a-f]{1,64}$", description="the dataset version")
-    kind: Literal["golden"] = Field(
+    kind: Literal["golden", "anomaly"] = Field(
         default="golden",
-        description="golden: per-pixel statistics of the version's OK items (no training "
-        "framework); items with an NG verdict are held out for its evaluation",
+        description="golden: per-pixel statistics of the training part's OK items (no "
+        "training framework, milliseconds); anomaly: the patch-feature anomaly model of those "
+        "items (needs the train extra, torch; seconds to minutes). NG items are used in the "
+        "held-out evaluation",
     )
     name: str = Field(
         default="golden",
