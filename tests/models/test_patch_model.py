@@ -14,6 +14,7 @@ from thermoscope.models.errors import ModelError
 from thermoscope.models.onnx_export import parity
 from thermoscope.models.patch_features import FeatureSettings, PatchFeatures
 from thermoscope.models.patch_model import (
+    INDEX_PER_CELL,
     PatchSettings,
     coreset,
     example_index,
@@ -87,7 +88,7 @@ def test_release_loads_in_the_runtime_with_nearest_confirmed_examples(
     rng = np.random.default_rng(3)
     confirmed = [(f"ng-{i}", board(rng, spot=(56, 40)), "hot_spot") for i in range(2)]
     index = example_index(model, [f.shape for f in ok], confirmed)
-    assert len(index) == model.memory_t.shape[0] * model.bank_size + 2
+    assert len(index) == model.memory_t.shape[0] * INDEX_PER_CELL + 2
     folder = write_patch_release(model, tmp_path / "patch", name="patch", version=3, index=index)
     loaded = load_model(folder, neighbours=2)
     assert loaded.manifest.kind == "anomaly"
@@ -119,7 +120,7 @@ def test_bank_vectors_map_back_to_their_frame_and_pixel(fitted) -> None:
     frame = ok[int(str(index.frame_ids[i]).removeprefix("ok-"))]
     with torch.no_grad():
         f = model.features(torch.from_numpy(CONTRACT.apply_batch([frame])))[0].numpy()
-    row, col = model.refs.reshape(-1, 3)[i, 1:]
+    row, col = model.refs[:, :INDEX_PER_CELL].reshape(-1, 3)[i, 1:]
     np.testing.assert_allclose(index.vectors[i], f[:, row, col], atol=1e-5)
 
 

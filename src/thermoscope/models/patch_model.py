@@ -55,6 +55,9 @@ PATCH_THRESHOLD = 0.5
 PATCH_OUTPUTS = ("score", "anomaly_map", "features")
 #: Softening of the distance at 0 (squared feature units): sqrt(d² + SOFT) - sqrt(SOFT).
 SOFT = 0.01
+#: Bank vectors per cell that go into the explanation index (a search over every cell's whole
+#: bank would cost more than the graph itself).
+INDEX_PER_CELL = 4
 #: Frames per feature-extraction batch while fitting.
 _BATCH = 32
 #: Cells per block of the coreset selection (bounds its memory).
@@ -229,12 +232,16 @@ class PatchModel(nn.Module):
             check_parity(self, data, check)
         return data
 
-    def bank_index(self, shapes: Sequence[tuple[int, int]]) -> FeatureIndex:
-        """The bank as a ``FeatureIndex``: every vector with its OK frame and source pixel
-        (``shapes``: the memory frames' (H, W))."""
-        bank = self.memory_t.transpose(1, 2) + self.centre
+    def bank_index(
+        self, shapes: Sequence[tuple[int, int]], *, per_cell: int = INDEX_PER_CELL
+    ) -> FeatureIndex:
+        """The bank as a ``FeatureIndex`` (label ``ok``): the first ``per_cell`` coreset vectors
+        of every cell (the most spread ones), each with its OK frame and source pixel
+        (``shapes``: the memory frames' (H, W), by frame id order)."""
+        keep = min(max(per_cell, 1), self.bank_size)
+        bank = (self.memory_t.transpose(1, 2) + self.centre)[:, :keep]
         vectors = bank.reshape(-1, self.settings.features.dim).numpy()
-        refs = self.refs.reshape(-1, 3)
+        refs = self.refs[:, :keep].reshape(-1, 3)
         xs, ys = cell_pixels(self.contract, refs[:, 2], refs[:, 1], [shapes[i] for i in refs[:, 0]])
         ids = [self.frame_ids[i] for i in refs[:, 0]]
         return FeatureIndex(vectors, ids, xs, ys, ["ok"] * len(ids), metric="l2")
@@ -424,6 +431,7 @@ def example_index(
     examples: Sequence[tuple[str, Frame, str]] = (),
     *,
     ambient_c: Sequence[float | None] | None = None,
+    per_cell: int = INDEX_PER_CELL,
 ) -> FeatureIndex:
     """The explanation index: the model's bank (label ``ok``) plus the peak feature of each
     labelled example ``(frame_id, frame, label)`` (e.g. confirmed cold joints).
@@ -432,8 +440,9 @@ def example_index(
         shapes: the memory frames' (H, W), by the model's frame ids.
         examples: labelled frames, usually confirmed defects.
         ambient_c: per-example ambient (°C) for a ``delta_ambient`` channel.
+        per_cell: bank vectors per cell in the index.
     """
-    base = model.bank_index(shapes)
+    base = model.bank_index(shapes, per_cell=per_cell)
     if not examples:
         return base
     arrays = [f.celsius if isinstance(f, ThermalFrame) else np.asarray(f) for _, f, _ in examples]
@@ -489,6 +498,7 @@ def write_patch_release(
 
 
 __all__ = [
+    "INDEX_PER_CELL",
     "PATCH_OUTPUTS",
     "PATCH_THRESHOLD",
     "PatchModel",
