@@ -92,11 +92,10 @@ def release_zip(
     return pack(folder)
 
 
-@pytest.fixture
-def server(tmp_path: Path, keys: dict[str, Path]) -> Iterator[Server]:
+def _serve(tmp_path: Path, keys: dict[str, Path], database_url: str) -> Iterator[Server]:
     settings = make_settings(
         tmp_path,
-        f"sqlite:///{tmp_path / 'm.db'}",
+        database_url,
         model_public_keys=[keys["public"]],
         model_signing_key=keys["private"],
     )
@@ -109,6 +108,18 @@ def server(tmp_path: Path, keys: dict[str, Path]) -> Iterator[Server]:
         yield Server(app, client)
 
 
+@pytest.fixture
+def server(tmp_path: Path, keys: dict[str, Path]) -> Iterator[Server]:
+    """The app on SQLite, trusting the test key and signing with it."""
+    yield from _serve(tmp_path, keys, f"sqlite:///{tmp_path / 'm.db'}")
+
+
+@pytest.fixture
+def any_server(tmp_path: Path, keys: dict[str, Path], database_url: str) -> Iterator[Server]:
+    """The same on SQLite and on PostgreSQL."""
+    yield from _serve(tmp_path, keys, database_url)
+
+
 def upload(client: TestClient, pid: int, data: bytes) -> Any:
     return client.post(
         f"{API}/projects/{pid}/models", content=data, headers={"Content-Type": "application/zip"}
@@ -116,8 +127,9 @@ def upload(client: TestClient, pid: int, data: bytes) -> Any:
 
 
 def test_upload_activate_download_and_preannotate(
-    server: Server, keys: dict[str, Path], tmp_path: Path
+    any_server: Server, keys: dict[str, Path], tmp_path: Path
 ) -> None:
+    server = any_server
     pid = server.project()["id"]
     data = release_zip(tmp_path, 1, keys["private"])
     made = upload(server.admin, pid, data)
@@ -218,8 +230,9 @@ def test_refusals_name_the_reason(server: Server, keys: dict[str, Path], tmp_pat
 
 
 def test_review_queue_orders_by_model_uncertainty(
-    server: Server, keys: dict[str, Path], tmp_path: Path
+    any_server: Server, keys: dict[str, Path], tmp_path: Path
 ) -> None:
+    server = any_server
     pid = server.project()["id"]
     assert upload(server.admin, pid, release_zip(tmp_path, 1, keys["private"])).status_code == 201
     server.admin.post(f"{API}/projects/{pid}/models/1/activate")
