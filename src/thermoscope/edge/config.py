@@ -381,7 +381,7 @@ class UpdatesConfig(_Strict):
         "one, for rollback) with the update state.",
     )
     shadow_frames: int = Field(
-        default=16,
+        default=32,
         ge=1,
         le=10_000,
         description="Recent parts a candidate must be run on in shadow before it may switch "
@@ -417,8 +417,8 @@ class UpdatesConfig(_Strict):
         default=0.1,
         ge=0.0,
         le=1.0,
-        description="Largest rise of the NG share after the switch over the shadow parts' NG "
-        "share (absolute).",
+        description="Largest rise of the NG share after the switch over the run's NG share "
+        "before it (absolute).",
     )
     max_inference_errors: int = Field(
         default=0,
