@@ -291,7 +291,7 @@ def _header(title: str, meta: Mapping[str, str], *, charts: bool) -> str:
 def _summary(parts: Sequence[ReportPart]) -> str:
     total = len(parts)
     counts = Counter(p.inspection.verdict for p in parts)
-    passed = total - counts[Verdict.NG]
+    passed = counts[Verdict.OK] + counts[Verdict.WARN]  # RETAKE parts were not judged
     yield_text = f"{100.0 * passed / total:.1f} %" if total else "-"
 
     def card(css: str, label: str, value: str, note: str = "") -> str:
@@ -309,6 +309,7 @@ def _summary(parts: Sequence[ReportPart]) -> str:
         card("ok", "OK", str(counts[Verdict.OK]), share(counts[Verdict.OK])),
         card("warn", "WARN", str(counts[Verdict.WARN]), share(counts[Verdict.WARN])),
         card("ng", "NG", str(counts[Verdict.NG]), share(counts[Verdict.NG])),
+        card("retake", "RETAKE", str(counts[Verdict.RETAKE]), share(counts[Verdict.RETAKE])),
         card("yield", "Yield", yield_text, "parts not NG (OK + WARN)"),
     ]
     return f'<section id="summary"><div class="stats">{"".join(cards)}</div></section>'
@@ -549,6 +550,7 @@ box-shadow:0 1px 2px rgba(16,24,40,.05)}
 .stat.ok{border-top-color:var(--ok)}.stat.ok .value{color:var(--ok)}
 .stat.warn{border-top-color:var(--warn)}.stat.warn .value{color:var(--warn)}
 .stat.ng{border-top-color:var(--ng)}.stat.ng .value{color:var(--ng)}
+.stat.retake{border-top-color:#5a8cff}.stat.retake .value{color:#3b6fd8}
 .stat.yield{border-top-color:var(--accent)}
 .rules{display:grid;grid-template-columns:repeat(auto-fill,minmax(380px,1fr));gap:12px}
 .rule{padding:12px 14px 6px}

@@ -32,6 +32,7 @@ VERDICT_COLORS: Mapping[Verdict, RGB] = {
     Verdict.OK: (46, 204, 64),
     Verdict.WARN: (255, 176, 0),
     Verdict.NG: (240, 36, 36),
+    Verdict.RETAKE: (90, 140, 255),
 }
 #: Outline colour of a region that no finding refers to.
 UNCHECKED_COLOR: RGB = (215, 215, 215)
