@@ -82,10 +82,8 @@ class CombinedCheck(Check):
 
     def evaluate(self, ctx: Context) -> Finding:
         found = [m.evaluate(ctx) for m in self.members]
-        severities = [f.verdict.severity for f in found]
-        verdict = Verdict(
-            ("OK", "WARN", "NG", "RETAKE")[min(severities) if self.every else max(severities)]
-        )
+        pick = min if self.every else max
+        verdict = pick((f.verdict for f in found), key=lambda v: v.severity)
         agreed = [s for s, f in zip(self.sources, found, strict=True) if f.verdict is Verdict.NG]
         need = len(found) if self.every else 1
         flagged = [f for f in found if f.verdict is not Verdict.OK] or found
