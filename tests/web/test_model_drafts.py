@@ -152,3 +152,18 @@ def test_learned_findings_and_heat_map(page: Page, live: LiveServer, tmp_path: P
     page.locator(".display input[name=heatmap]").uncheck()
     page.wait_for_function(f'() => document.querySelector("{canvas}").dataset.heatmap === "off"')
     assert pixel(page, *centre) == before
+
+    # the review queue ordered by model uncertainty: the frames nearest the threshold first
+    queue = live.api.get(
+        f"{API}/projects/{pid}/review-queue", params={"stage": "annotate", "order": "uncertainty"}
+    ).json()
+    expected = [e["frame"]["id"] for e in queue["items"]]
+    margins = [e["frame"]["model_margin"] for e in queue["items"]]
+    assert margins[0] is not None
+    page.goto(f"{live.url}/#/p/{pid}/review?stage=annotate&order=uncertainty")
+    page.wait_for_function(
+        """() => document.querySelector('.queue-order-choice.active')?.dataset.order
+            === 'uncertainty' && document.querySelectorAll('.queue-entry').length > 0"""
+    )
+    shown = page.locator(".queue-entry").evaluate_all("els => els.map((e) => e.dataset.frameId)")
+    assert shown == expected[: len(shown)]

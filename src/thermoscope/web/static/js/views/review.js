@@ -58,6 +58,7 @@ function madeBy(record) {
  */
 function shortReason(reason) {
   if (/disagree/i.test(reason)) return "disagreement";
+  if (/unsure/i.test(reason)) return "model unsure";
   if (/confidence/i.test(reason)) return "low confidence";
   if (/submitted/i.test(reason)) return "submitted";
   return reason;
@@ -68,6 +69,9 @@ export async function renderReview(root, params, ctx) {
   const { pid } = params;
   const offset = Number(params.offset || 0);
   const stage = params.stage === "annotate" ? "annotate" : "review";
+  /** "uncertainty": frames whose model score lies nearest its threshold first (active learning) */
+  const order = params.order === "uncertainty" ? "uncertainty" : "priority";
+  const orderParam = order === "uncertainty" ? "&order=uncertainty" : "";
   const project = await loadProject(pid);
   ctx.setCrumbs([["Projects", "#/"], [project.name, `#/p/${pid}`], ["Review queue"]]);
   const labels = (project.label_schema?.labels ?? []).map((l) => l.name);
@@ -128,13 +132,32 @@ export async function renderReview(root, params, ctx) {
             h(
               "a",
               {
-                href: `#/p/${pid}/review?stage=${key}`,
+                href: `#/p/${pid}/review?stage=${key}${orderParam}`,
                 class: `queue-stage${key === stage ? " active" : ""}`,
                 dataset: { stage: key },
                 "aria-current": key === stage ? "page" : null,
               },
               title,
               h("span", { class: "count" }, ""),
+            ),
+          ),
+        ),
+        h(
+          "nav",
+          { class: "queue-order small", "aria-label": "Order" },
+          [
+            ["priority", "Most in need first"],
+            ["uncertainty", "Model least sure first"],
+          ].map(([key, title]) =>
+            h(
+              "a",
+              {
+                href: `#/p/${pid}/review?stage=${stage}${key === "uncertainty" ? "&order=uncertainty" : ""}`,
+                class: `queue-order-choice${key === order ? " active" : ""}`,
+                dataset: { order: key },
+                "aria-current": key === order ? "page" : null,
+              },
+              title,
             ),
           ),
         ),
@@ -149,7 +172,7 @@ export async function renderReview(root, params, ctx) {
 
   async function loadQueue() {
     const [page, ...totals] = await Promise.all([
-      api.get(`/projects/${pid}/review-queue${api.query({ offset, limit: LIMIT, stage })}`),
+      api.get(`/projects/${pid}/review-queue${api.query({ offset, limit: LIMIT, stage, order })}`),
       ...STAGES.map(([key]) =>
         api.get(`/projects/${pid}/review-queue${api.query({ limit: 1, stage: key })}`),
       ),
@@ -209,7 +232,8 @@ export async function renderReview(root, params, ctx) {
     );
     fill(
       pagerHost,
-      page.total > LIMIT && pager(page, (o) => `#/p/${pid}/review?stage=${stage}&offset=${o}`),
+      page.total > LIMIT &&
+        pager(page, (o) => `#/p/${pid}/review?stage=${stage}${orderParam}&offset=${o}`),
     );
     if (entries.length) await choose(Math.min(Math.max(selectedIndex, 0), entries.length - 1));
     else {
