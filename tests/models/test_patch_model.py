@@ -176,3 +176,13 @@ def test_bad_settings_are_refused() -> None:
         FeatureSettings(patch=2)
     with pytest.raises(ModelError, match="neither"):
         FeatureSettings(cnn_weight=0.0, patch=0)
+
+
+def test_relative_temperatures_ignore_an_overall_gain() -> None:
+    features = PatchFeatures(FeatureSettings(cnn_weight=0.0, patch=3, relative=True))
+    x = torch.rand(1, 1, 16, 16) + 0.5
+    np.testing.assert_allclose(features(x).numpy(), features(x * 1.05).numpy(), rtol=2e-2)
+    local = x.clone()
+    local[..., :4, :4] += 0.5  # one cell warmer: a defect, not a gain
+    changed = np.abs(features(local).numpy() - features(x).numpy()).max(axis=1)[0]
+    assert changed[0, 0] > 0.05

@@ -37,6 +37,11 @@ from thermoscope.models.errors import ModelError
 STRIDE = 4
 #: Channels of the CNN part (EfficientNet-Lite0 after block 2).
 CNN_CHANNELS = 24
+#: Added to the frame mean before a relative division (window units), so a cold frame does
+#: not divide by ~0.
+RELATIVE_FLOOR = 0.05
+#: Relative temperatures are multiplied by this, to stay in window-like units.
+RELATIVE_SCALE = 0.25
 #: Blocks of EfficientNet-Lite0 kept (0..2: stride 4).
 _BLOCKS = 3
 
@@ -50,11 +55,16 @@ class FeatureSettings:
         temperature_weight: scale of the cell temperatures (window units; 30 makes 1 °C of a
             60 °C window worth 0.5).
         patch: side of the cell neighbourhood of temperatures, odd (0 leaves them out).
+        relative: divide the cell temperatures by the frame's mean (for a ``delta_ambient``
+            input: the part's mean rise), so a part that runs a few per cent hotter or cooler
+            overall (supply, airflow, warm-up) looks like its siblings while a local defect
+            still stands out.
     """
 
     cnn_weight: float = 1.0
     temperature_weight: float = 30.0
     patch: int = 3
+    relative: bool = False
 
     def __post_init__(self) -> None:
         if self.cnn_weight < 0 or self.temperature_weight < 0:
@@ -120,6 +130,9 @@ class PatchFeatures(nn.Module):
         if self.settings.uses_temperature:
             half = self.settings.patch // 2
             cells = functional.avg_pool2d(x, STRIDE)
+            if self.settings.relative:
+                level = cells.mean(dim=(2, 3), keepdim=True).abs() + RELATIVE_FLOOR
+                cells = cells / level * RELATIVE_SCALE
             padded = functional.pad(cells, (half, half, half, half), mode="replicate")
             parts.append(functional.conv2d(padded, self.patch_kernel))
         return parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)
