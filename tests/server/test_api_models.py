@@ -222,6 +222,10 @@ def test_refusals_name_the_reason(server: Server, keys: dict[str, Path], tmp_pat
     )
     assert "expired" in refused(expired)
     assert "not a zip" in refused(b"PK not really")
+    unsafe = io.BytesIO()
+    with zipfile.ZipFile(unsafe, "w") as archive:
+        archive.writestr("../manifest.json", b"{}")
+    assert "unsafe file name" in refused(unsafe.getvalue())
     # older than what the project holds
     assert upload(server.admin, pid, release_zip(tmp_path, 3, keys["private"])).status_code == 201
     assert "older" in refused(release_zip(tmp_path, 2, keys["private"]))

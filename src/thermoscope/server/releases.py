@@ -18,6 +18,7 @@ import io
 import logging
 import tempfile
 import zipfile
+import zlib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
@@ -73,14 +74,19 @@ def unpacked(data: bytes, *, limit: int) -> Iterator[Path]:
         strip = _top_folder(names)
         folder = Path(tmp) / "release"
         folder.mkdir()
+        left = limit  # counted as read: a declared size may lie
         for member, name in zip(files, names, strict=True):
             relative = PurePosixPath(*name.parts[strip:])
             target = folder.joinpath(*relative.parts)
             target.parent.mkdir(parents=True, exist_ok=True)
-            with archive.open(member) as source:
-                content = source.read(limit + 1)
-            if len(content) > limit:
-                raise ApiError(422, f"{name}: unpacks to more than {limit} bytes")
+            try:
+                with archive.open(member) as source:
+                    content = source.read(left + 1)
+            except (zipfile.BadZipFile, zlib.error, OSError, EOFError) as exc:
+                raise ApiError(422, f"{name}: cannot be unpacked ({exc})") from None
+            left -= len(content)
+            if left < 0:
+                raise ApiError(422, f"the zip's files unpack to more than {limit} bytes")
             target.write_bytes(content)
         yield folder
 
