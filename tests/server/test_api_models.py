@@ -418,3 +418,30 @@ def test_training_job_anomaly_model(server: Server) -> None:
     detail = server.admin.get(f"{API}/frames/{fid}").json()
     assert detail["model_version"] == "patches:1"
     assert detail["heatmap"] is True
+
+
+def test_a_model_that_no_longer_verifies_is_skipped(
+    tmp_path: Path, keys: dict[str, Path], caplog: pytest.LogCaptureFixture
+) -> None:
+    """The key that signed the active release is withdrawn: ingest goes on without the model
+    (logged), the release stays listed."""
+    url = f"sqlite:///{tmp_path / 'k.db'}"
+    first = _serve(tmp_path, keys, url)
+    srv = next(first)
+    pid = srv.project()["id"]
+    assert upload(srv.admin, pid, release_zip(tmp_path, 1, keys["private"])).status_code == 201
+    srv.admin.post(f"{API}/projects/{pid}/models/1/activate")
+    first.close()
+    app = create_app(make_settings(tmp_path, url))  # same data, no trusted key any more
+    with TestClient(app) as client:
+        login = client.post(
+            f"{API}/auth/login", json={"username": "admin", "password": ADMIN_PASSWORD}
+        )
+        client.headers["X-CSRF-Token"] = login.json()["csrf_token"]
+        made = ingest(client, pid, npy(frame(3, spot=8.0)), "after.npy")
+        assert made.status_code == 201, made.text
+        detail = client.get(f"{API}/frames/{made.json()['frame_id']}").json()
+        assert detail["model_version"] is None
+        assert detail["heatmap"] is False
+        assert client.get(f"{API}/projects/{pid}/models/active").json()["version"] == 1
+    assert any("active model v1 not used" in r.getMessage() for r in caplog.records)

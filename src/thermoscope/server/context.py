@@ -6,10 +6,12 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from thermoscope.annotations import LabelSchema
+from thermoscope.models.errors import ModelError
 from thermoscope.models.runtime import LoadedModel
 from thermoscope.pipeline import Pipeline
 from thermoscope.recipes import parse_recipe
@@ -25,6 +27,8 @@ if TYPE_CHECKING:
 
 #: Loaded models kept in memory (the oldest is dropped first).
 MODELS_KEPT = 8
+#: Seconds before a release that failed to load is tried again.
+RETRY_REFUSED_S = 60.0
 
 
 @dataclass(slots=True)
@@ -39,6 +43,7 @@ class ServerContext:
     _recipes: dict[str, Pipeline] = field(default_factory=dict)
     _schemas: dict[str, LabelSchema] = field(default_factory=dict)
     _models: dict[str, LoadedModel] = field(default_factory=dict)
+    _refused: dict[str, tuple[float, str]] = field(default_factory=dict)
     _recipes_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def label_schema(self, data: dict[str, Any]) -> LabelSchema:
@@ -71,13 +76,23 @@ class ServerContext:
 
         Raises:
             ModelError: the release is refused now (expired, key no longer trusted) or does
-                not load.
+                not load (the refusal is remembered for ``RETRY_REFUSED_S`` seconds).
         """
         with self._recipes_lock:
             found = self._models.get(release.sha256)
+            refused = self._refused.get(release.sha256)
         if found is not None:
             return found
-        loaded = load_zip(self.blobs.get(release.blob_key), self.settings, signed=release.signed)
+        if refused is not None and time.monotonic() < refused[0]:
+            raise ModelError(refused[1])
+        try:
+            loaded = load_zip(
+                self.blobs.get(release.blob_key), self.settings, signed=release.signed
+            )
+        except ModelError as exc:  # not tried again for a while (not on every ingest)
+            with self._recipes_lock:
+                self._refused[release.sha256] = (time.monotonic() + RETRY_REFUSED_S, str(exc))
+            raise
         with self._recipes_lock:
             if len(self._models) >= MODELS_KEPT:
                 self._models.pop(next(iter(self._models)))
