@@ -17,8 +17,9 @@ from thermoscope.analysis import spatial, temporal
 from thermoscope.analysis.spatial import AnalysisError, PixelValue, Statistic
 from thermoscope.core.findings import Finding, Verdict
 from thermoscope.core.part_record import SensorSeries
-from thermoscope.recipes import schema
+from thermoscope.recipes import rule_schema, schema
 from thermoscope.recipes.schema import AMBIENT, Recipe, RecipeError
+from thermoscope.recipes.schema_base import Limits
 
 FloatImage = NDArray[np.float32]
 BoolImage = NDArray[np.bool_]
@@ -68,7 +69,7 @@ class Band:
     warn_hi: float | None
 
     @classmethod
-    def of(cls, limits: schema.Limits) -> Band:
+    def of(cls, limits: Limits) -> Band:
         """The band of a recipe's limits."""
         return cls(limits.min, limits.max, limits.warn_min, limits.warn_max)
 
@@ -501,7 +502,7 @@ def compile_region(spec: schema.RegionSpec, shape: tuple[int, int]) -> CompiledR
 
 
 def compile_check(
-    rule: schema._Rule,
+    rule: rule_schema._Rule,
     regions: dict[str, CompiledRegion],
     recipe: Recipe,
     pair_of: dict[str, str] | None = None,
@@ -512,13 +513,13 @@ def compile_check(
     r = rule.region
     common: dict[str, Any] = {"rule": rule.label, "label": r, "band": Band.of(rule.limits)}
     pitch = recipe.camera.pixel_pitch_mm
-    if isinstance(rule, (schema.MaxRule, schema.MinRule, schema.MeanRule)):
+    if isinstance(rule, (rule_schema.MaxRule, rule_schema.MinRule, rule_schema.MeanRule)):
         return _StatCheck(target, rule.type, subject=f"{r} {rule.type}", unit="°C", **common)
-    if isinstance(rule, schema.PercentileRule):
+    if isinstance(rule, rule_schema.PercentileRule):
         return _PercentileCheck(
             target, rule.percentile, subject=f"{r} p{rule.percentile:g}", unit="°C", **common
         )
-    if isinstance(rule, schema.DeltaTRule):
+    if isinstance(rule, rule_schema.DeltaTRule):
         if rule.reference == AMBIENT:
             reference, subject = None, f"{r} ΔT to ambient"
         else:
@@ -533,8 +534,8 @@ def compile_check(
             unit="°C",
             **common,
         )
-    if isinstance(rule, (schema.HotSpotAreaRule, schema.ColdSpotAreaRule)):
-        hot = isinstance(rule, schema.HotSpotAreaRule)
+    if isinstance(rule, (rule_schema.HotSpotAreaRule, rule_schema.ColdSpotAreaRule)):
+        hot = isinstance(rule, rule_schema.HotSpotAreaRule)
         relative = rule.above_median_c if hot else rule.below_median_c  # type: ignore[union-attr]
         mm = rule.unit == "mm2"
         assert not mm or pitch is not None
@@ -548,7 +549,7 @@ def compile_check(
             unit="mm²" if mm else "px",
             **common,
         )
-    if isinstance(rule, schema.AsymmetryRule):
+    if isinstance(rule, rule_schema.AsymmetryRule):
         partner_name = rule.pair or (recipe.pair_of(r) if pair_of is None else pair_of.get(r))
         assert partner_name is not None
         common["label"] = f"{r}-{partner_name}"
@@ -561,7 +562,7 @@ def compile_check(
             unit="°C",
             **common,
         )
-    if isinstance(rule, schema.GradientRule):
+    if isinstance(rule, rule_schema.GradientRule):
         per_mm = rule.unit == "mm"
         return _GradientCheck(
             target,
@@ -570,8 +571,8 @@ def compile_check(
             unit="°C/mm" if per_mm else "°C/px",
             **common,
         )
-    if isinstance(rule, (schema.HeatingRateRule, schema.CoolingRateRule)):
-        heating = isinstance(rule, schema.HeatingRateRule)
+    if isinstance(rule, (rule_schema.HeatingRateRule, rule_schema.CoolingRateRule)):
+        heating = isinstance(rule, rule_schema.HeatingRateRule)
         return _RateCheck(
             target,
             rule.statistic,
@@ -581,7 +582,7 @@ def compile_check(
             unit="°C/s",
             **common,
         )
-    if isinstance(rule, schema.TimeToReachRule):
+    if isinstance(rule, rule_schema.TimeToReachRule):
         return _ReachCheck(
             target,
             rule.statistic,
@@ -591,7 +592,7 @@ def compile_check(
             unit="s",
             **common,
         )
-    assert isinstance(rule, schema.CurveShapeRule)
+    assert isinstance(rule, rule_schema.CurveShapeRule)
     return _CurveCheck(
         target,
         rule.statistic,

@@ -18,7 +18,7 @@ from typing import Any
 
 from thermoscope.analysis import sensor_features
 from thermoscope.core.findings import Finding, Verdict
-from thermoscope.recipes import schema
+from thermoscope.recipes import rule_schema, schema
 from thermoscope.recipes.capture import SensorRule
 from thermoscope.recipes.checks import Band, Check, CompiledRegion, Context, _Measure, compile_check
 
@@ -112,7 +112,7 @@ class CombinedCheck(Check):
 
 
 def compile_rule(
-    rule: schema.Rule,
+    rule: rule_schema.Rule,
     regions: dict[str, CompiledRegion],
     recipe: schema.Recipe,
     pair_of: dict[str, str] | None = None,
@@ -138,16 +138,16 @@ def compile_rule(
             unit=feature_unit,
             band=Band.of(rule.limits),
         )
-    if isinstance(rule, (schema.AllOfRule, schema.AnyOfRule)):
+    if isinstance(rule, (rule_schema.AllOfRule, rule_schema.AnyOfRule)):
         members = [compile_rule(m, regions, recipe, pair_of) for m in rule.rules]
         sources = [_source(m) for m in rule.rules]
         return CombinedCheck(members, sources, rule.type == "all_of", rule.label, "")
     return compile_check(rule, regions, recipe, pair_of)
 
 
-def _source(rule: schema.Rule) -> str:
+def _source(rule: rule_schema.Rule) -> str:
     if isinstance(rule, SensorRule):
         return rule.sensor
-    if isinstance(rule, (schema.AllOfRule, schema.AnyOfRule)):
+    if isinstance(rule, (rule_schema.AllOfRule, rule_schema.AnyOfRule)):
         return rule.label
     return THERMAL
