@@ -43,12 +43,13 @@ import yaml
 
 from thermoscope.core import ThermalFrame
 from thermoscope.datasets.synthetic import ProductLine
-from thermoscope.edge.agent import Agent, JournalSink, PartDone
+from thermoscope.edge.agent import Agent
 from thermoscope.edge.config import parse_config
 from thermoscope.edge.delivery import Drainer
 from thermoscope.edge.messaging import PartOutcome, PartReporter, Topics
 from thermoscope.edge.mqtt import BrokerAddress, MqttBus, MqttSink
 from thermoscope.edge.outbox import Outbox
+from thermoscope.edge.parts import JournalSink, PartDone
 from thermoscope.edge.plc import MemoryPlcLink
 from thermoscope.edge.sources import ReplaySource, encode_frames
 from thermoscope.models.contract import InputContract

@@ -15,8 +15,9 @@ import numpy as np
 import pytest
 
 from thermoscope.core import Finding, ThermalFrame, Verdict
-from thermoscope.edge.agent import ERROR_RULE, ERROR_UNREADABLE, Agent, PartDone
+from thermoscope.edge.agent import Agent
 from thermoscope.edge.config import TriggerConfig, parse_config
+from thermoscope.edge.parts import ERROR_RULE, ERROR_UNREADABLE, PartDone
 from thermoscope.edge.plc import Delivery, MemoryPlcLink
 from thermoscope.edge.sources import SyntheticSource
 from thermoscope.pipeline import Pipeline, decode_bytes

@@ -13,9 +13,10 @@ from rich.console import Console
 
 from thermoscope.cli.exits import ExitCode, fail
 from thermoscope.edge import EdgeError
-from thermoscope.edge.agent import Agent, RunSummary
+from thermoscope.edge.agent import Agent
 from thermoscope.edge.config import AgentConfig, ConfigError, load_config
 from thermoscope.edge.outbox import OutboxError
+from thermoscope.edge.parts import RunSummary
 from thermoscope.edge.sources import SourceError
 
 edge_app = typer.Typer(

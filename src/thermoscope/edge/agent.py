@@ -29,17 +29,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import json
 import logging
-import math
 import time
-from collections import Counter, deque
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from thermoscope.core import Finding, Inspection, ThermalFrame, ThermoscopeError, Verdict
+from thermoscope.core import Inspection, ThermoscopeError, Verdict
 from thermoscope.edge import EdgeError
 from thermoscope.edge.config import AgentConfig, DeliveryConfig, read_secret
 from thermoscope.edge.delivery import (
@@ -59,116 +55,46 @@ from thermoscope.edge.messaging import (
     utc_now,
 )
 from thermoscope.edge.mqtt import BrokerAddress, MqttSink, StationLink
-from thermoscope.edge.outbox import Depth, Kind, Outbox, OutboxError, Pending, Record, content_key
+from thermoscope.edge.outbox import Depth, Kind, Outbox, OutboxError, Record, content_key
+from thermoscope.edge.parts import (
+    JOURNAL_SINK,
+    WARNING_FRAME_REFUSED,
+    WARNING_NOT_RECORDED,
+    WARNING_WARN_VERDICT,
+    JournalSink,
+    PartDone,
+    RecentPart,
+    RunSummary,
+    alarm_detail,
+    frame_meta,
+    judge,
+    overrun_event,
+)
 from thermoscope.edge.plc.handshake import Delivery, InspectionResult, recipe_checksum
 from thermoscope.edge.plc.link import HandshakeLink, PlcLink
 from thermoscope.edge.sources import Capture, FrameSource, make_source
 from thermoscope.edge.status import EdgeMetrics, StatusServer
 from thermoscope.edge.triggers import FreeRun, MqttTrigger, PartTrigger, PlcTrigger, TriggerSource
 from thermoscope.edge.webhook import WEBHOOK_SINK, WebhookSink
-from thermoscope.pipeline import PartModel, Pipeline, decode_bytes
+from thermoscope.pipeline import PartModel, Pipeline
 from thermoscope.recipes import Recipe, load_recipe
 from thermoscope.recipes.watch import DriftAlarm, RunWatch
 
 if TYPE_CHECKING:
     from thermoscope.edge.updates import ModelUpdater
 
+#: The agent, and the part records of ``edge.parts`` it hands out (re-exported for callers).
+__all__ = ["Agent", "PartDone", "RecentPart", "RunSummary"]
+
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-#: PLC error codes (0: none).
-ERROR_UNREADABLE = 1  # the frame could not be decoded
-ERROR_INSPECTION = 2  # the frame does not fit the recipe or the model
-ERROR_ACQUISITION = 3  # the source gave no frame for the trigger
-#: PLC warning bits (OR'ed; 0: none).
-WARNING_WARN_VERDICT = 1  # a finding is in its warning band
-WARNING_NOT_RECORDED = 2  # the outbox could not record the part (disk or database failure)
-WARNING_FRAME_REFUSED = 4  # the part's NG frame did not fit the disk budget
-#: The outbox sink of the local results journal (used when neither MQTT nor a webhook is set).
-JOURNAL_SINK = "journal"
 #: How the MQTT sink is drained (the broker is local: retry soon, never wait long).
 MQTT_DELIVERY = DeliveryConfig(initial_backoff_s=0.2, max_backoff_s=5.0)
-#: The rule name of an edge-side error finding (an NG verdict with an error code).
-ERROR_RULE = "edge:error"
-
-
-@dataclass(frozen=True)
-class RecentPart:
-    """A part recently inspected: its (first) frame and the active pipeline's inspection."""
-
-    number: int
-    frame: ThermalFrame
-    inspection: Inspection
-
-
-@dataclass(frozen=True)
-class PartDone:
-    """What the agent did with one part.
-
-    Attributes:
-        trigger: the trigger.
-        inspection: the verdict and findings (an ``edge:error`` finding on errors).
-        result: what the PLC was (or would have been) given.
-        delivery: where the PLC result went (``None`` without a PLC trigger).
-        flagged: why its frame was flagged (``NG``, ``drift``, ``sample``), "" if it was not.
-        alarms: drift alarms the part raised.
-        content_id: the frame's content id ("" on a decode error).
-    """
-
-    trigger: PartTrigger
-    inspection: Inspection
-    result: InspectionResult
-    delivery: Delivery | None
-    flagged: str
-    alarms: tuple[DriftAlarm, ...]
-    content_id: str
-
-
-@dataclass
-class RunSummary:
-    """A run's totals: parts by verdict, errors, PLC overruns, parts the outbox did not take."""
-
-    parts: int = 0
-    verdicts: Counter[str] = field(default_factory=Counter)
-    errors: int = 0
-    overruns: int = 0
-    unrecorded: int = 0
-
-
-class JournalSink:
-    """Results and events appended as JSON lines to a local file (the sink when no MQTT broker
-    or webhook is configured, so every verdict still leaves the outbox somewhere)."""
-
-    name = JOURNAL_SINK
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    async def deliver(self, entry: Pending) -> None:
-        line = json.dumps({**entry.payload, "id": entry.key, "kind": entry.kind.value}) + "\n"
-        await asyncio.to_thread(self._append, line)
-
-    def _append(self, line: str) -> None:
-        with self.path.open("a", encoding="utf-8") as out:
-            out.write(line)
 
 
 def _backoff(config: DeliveryConfig) -> Backoff:
     return Backoff(initial_s=config.initial_backoff_s, max_s=config.max_backoff_s)
-
-
-def error_inspection(source: str, code: int, reason: str) -> Inspection:
-    """The NG inspection of a part the agent could not judge (an ``edge:error`` finding)."""
-    finding = Finding(
-        rule=ERROR_RULE,
-        region="",
-        value=float(code),
-        limit=None,
-        verdict=Verdict.NG,
-        explanation=reason[:500],
-        unit="",
-    )
-    return Inspection.of(source, None, [finding])
 
 
 class Agent:
@@ -363,7 +289,8 @@ class Agent:
             result_sinks.append(WEBHOOK_SINK)
         if not result_sinks:
             journal = JournalSink(box.path.with_name(box.path.stem + ".results.jsonl"))
-            self.drainers.append(self._drainer(journal, DeliveryConfig(idle_s=0.2)))
+            in_order = DeliveryConfig(idle_s=0.2, parallel=1)  # the journal's lines in seq order
+            self.drainers.append(self._drainer(journal, in_order))
             result_sinks.append(JOURNAL_SINK)
         if config.server is not None:
             server = config.server
@@ -587,27 +514,7 @@ class Agent:
     ) -> PartDone:
         """Decode, inspect, watch and record one part (holding the event loop)."""
         name = capture.filename if capture is not None else f"part-{trigger.number}"
-        error = 0
-        frame: ThermalFrame | None = None
-        content_id = ""
-        if capture is None:
-            error = ERROR_ACQUISITION
-            inspection = error_inspection(name, error, "the source gave no frame")
-        else:
-            try:
-                decoded = decode_bytes(capture.data, capture.filename)
-            except ThermoscopeError as exc:
-                error = ERROR_UNREADABLE
-                inspection = error_inspection(name, error, str(exc))
-            else:
-                with decoded:
-                    content_id = decoded.content_id
-                    frame = decoded.first
-                    try:
-                        inspection = pipeline.inspect_part(decoded, source=name)
-                    except (ThermoscopeError, ValueError) as exc:
-                        error = ERROR_INSPECTION
-                        inspection = error_inspection(name, error, str(exc))
+        inspection, error, frame, content_id = judge(pipeline, capture, name)
         alarms: tuple[DriftAlarm, ...] = ()
         if self.watch is not None and not error:
             alarms = tuple(self.watch.update(inspection))
@@ -660,22 +567,10 @@ class Agent:
             model_version=model.version if model else "",
             frame_id=content_id,
         )
-        details = [_alarm_detail(alarm) for alarm in alarms]
+        details = [alarm_detail(alarm) for alarm in alarms]
         records: list[Record] = self._reporter.records(outcome, details)
         if flagged and capture is not None:
-            meta = {
-                "part": trigger.number,
-                "part_id": trigger.part_id or capture.part_id,
-                "site": self.topics.site,
-                "line": self.topics.line,
-                "station": self.topics.station,
-                "flag": flagged,
-                "recipe": outcome.recipe,
-                "recipe_checksum": self.recipe_checksum,
-                "ts": outcome.ts,
-            }
-            if capture.truth:
-                meta["truth"] = capture.truth
+            meta = frame_meta(trigger, capture, self.topics, flagged, outcome)
             records.append(
                 flagged_frame(
                     content_id=content_id,
@@ -708,13 +603,7 @@ class Agent:
         assert self.outbox is not None
         assert self._reporter is not None
         self.summary.overruns += 1
-        event = {
-            "type": "plc",
-            "change": "overrun",
-            "part": str(trigger.number),
-            "passed": result.passed,
-            "ts": utc_now(),
-        }
+        event = overrun_event(str(trigger.number), result.passed)
         record = Record(
             Kind.EVENT,
             content_key(event),
@@ -739,8 +628,3 @@ class Agent:
                 drainer.wake()
         if self.on_part is not None:
             self.on_part(dataclasses.replace(done, delivery=delivery))
-
-
-def _alarm_detail(alarm: DriftAlarm) -> dict[str, Any]:
-    detail = asdict(alarm)
-    return {k: v for k, v in detail.items() if not isinstance(v, float) or math.isfinite(v)}
