@@ -18,7 +18,8 @@ arrays for plotting.
 
 A finding marked ``extra["camera_drift"]`` (the reference emitter's offset, see
 :mod:`thermoscope.recipes.record`) is charted like any other value, but its alarms are of kind
-``"camera"`` and say that the camera drifts, not the product.
+``"camera"`` and say that the camera drifts, not the product. Parts judged RETAKE are treated
+like NG parts (``skip_ng``), and their protocol findings are not charted at all.
 """
 
 from __future__ import annotations
@@ -599,10 +600,13 @@ class RunWatch:
         if ambient is not None and math.isfinite(ambient):
             self._ambient = float(ambient)
         index = self._parts
-        ng_part = inspection.verdict is Verdict.NG
+        # a part whose capture must be retaken teaches the baseline nothing, like an NG part
+        ng_part = inspection.verdict in (Verdict.NG, Verdict.RETAKE)
         seen: set[tuple[str, str]] = set()
         raised: list[DriftAlarm] = []
         for finding in inspection.findings:
+            if finding.verdict is Verdict.RETAKE and finding.extra.get("camera_drift") is not True:
+                continue  # a protocol breach (framing, focus...) is not a value of the part
             key = (finding.rule, finding.region)
             if key in seen:
                 raise WatchError(
