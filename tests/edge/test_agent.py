@@ -1,6 +1,7 @@
 """The agent's per-part loop in process: free-run on the synthetic line (verdicts as the pipeline
 gives them, results journalled), the PLC handshake through the in-memory link (ids echoed,
-processing time, overrun, the status page), an MQTT trigger command, a watched folder, and the
+processing time, overrun, the status page), an MQTT trigger command, a watched folder, results
+to a signed webhook, and the
 model seam (a model swapped between parts; recent frames for shadow runs)."""
 
 from __future__ import annotations
@@ -236,3 +237,45 @@ def test_a_missing_recipe_is_an_edge_error(tmp_path: Path) -> None:
     settings = parse_config(config(tmp_path, recipe=str(tmp_path / "nope.yaml")))
     with pytest.raises(EdgeError, match=r"nope\.yaml"):
         Agent(settings)
+
+
+def test_results_go_to_a_webhook_signed_instead_of_the_journal(tmp_path: Path) -> None:
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from thermoscope.edge.webhook import verify
+
+    secret = "a-webhook-secret-of-32-characters"
+    received: list[tuple[dict[str, str], bytes]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            received.append((dict(self.headers.items()), body))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            return
+
+    receiver = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=receiver.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{receiver.server_address[1]}/hook"
+        source = {"kind": "synthetic", "count": 12, "rate_hz": 0, "defect_rate": 0.25}
+        settings = parse_config(
+            config(tmp_path, source=source, webhook={"url": url, "secret": secret})
+        )
+        asyncio.run(Agent(settings).run())
+    finally:
+        receiver.shutdown()
+        receiver.server_close()
+    assert not (tmp_path / "outbox.results.jsonl").exists()
+    bodies = [json.loads(body) for _, body in received]
+    assert all(verify(secret.encode(), headers, body) for headers, body in received)
+    results = {b["part"]: b for b in bodies if b["kind"] == "result"}
+    assert sorted(results, key=int) == [str(n) for n in range(1, 13)]
+    assert sum(r["verdict"] == "NG" for r in results.values()) == 3
+    events = [b for b in bodies if b["kind"] == "event"]
+    assert {e["change"] for e in events} <= {"new", "update", "end"}
+    assert any(e["change"] == "new" for e in events)
