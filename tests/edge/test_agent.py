@@ -1,8 +1,8 @@
 """The agent's per-part loop in process: free-run on the synthetic line (verdicts as the pipeline
 gives them, results journalled), the PLC handshake through the in-memory link (ids echoed,
 processing time, overrun, the status page), an MQTT trigger command, a watched folder, results
-to a signed webhook, and the
-model seam (a model swapped between parts; recent frames for shadow runs)."""
+to a signed webhook, and the model seam (a model swapped between parts; recent frames for shadow
+runs)."""
 
 from __future__ import annotations
 
