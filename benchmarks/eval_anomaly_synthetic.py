@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,7 +40,7 @@ from thermoscope.datasets.synthetic import ProductLine, SyntheticPart
 from thermoscope.models.contract import InputContract
 from thermoscope.models.evaluation import auroc
 from thermoscope.models.golden import fit_golden
-from thermoscope.models.patch_features import FeatureSettings
+from thermoscope.models.patch_features import RELATIVE, FeatureSettings
 from thermoscope.models.patch_model import PatchSettings, fit_patch_model
 from thermoscope.recipes import load_recipe
 from thermoscope.recipes.engine import compile_recipe, inspect
@@ -75,6 +76,10 @@ class Parts:
         """The ambient of each part as measured on the bare conveyor."""
         mask = self.line.layout["conveyor"].mask(parts[0].frame.shape)
         return [float(np.median(p.frame.celsius[mask])) for p in parts]
+
+
+#: Anomaly maps (frame-sized) of parts, given their measured ambients.
+Scorer = Callable[[list[SyntheticPart], list[float]], list[NDArray[np.float32]]]
 
 
 def make_parts(product: str, difficulty: str, train: int, ok: int, ng: int) -> Parts:
@@ -129,11 +134,6 @@ def map_result(score: Scorer, parts: Parts) -> Result:
         for m in maps  # type: ignore[misc]
     ]
     return result(ok, [float(m.max()) for m in maps], peaks, parts.ng)
-
-
-from collections.abc import Callable  # noqa: E402
-
-Scorer = Callable[[list[SyntheticPart], list[float]], list[NDArray[np.float32]]]
 
 
 def golden_scorer(product: str, parts: Parts) -> Scorer:
@@ -195,9 +195,12 @@ def main() -> None:
         "--temperature-weight", type=float, default=FeatureSettings().temperature_weight
     )
     parser.add_argument("--patch", type=int, default=FeatureSettings().patch)
+    parser.add_argument("--relative", default=FeatureSettings().relative, choices=RELATIVE)
     args = parser.parse_args()
     settings = PatchSettings(
-        features=FeatureSettings(args.cnn_weight, args.temperature_weight, args.patch),
+        features=FeatureSettings(
+            args.cnn_weight, args.temperature_weight, args.patch, args.relative
+        ),
         radius=args.radius,
         bank=args.bank,
         smooth=args.smooth,

@@ -174,12 +174,14 @@ def test_bad_settings_are_refused() -> None:
         PatchSettings(radius=9)
     with pytest.raises(ModelError, match="odd"):
         FeatureSettings(patch=2)
+    with pytest.raises(ModelError, match="relative"):
+        FeatureSettings(relative="global")
     with pytest.raises(ModelError, match="neither"):
         FeatureSettings(cnn_weight=0.0, patch=0)
 
 
 def test_relative_temperatures_ignore_an_overall_gain() -> None:
-    features = PatchFeatures(FeatureSettings(cnn_weight=0.0, patch=3, relative=True))
+    features = PatchFeatures(FeatureSettings(cnn_weight=0.0, patch=3, relative="frame"))
     x = torch.rand(1, 1, 16, 16) + 0.5
     np.testing.assert_allclose(features(x).numpy(), features(x * 1.05).numpy(), rtol=2e-2)
     local = x.clone()

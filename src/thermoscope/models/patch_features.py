@@ -40,8 +40,12 @@ CNN_CHANNELS = 24
 #: Added to the frame mean before a relative division (window units), so a cold frame does
 #: not divide by ~0.
 RELATIVE_FLOOR = 0.05
-#: Relative temperatures are multiplied by this, to stay in window-like units.
+#: Frame-relative temperatures are multiplied by this, to stay in window-like units.
 RELATIVE_SCALE = 0.25
+#: Side of the cell neighbourhood whose warmest cell local-relative temperatures divide by.
+LOCAL_CELLS = 7
+#: The choices of ``FeatureSettings.relative``.
+RELATIVE = ("none", "frame", "local")
 #: Blocks of EfficientNet-Lite0 kept (0..2: stride 4).
 _BLOCKS = 3
 
@@ -55,22 +59,28 @@ class FeatureSettings:
         temperature_weight: scale of the cell temperatures (window units; 30 makes 1 °C of a
             60 °C window worth 0.5).
         patch: side of the cell neighbourhood of temperatures, odd (0 leaves them out).
-        relative: divide the cell temperatures by the frame's mean (for a ``delta_ambient``
-            input: the part's mean rise), so a part that runs a few per cent hotter or cooler
-            overall (supply, airflow, warm-up) looks like its siblings while a local defect
-            still stands out.
+        relative: ``"none"``; ``"frame"``: divide the cell temperatures by the frame's mean (for
+            a ``delta_ambient`` input: the part's mean rise), so a part that runs a few per cent
+            hotter or cooler overall (supply, airflow, warm-up) looks like its siblings while a
+            local defect still stands out; ``"local"``: divide them by the warmest cell within
+            ``LOCAL_CELLS`` (a trace next to its component keeps its share of the component's
+            rise whatever that component's own tolerance, a poor joint does not).
     """
 
     cnn_weight: float = 1.0
     temperature_weight: float = 30.0
     patch: int = 3
-    relative: bool = False
+    relative: str = "none"
 
     def __post_init__(self) -> None:
         if self.cnn_weight < 0 or self.temperature_weight < 0:
             raise ModelError("patch feature weights must be >= 0")
         if self.patch < 0 or (self.patch and self.patch % 2 == 0):
             raise ModelError(f"patch feature patch must be 0 or odd, got {self.patch}")
+        if self.relative not in RELATIVE:
+            raise ModelError(
+                f"patch feature relative must be one of {RELATIVE}, got {self.relative!r}"
+            )
         if self.dim == 0:
             raise ModelError("patch features: neither CNN nor temperature features are on")
 
@@ -130,9 +140,14 @@ class PatchFeatures(nn.Module):
         if self.settings.uses_temperature:
             half = self.settings.patch // 2
             cells = functional.avg_pool2d(x, STRIDE)
-            if self.settings.relative:
+            if self.settings.relative == "frame":
                 level = cells.mean(dim=(2, 3), keepdim=True).abs() + RELATIVE_FLOOR
                 cells = cells / level * RELATIVE_SCALE
+            elif self.settings.relative == "local":
+                around = functional.max_pool2d(
+                    cells, LOCAL_CELLS, stride=1, padding=LOCAL_CELLS // 2
+                )
+                cells = cells / (around.abs() + RELATIVE_FLOOR)
             padded = functional.pad(cells, (half, half, half, half), mode="replicate")
             parts.append(functional.conv2d(padded, self.patch_kernel))
         return parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)
