@@ -43,8 +43,12 @@ EMITTER_RULE = "reference emitter"
 
 
 def sharpness(celsius: np.ndarray) -> float:
-    """Focus measure of a frame: variance of its 3x3 Laplacian, °C² (NaN pixels ignored)."""
-    image = np.nan_to_num(np.asarray(celsius, dtype=np.float32), nan=float(np.nanmedian(celsius)))
+    """Focus measure of a frame: variance of its 3x3 Laplacian, °C² (non-finite pixels read as
+    the frame's median)."""
+    image = np.asarray(celsius, dtype=np.float32)
+    if not bool(np.isfinite(image).all()):
+        fill = float(np.median(image[np.isfinite(image)])) if np.isfinite(image).any() else 0.0
+        image = np.nan_to_num(image, nan=fill, posinf=fill, neginf=fill)
     lap = cv2.Laplacian(image, cv2.CV_32F, ksize=1)
     return float(np.var(lap[1:-1, 1:-1]))
 
