@@ -238,10 +238,25 @@ def test_review_queue_orders_by_model_uncertainty(
 ) -> None:
     server = any_server
     pid = server.project()["id"]
+    spots = (0.0, 1.0, 2.0, 3.0, 6.0, 12.0)
+    for i, spot in enumerate(spots[:3]):  # before the model: no score
+        assert ingest(server.admin, pid, npy(frame(10 + i, spot)), f"f{i}.npy").status_code == 201
+    score_url = f"{API}/projects/{pid}/models/active/score"
+    assert server.admin.post(score_url, json={}).status_code == 404  # no active model yet
     assert upload(server.admin, pid, release_zip(tmp_path, 1, keys["private"])).status_code == 201
     server.admin.post(f"{API}/projects/{pid}/models/1/activate")
-    for i, spot in enumerate((0.0, 1.0, 2.0, 3.0, 6.0, 12.0)):
+    for i, spot in enumerate(spots[3:], start=3):
         assert ingest(server.admin, pid, npy(frame(10 + i, spot)), f"f{i}.npy").status_code == 201
+    queue = server.admin.get(
+        f"{API}/projects/{pid}/review-queue", params={"order": "uncertainty"}
+    ).json()
+    margins = [entry["frame"]["model_margin"] for entry in queue["items"]]
+    assert margins[3:] == [None, None, None]  # unscored frames come last
+    assert margins[:3] == sorted(margins[:3])
+    # the scoring job scores the frames ingested before the model
+    job = _wait(server, server.admin.post(score_url, json={}).json()["job_id"])
+    assert job["state"] == "done", job
+    assert job["result"] == {"project_id": pid, "model_version": "golden-test:1", "scored": 3}
     queue = server.admin.get(
         f"{API}/projects/{pid}/review-queue", params={"order": "uncertainty"}
     ).json()
@@ -249,6 +264,7 @@ def test_review_queue_orders_by_model_uncertainty(
     assert len(margins) == 6
     assert all(m is not None for m in margins)
     assert margins == sorted(margins)
+    assert all(e["frame"]["heatmap"] for e in queue["items"])
     scores = {e["frame"]["filename"]: e["frame"]["model_score"] for e in queue["items"]}
     assert scores["f5.npy"] > scores["f4.npy"] > 0.5  # larger spots score higher
     default = server.admin.get(f"{API}/projects/{pid}/review-queue").json()

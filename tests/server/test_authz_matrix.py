@@ -433,6 +433,9 @@ CASES: dict[tuple[str, str], Case] = {
         project(Action.MANAGE), lambda w, who: {"json": {"version_id": w.vid}}
     ),
     ("GET", "/frames/{fid}/heatmap"): Case(project(Action.READ)),
+    ("POST", "/projects/{pid}/models/active/score"): Case(
+        project(Action.REVIEW), lambda w, who: {"json": {}}
+    ),
     ("GET", "/ml/{pid}/health"): Case(project(Action.READ)),
     ("POST", "/ml/{pid}/setup"): Case(project(Action.READ), lambda w, who: {"json": {}}),
     ("POST", "/ml/{pid}/predict"): Case(

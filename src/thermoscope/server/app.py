@@ -48,7 +48,7 @@ from thermoscope.server.routers import (
 from thermoscope.server.routers import annotations as annotation_routes
 from thermoscope.server.schemas.common import Health
 from thermoscope.server.settings import Settings
-from thermoscope.server.training import train_model
+from thermoscope.server.training import score_frames, train_model
 from thermoscope.storage import BlobStore, open_blob_store
 from thermoscope.storage.files import private_dir
 
@@ -224,7 +224,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             )
         runner = JobRunner(
             ctx,
-            HANDLERS | {"train_model": train_model},
+            HANDLERS | {"train_model": train_model, "score_frames": score_frames},
             threads=settings.worker_threads,
             lease_s=settings.job_lease_s,
         )

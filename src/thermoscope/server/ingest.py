@@ -47,7 +47,7 @@ from thermoscope.server.db.models import (
     utc,
 )
 from thermoscope.server.errors import ApiError, not_found
-from thermoscope.server.releases import active_model, margin
+from thermoscope.server.releases import active_model, heatmap_key, margin
 from thermoscope.server.schemas.frames import EdgeInspection, IngestOut
 from thermoscope.storage.identity import celsius_prefix, frame_key, put_celsius
 
@@ -238,10 +238,10 @@ def _store(
         model = active_model(ctx, session, project_id)
     pre = preannotate(ctx, decoded, recipe_text, edge, filename, model)
     content = decoded.content_id
-    heatmap_key = None
+    heat_key = None
     if pre.learned is not None and pre.learned.heatmap is not None:
-        heatmap_key = f"heatmaps/{content[:2]}/{content}/{pre.learned.model}.f32"
-        ctx.blobs.put(heatmap_key, pre.learned.heatmap.astype("<f4").tobytes())
+        heat_key = heatmap_key(content, pre.learned.model)
+        ctx.blobs.put(heat_key, pre.learned.heatmap.astype("<f4").tobytes())
     prefix = celsius_prefix(content)
     for index in range(decoded.frame_count):
         put_celsius(ctx.blobs, prefix, index, decoded.frame(index).celsius)
@@ -258,7 +258,7 @@ def _store(
             edge,
             meta,
             data,
-            (original_key, heatmap_key),
+            (original_key, heat_key),
             filename,
         )
     except IntegrityError:  # the same data committed by a concurrent request
@@ -289,7 +289,7 @@ def _commit(
 ) -> bool:
     """The one transaction that makes a stored frame visible; ``False`` when it was there.
     ``keys``: the blob keys of the original file and of the model's heat map (if any)."""
-    original_key, heatmap_key = keys
+    original_key, heat_key = keys
     learned = pre.learned
     content = decoded.content_id
     text = item_json(pre.item)
@@ -327,7 +327,7 @@ def _commit(
                 model_score=None if learned is None else learned.score,
                 model_margin=None if learned is None else learned.margin,
                 model_version=None if learned is None else learned.model,
-                heatmap_key=heatmap_key,
+                heatmap_key=heat_key,
                 disagreement=False,
                 human_edited=False,
                 created_by=principal.user_id,

@@ -237,6 +237,12 @@ class RecordingModel:
         return list(self.prediction.findings)
 
 
+def heatmap_key(content: str, model: str) -> str:
+    """The blob key of a model's heat map (float32 little-endian, H x W) over the frame of
+    content id ``content``; ``model`` is ``name:version``."""
+    return f"heatmaps/{content[:2]}/{content}/{model}.f32"
+
+
 def margin(prediction: Prediction) -> float:
     """How far a prediction's score lies from its decision threshold, in [0, 1] (0: the
     model could not be less sure): |value - limit| of its finding, else |score - 0.5|."""

@@ -1,5 +1,6 @@
-"""Job ``train_model``: train a model from a dataset version of a project; the release lands
-as one of the project's models.
+"""Jobs of the project's models: ``train_model`` trains a model from a dataset version of a
+project (the release lands as one of the project's models); ``score_frames`` scores the
+project's frames with its active model (for the review queue's uncertainty order).
 
 The version's single-frame items with a verdict (OK or NG, what people made or took on) are
 the labelled data; their °C come from the blob store. Training is ``thermoscope.models``'
@@ -18,13 +19,21 @@ from typing import Any
 import numpy as np
 from sqlalchemy import select
 
+from thermoscope.core import ThermalFrame
 from thermoscope.datasets.versions import Version
 from thermoscope.models.fitting import train_release
 from thermoscope.models.labelled import LabelledData
 from thermoscope.server.db.models import DatasetVersion, Frame
 from thermoscope.server.errors import ApiError, not_found
 from thermoscope.server.jobs import JobContext
-from thermoscope.server.releases import add_release, newest_version, pack
+from thermoscope.server.releases import (
+    active_release,
+    add_release,
+    heatmap_key,
+    margin,
+    newest_version,
+    pack,
+)
 from thermoscope.storage.identity import read_celsius
 
 #: The class of a good part (the verdict OK).
@@ -116,3 +125,53 @@ def train_model(job: JobContext) -> dict[str, Any]:
         "active": row.active,
         "metrics": row.manifest.get("metrics", {}),
     }
+
+
+#: Report progress every this many frames.
+PROGRESS_EVERY = 25
+
+
+def score_frames(job: JobContext) -> dict[str, Any]:
+    """Job ``score_frames``: the active model's score, margin and heat map of every frame of
+    the project not yet accepted (frame 0 of a sequence); frames it already scored are skipped
+    unless ``all``. Drafts stay as they are."""
+    params = job.params
+    project_id = int(params["project_id"])
+    ctx = job.ctx
+    with ctx.db.read() as session:
+        release = active_release(session, project_id)
+        if release is None:
+            raise ApiError(422, f"project {project_id} has no active model to score with")
+        rows = session.execute(
+            select(
+                Frame.id,
+                Frame.content_hash,
+                Frame.celsius_prefix,
+                Frame.width,
+                Frame.height,
+                Frame.model_version,
+            )
+            .where(Frame.project_id == project_id, Frame.status != "accepted")
+            .order_by(Frame.created_at, Frame.id)
+        ).all()
+    model = ctx.loaded_model(release)
+    tag = f"{model.name}:{model.version}"
+    todo = [r for r in rows if params.get("all") or r.model_version != tag]
+    for i, row in enumerate(todo):
+        data = read_celsius(ctx.blobs, row.celsius_prefix, 0)
+        celsius = np.frombuffer(data, dtype="<f4").reshape(row.height, row.width)
+        said = model.predict(ThermalFrame(celsius=celsius.copy()))
+        key = None
+        if said.heatmap is not None:
+            key = heatmap_key(row.content_hash, tag)
+            ctx.blobs.put(key, said.heatmap.astype("<f4").tobytes())
+        with ctx.db.write() as session:
+            frame = session.get(Frame, row.id)
+            if frame is not None:
+                frame.model_score = said.score
+                frame.model_margin = margin(said)
+                frame.model_version = tag
+                frame.heatmap_key = key
+        if i % PROGRESS_EVERY == 0:
+            job.progress(i / max(1, len(todo)), f"{i} of {len(todo)} frames")
+    return {"project_id": project_id, "model_version": tag, "scored": len(todo)}

@@ -17,7 +17,7 @@ from thermoscope.server.releases import activate as activate_release
 from thermoscope.server.releases import active_release, add_release
 from thermoscope.server.routers.deps import Caller, Ctx, HexId, Limit, Offset, ProjectId
 from thermoscope.server.schemas.common import JobAccepted, Page
-from thermoscope.server.schemas.models import ModelOut, TrainIn
+from thermoscope.server.schemas.models import ModelOut, ScoreIn, TrainIn
 
 router = APIRouter(tags=["models"])
 
@@ -156,6 +156,31 @@ def train_model(pid: ProjectId, body: TrainIn, caller: Caller, ctx: Ctx) -> JobA
         job = add_job(
             session,
             "train_model",
+            pid,
+            body.model_dump() | {"project_id": pid, "username": caller.username},
+            caller.username,
+        )
+    if ctx.jobs is not None:
+        ctx.jobs.wake()
+    return JobAccepted(job_id=job.id)
+
+
+@router.post(
+    "/projects/{pid}/models/active/score",
+    response_model=JobAccepted,
+    status_code=status.HTTP_202_ACCEPTED,
+)
+def score_frames(pid: ProjectId, body: ScoreIn, caller: Caller, ctx: Ctx) -> JobAccepted:
+    """Score the project's frames not yet accepted with the active model (a background job):
+    their ``model_score``, ``model_margin`` and heat map, for the review queue's uncertainty
+    order (frames ingested before the model was active have none). Drafts stay as they are."""
+    with ctx.db.write() as session:
+        require(session, caller, pid, Action.REVIEW)
+        if active_release(session, pid) is None:
+            raise not_found(f"an active model of project {pid}")
+        job = add_job(
+            session,
+            "score_frames",
             pid,
             body.model_dump() | {"project_id": pid, "username": caller.username},
             caller.username,

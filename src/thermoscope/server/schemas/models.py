@@ -29,6 +29,16 @@ class ModelOut(BaseModel):
     uploaded_at: datetime
 
 
+class ScoreIn(Request):
+    """A scoring job: the active model's score of the project's frames."""
+
+    all: bool = Field(
+        default=False,
+        description="score again the frames the active model already scored (default: only "
+        "the others)",
+    )
+
+
 class TrainIn(Request):
     """A training job: a model of ``kind`` from a dataset version of the project."""
 
