@@ -15,11 +15,12 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
-# The demo line (inspection, drift watch, report), then the annotation server seeded with demo
-# boards; it prints the UI's URL and, on first start, the admin password (delete
+# The demo line (inspection, drift watch, report), the closed loop (edge agent -> annotation
+# server -> signed model -> back to the agent; it prints the admin password on first start),
+# then the annotation server seeded with demo boards; it prints the UI's URL (delete
 # demo-output/server to start afresh).
 demo: setup
-	$(BIN)/thermoscope demo --out demo-output
+	$(BIN)/thermoscope demo --out demo-output --loop
 	$(BIN)/thermoscope serve --demo --data-dir demo-output/server
 
 # System packages the tests need, installed where apt-get exists (without recommended extras):

@@ -45,7 +45,8 @@ LAYERS = (
 FORBIDDEN = {"render": {"io"}, "analysis": {"io"}, "recipes": {"io"}}
 #: Top-level modules outside the table, placed in it: ``formats`` registers io's readers and
 #: render's png writer with io: a row of its own just above both.
-PLACED: dict[str, str] = {}
+#: ``loop_demo`` runs server, edge and models together (``thermoscope demo --loop``): the cli row.
+PLACED: dict[str, str] = {"loop_demo": "cli"}
 ORDER = (*LAYERS[:3], "formats", *LAYERS[3:])
 #: Third-party packages core may use.
 CORE_THIRD_PARTY = {"numpy"}

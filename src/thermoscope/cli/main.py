@@ -252,6 +252,14 @@ def demo(
         "demo-output"
     ),
     parts: Annotated[int, typer.Option(min=1, max=100_000, help="Parts to produce.")] = 200,
+    loop: Annotated[
+        bool,
+        typer.Option(
+            "--loop",
+            help="Then close the loop: edge agent, annotation server (OUT/server), a model "
+            "trained from the frames that arrived, signed and pulled back by the agent.",
+        ),
+    ] = False,
 ) -> None:
     """Run the demo production line on the embedded defaults (files in a local folder)."""
     from thermoscope.pipeline.demo import run_demo
@@ -267,3 +275,25 @@ def demo(
         console.print(f"[yellow]drift[/yellow] part {alarm.part_index}: {alarm.explanation}")
     console.print(f"Report: {out / 'report.html'} (open it in a browser)")
     console.print(f"JSON lines: {out / 'inspections.jsonl'}; recordings: {out / 'parts'}/")
+    if loop:
+        _demo_loop(out)
+
+
+def _demo_loop(out: Path) -> None:
+    """``thermoscope demo --loop``: the closed loop of ``thermoscope.loop_demo``."""
+    from thermoscope.loop_demo import run_loop
+
+    console.print("The closed loop: line -> edge agent -> server -> model -> edge agent")
+    try:
+        result = run_loop(out, say=lambda line: console.print(line, highlight=False))
+    except (ThermoscopeError, OSError) as exc:
+        raise fail(f"demo loop: {exc}") from None
+    if result.password is not None:
+        console.print(
+            f"Log in to the annotation server as [bold]admin[/bold] with password "
+            f"[bold]{result.password}[/bold] (shown once; THERMOSCOPE_ADMIN_PASSWORD sets another)"
+        )
+    console.print(
+        f"Its data: {out / 'server'} (thermoscope serve --demo --data-dir {out / 'server'}); "
+        f"the agent's configuration: {out / 'edge' / 'edge.yaml'}"
+    )
