@@ -158,6 +158,8 @@ def test_a_record_missing_a_view_is_an_error() -> None:
     one_view = replace(part.record, views=part.record.views[:1])
     with pytest.raises(InspectionError, match="has no view 'fan_end'"):
         inspect_record(one_view, load_recipe(MOTOR))
+    with pytest.raises(InspectionError, match="inspect a PartRecord, not a ThermalFrame"):
+        inspect_record(part.record.views[0].frames[0], load_recipe(MOTOR))  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(

@@ -242,6 +242,8 @@ class RecordPlan:
 
     def inspect(self, record: PartRecord) -> Inspection:
         """Inspect one part record (see the module docstring)."""
+        if not isinstance(record, PartRecord):
+            raise InspectionError(f"inspect a PartRecord, not a {type(record).__name__}")
         recipe = self.recipe
         sensors = self._sensors(record)
         views = self._views(record)
