@@ -66,6 +66,19 @@ def test_findings_say_which_sensors_agreed() -> None:
     assert (loose_wear.value, loose_wear.limit, loose_wear.unit) == (1.0, 2.0, "rules")
 
 
+def test_the_vibration_is_aligned_to_the_frames_by_timestamp() -> None:
+    plan = compile_record(load_recipe(MOTOR))  # vib cut to the frame time ± 0.5 s
+    part = motor_part(np.random.default_rng(0), 7, "ok")  # frames at 70 s, vib 69.5..70.5 s
+    vib = part.record.sensors[0]
+    late = replace(part.record, sensors=(replace(vib, start_s=vib.start_s + 5.0),))
+    with pytest.raises(InspectionError, match=r"covers 74\.5\.\.75\.5 s, which does not overlap"):
+        plan.inspect(late)
+    early = replace(part.record, sensors=(replace(vib, start_s=vib.start_s - 0.8),))
+    with pytest.raises(InspectionError, match=r"covers 0\.(19|20)\d* s, the recipe needs 0\.5 s"):
+        plan.inspect(early)
+    assert plan.inspect(part.record).verdict is Verdict.OK
+
+
 @pytest.mark.parametrize(
     ("series", "message"),
     [

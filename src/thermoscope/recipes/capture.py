@@ -131,6 +131,12 @@ class SensorSpec(_Strict):
     min_duration_s: float = Field(
         default=0.0, ge=0.0, le=1e6, description="shortest series accepted, s"
     )
+    around_frames_s: float | None = Field(
+        default=None,
+        ge=0.0,
+        le=1e6,
+        description="cut the series to the main view's frame times ± this, s (none: all of it)",
+    )
 
 
 class SensorRule(_Strict):

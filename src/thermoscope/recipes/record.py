@@ -4,8 +4,10 @@ emitter, every view's rules and the sensor rules, in one :class:`~thermoscope.co
 In order, for each part:
 
 1. The record's sensors are checked against the recipe's ``sensors`` (present, unit, sample
-   rate, duration): a mismatch is an :class:`~thermoscope.recipes.engine.InspectionError`, since
-   it means the station is wired or configured wrongly, not that the part is bad.
+   rate, duration) and, with ``around_frames_s``, cut to the main view's frame times (aligned
+   by timestamp; a series that does not overlap them is an error): a mismatch is an
+   :class:`~thermoscope.recipes.engine.InspectionError`, since it means the station is wired
+   or configured wrongly, not that the part is bad.
 2. The protocol is checked on each view's inspected frame: framing (the part's hot pixels:
    centroid within ``max_offset_px`` of ``center``, area within ``area_px``, clear of the
    frame edge), focus (variance of the Laplacian of the frame, °C², at least
@@ -31,7 +33,7 @@ import numpy as np
 
 from thermoscope.core.findings import Finding, Inspection, Verdict
 from thermoscope.core.frame import ThermalFrame
-from thermoscope.core.part_record import PartRecord, SensorSeries, View
+from thermoscope.core.part_record import PartRecord, PartRecordError, SensorSeries, View
 from thermoscope.recipes.capture import FramingSpec, ProtocolSpec, ReferenceEmitterSpec
 from thermoscope.recipes.checks import CompiledRegion
 from thermoscope.recipes.engine import InspectionError, InspectionPlan, compile_recipe
@@ -322,6 +324,21 @@ class RecordPlan:
                     f"{where} is sampled at {series.sample_rate_hz:g} Hz, "
                     f"the recipe expects {rate:g} Hz"
                 )
+            if spec.around_frames_s is not None:
+                view = self._views(record)[self.recipe.view]
+                span = view.time_span_s
+                if span is None:
+                    raise InspectionError(
+                        f"{where}: the frames of view {view.name!r} carry no timestamps to "
+                        "align the sensor to"
+                    )
+                try:
+                    series = series.window(
+                        span[0] - spec.around_frames_s, span[1] + spec.around_frames_s
+                    )
+                except PartRecordError as exc:
+                    raise InspectionError(f"part {record.part_id!r}: {exc}") from None
+                have[spec.name] = series
             if series.duration_s < spec.min_duration_s:
                 raise InspectionError(
                     f"{where} covers {series.duration_s:g} s, "
