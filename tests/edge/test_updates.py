@@ -36,15 +36,9 @@ from thermoscope.edge.config import (
     UpdatesConfig,
     parse_config,
 )
+from thermoscope.edge.shadow import Health, ShadowReport, health_failure, shadow_failure
 from thermoscope.edge.sources import SyntheticSource
-from thermoscope.edge.updates import (
-    Health,
-    ModelUpdater,
-    ShadowReport,
-    health_failure,
-    shadow_failure,
-    unpack,
-)
+from thermoscope.edge.updates import ModelUpdater, unpack
 from thermoscope.models.contract import InputContract
 from thermoscope.models.golden import fit_golden
 from thermoscope.models.release import generate_keys, write_release
@@ -421,6 +415,7 @@ def report(**change: Any) -> ShadowReport:
         "score_delta": 0.02,
         "latency_p95_ms": 3.0,
         "errors": 0,
+        "first_error": "",
         "ng_share_running": 0.1,
         "ng_share_candidate": 0.1,
     }
@@ -433,6 +428,11 @@ def test_the_shadow_bound_names_what_failed() -> None:
     assert "agree on 90.0% of 20" in shadow_failure(report(agreement=0.9), BOUNDS)
     assert "score difference 0.150" in shadow_failure(report(score_delta=0.15), BOUNDS)
     assert "p95 80.0 ms" in shadow_failure(report(latency_p95_ms=80.0), BOUNDS)
+    failed = report(errors=1, first_error="part 7: frame refused")
+    assert (
+        shadow_failure(failed, BOUNDS)
+        == "1 inference error(s) in shadow, the first part 7: frame refused"
+    )
 
 
 def test_the_health_check_names_what_failed() -> None:
