@@ -305,6 +305,7 @@ def test_findings_say_which_side_the_limit_is_on(
             "value": 0.4,
             "limit": 0.5,
             "verdict": "WARN",
+            "unit": "°C/s",
             "explanation": "U1 rise 0.4 °C/s is over its 0.45 °C/s warning limit, 0.1 °C/s "
             "below its 0.5 °C/s limit",
         },
