@@ -22,6 +22,7 @@ from thermoscope.cli.inputs import expand_inputs
 from thermoscope.cli.inspection import inspect_command, recipe_app, synth_command
 from thermoscope.cli.model import model_app
 from thermoscope.cli.serve import serve_command
+from thermoscope.cli.twin import twin_app
 from thermoscope.core import ThermoscopeError
 from thermoscope.render import PALETTES, Isotherm, encode_png, render
 
@@ -40,6 +41,7 @@ app.add_typer(dataset_app, name="dataset")
 app.add_typer(model_app, name="model")
 app.command("serve")(serve_command)
 app.add_typer(edge_app, name="edge")
+app.add_typer(twin_app, name="twin")
 
 Inputs = Annotated[
     list[str],
