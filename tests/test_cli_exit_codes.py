@@ -43,6 +43,7 @@ class World:
     file: Path  # a regular file where a folder is wanted
     out: Path  # a fresh output location
     port: int  # a loopback port another socket listens on
+    site: Path  # a twin site file naming its recipes
 
 
 # (command, failure class, expected exit code, arguments with {World field} placeholders)
@@ -81,6 +82,10 @@ ROWS: list[tuple[str, str, int, str]] = [
     ("edge run", "bad value", USAGE, "edge run --config"),
     ("edge check-config", "missing file", FAILED, "edge check-config --config {missing}"),
     ("edge check-config", "broken file", FAILED, "edge check-config --config {bad_recipe}"),
+    ("twin export", "missing file", FAILED, "twin export {missing}"),
+    ("twin export", "broken file", FAILED, "twin export {bad_recipe}"),
+    ("twin export", "unwritable output", FAILED, "twin export {site} --out {file}/x.json"),
+    ("twin export", "bad value", USAGE, "twin export {site} --format xml"),
     ("dataset create", "missing file", FAILED, "dataset create {out} --schema {missing}"),
     ("dataset create", "broken file", FAILED, "dataset create {dataset}"),
     ("dataset add", "missing dataset", FAILED, "dataset add {missing} {good}"),
@@ -172,6 +177,7 @@ def world(tmp_path: Path) -> Iterator[World]:
             file=file,
             out=tmp_path / "out",
             port=taken.getsockname()[1],
+            site=ROOT / "examples" / "site.yaml",
         )
 
 
