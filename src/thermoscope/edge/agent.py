@@ -89,8 +89,10 @@ __all__ = ["Agent", "PartDone", "RecentPart", "RunSummary"]
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-#: How the MQTT sink is drained (the broker is local: retry soon, never wait long).
-MQTT_DELIVERY = DeliveryConfig(initial_backoff_s=0.2, max_backoff_s=5.0)
+#: How the MQTT sink is drained: one message at a time, so results and the NG change feed
+#: (``end`` before ``new``) arrive in ``seq`` order (live before backlog after an outage); the
+#: broker is near: retry soon, never long.
+MQTT_DELIVERY = DeliveryConfig(initial_backoff_s=0.2, max_backoff_s=5.0, batch=64, parallel=1)
 
 
 def _backoff(config: DeliveryConfig) -> Backoff:
