@@ -203,3 +203,35 @@ def test_bad_bands_are_errors() -> None:
         sf.band_energy(tone, RATE, low_hz=600, high_hz=700)
     with pytest.raises(AnalysisError, match="inverted"):
         sf.band_energy(tone, RATE, low_hz=60, high_hz=50)
+
+
+@pytest.mark.parametrize("kind", ["wav", "npz", "npy", "csv"])
+def test_broken_sensor_bytes_are_format_errors(kind: str) -> None:
+    buf = io.BytesIO()
+    if kind == "wav":
+        buf.write(_wav(_tone(40, 0.5, n=200, rate=8000), 8000, width=3, channels=2))
+    elif kind == "npz":
+        np.savez(buf, values=np.arange(50.0), sample_rate_hz=np.float64(10.0), unit=np.str_("g"))
+    elif kind == "npy":
+        np.save(buf, np.arange(50.0))
+    else:
+        buf.write(b"t,v[g]\n" + b"".join(b"%g,%d\n" % (i / 10, i) for i in range(40)))
+    good = buf.getvalue()
+    parse = {"wav": parse_wav, "npz": parse_numpy, "npy": parse_numpy, "csv": parse_csv}[kind]
+    rng = np.random.default_rng(3)
+    refused = 0
+    messages: set[str] = set()
+    for _ in range(300):
+        data = bytearray(good)
+        for _ in range(int(rng.integers(1, 6))):
+            data[int(rng.integers(len(data)))] = int(rng.integers(256))
+        if rng.random() < 0.3:
+            data = data[: int(rng.integers(len(data)))]
+        rate = 10.0 if kind != "wav" else None
+        try:  # anything but a SensorFormatError fails the test
+            parse(bytes(data), name="s", unit="g", sample_rate_hz=rate)
+        except SensorFormatError as exc:
+            refused += 1
+            messages.add(str(exc).split(":")[0])
+    assert refused >= 10  # the header mutations are seen
+    assert messages == {"<bytes>"}

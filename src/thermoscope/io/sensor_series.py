@@ -22,8 +22,11 @@ from __future__ import annotations
 import io
 import math
 import re
+import struct
+import tokenize
 import wave
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +36,11 @@ from thermoscope.io.errors import ThermoscopeFormatError
 
 #: Relative disagreement tolerated between a stated and a found sample rate.
 RATE_TOLERANCE = 1e-3
+#: What NumPy's header parser and ``zipfile`` raise on broken bytes.
+_NUMPY_ERRORS = (
+    ValueError, TypeError, KeyError, OSError, EOFError, RuntimeError, NotImplementedError,
+    SyntaxError, tokenize.TokenError, zipfile.BadZipFile, zlib.error, struct.error,
+)  # fmt: skip
 _UNIT_IN_HEADER = re.compile(r"[\[(]\s*([^\])]+?)\s*[\])]\s*$")
 
 
@@ -83,8 +91,9 @@ def parse_wav(
         with wave.open(io.BytesIO(data), "rb") as w:
             channels, width, rate = w.getnchannels(), w.getsampwidth(), w.getframerate()
             frames = w.readframes(w.getnframes())
-    except (wave.Error, EOFError) as exc:
-        raise SensorFormatError(f"not a PCM WAV file: {exc}") from None
+    except (wave.Error, EOFError, RuntimeError, ValueError, struct.error) as exc:
+        # the standard library's reader raises RuntimeError or struct.error on broken chunks
+        raise SensorFormatError(f"not a PCM WAV file: {exc or type(exc).__name__}") from None
     if not 0 <= channel < channels:
         raise SensorFormatError(f"channel {channel} requested, the file has {channels}")
     if width not in (1, 2, 3, 4):
@@ -165,6 +174,22 @@ def parse_csv(
     return _series(name, arr[:, 1], rate, unit, float(arr[0, 0]), kind, sample_rate_hz, None)
 
 
+def _read_numpy(data: bytes) -> tuple[np.ndarray, float | None, str | None, float | None]:
+    """``(values, sample_rate_hz, unit, start_s)`` of ``.npy`` or ``.npz`` bytes (``None``:
+    not in the file); a broken file raises what NumPy or ``zipfile`` raise."""
+    loaded = np.load(io.BytesIO(data), allow_pickle=False)
+    if not isinstance(loaded, np.lib.npyio.NpzFile):
+        return np.asarray(loaded), None, None, None
+    with loaded:
+        if "values" not in loaded.files:
+            raise ValueError(f"the .npz has no 'values' array (it has {loaded.files})")
+        names = loaded.files
+        rate = float(loaded["sample_rate_hz"]) if "sample_rate_hz" in names else None
+        unit = str(loaded["unit"]) if "unit" in names else None
+        start = float(loaded["start_s"]) if "start_s" in names else None
+        return np.asarray(loaded["values"]), rate, unit, start
+
+
 def parse_numpy(
     data: bytes,
     *,
@@ -182,24 +207,13 @@ def parse_numpy(
             stated.
     """
     try:
-        loaded = np.load(io.BytesIO(data), allow_pickle=False)
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
-        raise SensorFormatError(f"not a NumPy .npy/.npz file: {exc}") from None
-    file_rate: float | None = None
-    file_unit: str | None = None
-    if isinstance(loaded, np.lib.npyio.NpzFile):
-        with loaded:
-            if "values" not in loaded.files:
-                raise SensorFormatError(f"the .npz has no 'values' array (it has {loaded.files})")
-            values = np.asarray(loaded["values"])
-            if "sample_rate_hz" in loaded.files:
-                file_rate = float(loaded["sample_rate_hz"])
-            if "unit" in loaded.files:
-                file_unit = str(loaded["unit"])
-            if "start_s" in loaded.files:
-                start_s = float(loaded["start_s"])
-    else:
-        values = np.asarray(loaded)
+        values, file_rate, file_unit, file_start = _read_numpy(data)
+    except _NUMPY_ERRORS as exc:
+        raise SensorFormatError(
+            f"not a readable NumPy .npy/.npz file: {exc or type(exc).__name__}"
+        ) from None
+    if file_start is not None:
+        start_s = file_start
     if values.dtype.kind not in "iuf":
         raise SensorFormatError(f"values must be numbers, got dtype {values.dtype}")
     if file_unit is not None and unit is not None and file_unit != unit:
