@@ -84,6 +84,14 @@ Top level (:class:`Recipe`):
 Limits (:class:`Limits`): ``min``/``max`` are the NG limits, ``warn_min``/``warn_max`` the warning
 limits inside them; each is optional but at least one NG limit is required. A value beyond an NG
 limit is NG, beyond a warning limit WARN, else OK; the limits themselves are inside tolerance.
+
+Part records (several views, sensors, the capture; :mod:`thermoscope.recipes.record`): ``view``
+(the name of the view the top-level regions and rules inspect, default ``main``), ``views``
+(other views, each with its own ``regions`` and ``rules``), ``sensors`` (series the record must
+carry, with unit and rate), ``protocol`` (framing, focus floor and ambient range; a capture
+outside it is RETAKE), ``reference_emitter`` (a known-temperature patch that measures the
+camera's own offset), and the rule types ``sensor``, ``all_of`` and ``any_of``
+(:mod:`thermoscope.recipes.rule_schema`, :mod:`thermoscope.recipes.capture`).
 """
 
 from __future__ import annotations
