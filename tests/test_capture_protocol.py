@@ -190,3 +190,25 @@ def test_bad_capture_sections_name_the_field(
     with pytest.raises(RecipeError, match=message) as info:
         parse_recipe(data)
     assert info.value.path == path
+
+
+def test_views_compile_with_their_own_regions_and_pairs() -> None:
+    from thermoscope.recipes import InspectionError, compile_recipe
+
+    data = _motor_dict()
+    data["views"][0]["regions"] += [
+        {"name": "left", "box": {"x": 40, "y": 40, "width": 10, "height": 10}, "pair": "right"},
+        {"name": "right", "box": {"x": 110, "y": 40, "width": 10, "height": 10}},
+    ]
+    data["views"][0]["rules"].append(
+        {"type": "asymmetry", "region": "left", "limits": {"min": -30, "max": 30}}
+    )
+    recipe = parse_recipe(data)
+    plan = compile_recipe(recipe, view="fan_end")
+    assert set(plan.regions) == {"bearing", "stand", "left", "right"}
+    part = motor_part(np.random.default_rng(9), 0, "ok")
+    result = inspect_record(part.record, recipe)
+    labels = {f.rule: f.region for f in result.findings}
+    assert labels["fan_end/left asymmetry"] == "left-right"
+    with pytest.raises(InspectionError, match=r"has no view 'top' \(drive_end, fan_end\)"):
+        compile_recipe(recipe, view="top")
