@@ -15,6 +15,7 @@ a thread, an ingest-scoped token).
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -56,6 +57,14 @@ def server(tmp_path: Path) -> Iterator[tuple[LiveServer, int, str]]:
     live.stop()
 
 
+async def until_published(log: Any, parts: int, timeout_s: float = 20.0) -> None:
+    """Wait until the subscriber has a result for ``parts`` parts (QoS 1 deliveries in flight
+    when the agent closed still reach it)."""
+    deadline = time.monotonic() + timeout_s
+    while len(log.results()) < parts and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+
+
 async def run_line(
     config: dict[str, Any], broker: Broker, numbers: list[int], *, stop_acking: int = 0
 ) -> tuple[dict[int, PlcResult], Any, list[PartDone], Any]:
@@ -85,7 +94,7 @@ async def run_line(
         agent.stop()
         await runner
         await agent.close()
-        await asyncio.sleep(0.3)  # the last QoS 1 deliveries reach the subscriber
+        await until_published(log, len(numbers) + stop_acking)
     return results, log, done, overrun
 
 
@@ -189,7 +198,7 @@ def test_640x512_frames_through_plc_mqtt_and_server(
             agent.stop()
             await runner
             await agent.close()
-            await asyncio.sleep(0.3)
+            await until_published(log, len(numbers))
         return results, log
 
     results, log = asyncio.run(go())
