@@ -34,6 +34,7 @@ from thermoscope.server.db import Database
 from thermoscope.server.db.models import User
 from thermoscope.server.errors import ApiError
 from thermoscope.server.headers import SecurityHeaders
+from thermoscope.server.housekeeping import expire_uploads
 from thermoscope.server.jobs import JobRunner
 from thermoscope.server.routers import (
     accounts,
@@ -44,6 +45,7 @@ from thermoscope.server.routers import (
     measure,
     models,
     projects,
+    twin,
 )
 from thermoscope.server.routers import annotations as annotation_routes
 from thermoscope.server.schemas.common import Health
@@ -227,6 +229,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             HANDLERS | {"train_model": train_model, "score_frames": score_frames},
             threads=settings.worker_threads,
             lease_s=settings.job_lease_s,
+            housekeeping=expire_uploads,
+            housekeeping_s=settings.housekeeping_s,
         )
         ctx.jobs = runner
         runner.start()
@@ -285,6 +289,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(datasets.router, prefix=API_PREFIX)
     app.include_router(models.router, prefix=API_PREFIX)
     app.include_router(label_studio.router, prefix=API_PREFIX)
+    app.include_router(twin.router, prefix=API_PREFIX)
     if settings.serve_web and WEB_DIR.is_dir():
         app.mount("/", StaticFiles(directory=WEB_DIR, html=True), name="web")
     return app

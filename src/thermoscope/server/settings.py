@@ -179,6 +179,19 @@ class Settings(BaseSettings):
         le=3600.0,
         description="a running job not heard of for this long is taken up again",
     )
+    upload_max_age_s: float = Field(
+        default=24 * 3600.0,
+        ge=60.0,
+        le=365 * 24 * 3600.0,
+        description="a resumable upload without a new chunk for this long, seconds, is expired "
+        "and its chunks are deleted",
+    )
+    housekeeping_s: float = Field(
+        default=300.0,
+        ge=1.0,
+        le=86400.0,
+        description="seconds between two housekeeping sweeps (abandoned uploads) of a process",
+    )
     gzip_level: int = Field(
         default=1, ge=0, le=9, description="gzip level of responses (0: no compression)"
     )
