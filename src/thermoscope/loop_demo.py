@@ -71,6 +71,8 @@ CONTRACT = InputContract(window_c=(15.0, 95.0), height=60, width=80)
 GOLDEN = GoldenSettings(sigma_floor=0.02, quantile=1.0)
 #: OK frames a release is fitted on at least (fewer call a share of OK parts NG).
 MIN_OK_FRAMES = 80
+#: More OK frames the second release waits for.
+MORE_OK_FRAMES = 20
 
 
 class LoopError(ThermoscopeError):
@@ -288,7 +290,7 @@ async def _loop(
                     f"switched, healthy after {config.updates.health_parts} parts"
                 )
                 if stage == 3:
-                    await _wait(api, pid, len(ok) + MIN_OK_FRAMES // 2, timeout_s, running)
+                    await _wait(api, pid, len(ok) + MORE_OK_FRAMES, timeout_s, running)
                     ok = await _ok_frames(api, pid)
             result.frames = {v: await _count(api, pid, v) for v in ("OK", "NG")}
     finally:
@@ -429,4 +431,13 @@ class _LiveServer:
         self.sock.close()
 
 
-__all__ = ["CONTRACT", "EDGE_USER", "LOOP_PROJECT", "LoopError", "LoopResult", "run_loop"]
+__all__ = [
+    "CONTRACT",
+    "EDGE_USER",
+    "LOOP_PROJECT",
+    "MIN_OK_FRAMES",
+    "MORE_OK_FRAMES",
+    "LoopError",
+    "LoopResult",
+    "run_loop",
+]
