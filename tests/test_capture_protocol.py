@@ -98,7 +98,7 @@ def test_camera_drift_is_flagged_as_camera_drift_before_a_wrong_verdict() -> Non
     plan = compile_record(recipe)
     watch = RunWatch(WatchSettings(baseline_parts=40))
     first_warn = first_camera_alarm = first_wrong = None
-    for i, part in enumerate(motor_run(420, rng=np.random.default_rng(5), drift_c_per_part=0.06)):
+    for i, part in enumerate(motor_run(300, rng=np.random.default_rng(5), drift_c_per_part=0.08)):
         result = plan.inspect(part.record)
         emitter_finding = next(f for f in result.findings if f.rule == EMITTER_RULE)
         if first_warn is None and emitter_finding.verdict is Verdict.WARN:
