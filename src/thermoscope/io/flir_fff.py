@@ -7,8 +7,9 @@ offset, length, ...), offsets relative to the header. Each record carries its ow
 its first 16-bit word reads 2 in the order the record uses.
 
 Record types read here: 0x01 raw thermal data (16-bit PNG, JPEG-LS or uncompressed words),
-0x0E embedded visual image, 0x20 camera info (Planck constants, object parameters, camera
-identification, capture time), 0x22 palette, 0x2B GPS.
+0x0E embedded visual image (JPEG, or PNG holding Y, Cb, Cr planes), 0x20 camera info (Planck
+constants, object parameters, camera identification, capture time), 0x22 palette, 0x2A
+picture-in-picture (the camera's own visual-to-thermal alignment), 0x2B GPS.
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ RAW_DATA = 0x01
 EMBEDDED_IMAGE = 0x0E
 CAMERA_INFO = 0x20
 PALETTE_INFO = 0x22
+PIP_INFO = 0x2A
 GPS_INFO = 0x2B
 
 _KELVIN = 273.15
@@ -370,10 +372,45 @@ def _parse_gps(record: memoryview, order: str) -> GpsPosition | None:
     return GpsPosition(float(lat), float(lon), float(alt) if np.isfinite(alt) else None)
 
 
-def _embedded_image(record: memoryview) -> bytes | None:
-    """The visual camera's JPEG, when the record holds one."""
+def _embedded_image(record: memoryview) -> tuple[str, bytes] | None:
+    """The visual camera's image, ``("jpeg" | "png", bytes)``, when the record holds one."""
     payload = bytes(record[32:])
-    return payload if payload[:3] == _JPEG_MAGIC else None
+    if payload[:3] == _JPEG_MAGIC:
+        return "jpeg", payload
+    if payload[:4] == _PNG_MAGIC:
+        return "png", payload
+    return None
+
+
+#: Plausible ``Real2IR`` values: how many times wider the visual photo is than the thermal frame.
+_REAL2IR_RANGE = (0.05, 100.0)
+
+
+def parse_pip(record: memoryview) -> dict[str, float | int] | None:
+    """The picture-in-picture record (0x2A): ``Real2IR`` (float32 at byte 0), then int16
+    ``OffsetX``, ``OffsetY``, ``PiPX1``, ``PiPX2``, ``PiPY1``, ``PiPY2`` (bytes 4..15), as
+    ExifTool's FLIR ``PiP`` table lays them out.
+
+    The record has no byte-order mark, so the order whose ``Real2IR`` is plausible and whose box
+    is not inverted wins (little-endian first, as cameras write it). ``None`` when neither is.
+    """
+    if len(record) < 16:
+        return None
+    for order in ("<", ">"):
+        real2ir = struct.unpack_from(order + "f", record, 0)[0]
+        ox, oy, x1, x2, y1, y2 = struct.unpack_from(order + "6h", record, 4)
+        lo, hi = _REAL2IR_RANGE
+        if np.isfinite(real2ir) and lo <= real2ir <= hi and x1 <= x2 and y1 <= y2:
+            return {
+                "real2ir": float(real2ir),
+                "offset_x": ox,
+                "offset_y": oy,
+                "pip_x1": x1,
+                "pip_x2": x2,
+                "pip_y1": y1,
+                "pip_y2": y2,
+            }
+    return None
 
 
 @format_errors
@@ -406,8 +443,11 @@ def parse_frame(
     if palette is not None:
         extra.update(_parse_palette(record(palette)))
     embedded = d.find(EMBEDDED_IMAGE)
-    if embedded is not None and (jpeg := _embedded_image(record(embedded))) is not None:
-        extra["embedded_image_jpeg"] = jpeg
+    if embedded is not None and (image := _embedded_image(record(embedded))) is not None:
+        extra[f"embedded_image_{image[0]}"] = image[1]
+    pip_entry = d.find(PIP_INFO)
+    if pip_entry is not None and (pip := parse_pip(record(pip_entry))) is not None:
+        extra["pip"] = pip
     gps_entry = d.find(GPS_INFO)
     gps = _parse_gps(record(gps_entry), d.byte_order) if gps_entry is not None else None
     metadata = FrameMetadata(
