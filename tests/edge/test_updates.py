@@ -314,10 +314,10 @@ def test_pull_verify_shadow_switch_and_every_refusal(
 
             # expired by the agent's clock
             soon = datetime.now(UTC) + timedelta(days=1)
+            skew[0] = timedelta(days=2)  # before the upload: the agent may poll at once
             await asyncio.to_thread(
                 publish, server, pid, release(tmp_path, 6, trusted, expires=soon)
             )
-            skew[0] = timedelta(days=2)
             await until(lambda: bool(refused(updater, 6)), "v6 refused")
             assert "expired" in refused(updater, 6)
             skew[0] = timedelta(0)
