@@ -437,6 +437,8 @@ CASES: dict[tuple[str, str], Case] = {
         project(Action.REVIEW), lambda w, who: {"json": {}}
     ),
     ("GET", "/ml/{pid}/health"): Case(project(Action.READ)),
+    ("GET", "/projects/{pid}/twin"): Case(project(Action.READ)),
+    ("GET", "/projects/{pid}/twin/stations/{station}/parts"): Case(project(Action.READ)),
     ("POST", "/ml/{pid}/setup"): Case(project(Action.READ), lambda w, who: {"json": {}}),
     ("POST", "/ml/{pid}/predict"): Case(
         project(Action.READ),
@@ -476,6 +478,7 @@ def _call(world: World, who: Who, method: str, path: str, case: Case) -> Any:
         "username": "target",
         "upload_id": "d" * 32,
         "version": 1,
+        "station": "st1",
     }
     params.update({k: options.pop(k) for k in list(options) if k in params})
     url = API + path.format(**params)
