@@ -2,7 +2,8 @@
  * The application shell: session, top bar and hash routes.
  *
  * Routes: `#/login`, `#/` (projects), `#/p/{pid}` (frames), `#/p/{pid}/review`,
- * `#/p/{pid}/datasets`, `#/f/{fid}` (annotate), `#/p/{pid}/upload`, `#/p/{pid}/settings` (labels,
+ * `#/p/{pid}/datasets`, `#/p/{pid}/line` (stations), `#/f/{fid}` (annotate),
+ * `#/p/{pid}/upload`, `#/p/{pid}/settings` (labels,
  * members), `#/new-project`, `#/account` (API tokens, users), `#/f/{fid}/measure`.
  * @module main
  */
@@ -20,6 +21,7 @@ import { renderMeasure } from "./views/measure.js";
 import { renderNewProject } from "./views/project_new.js";
 import { renderSettings } from "./views/settings.js";
 import { renderUpload } from "./views/upload.js";
+import { renderLine } from "./views/line.js";
 
 /**
  * What every view receives.
@@ -42,6 +44,7 @@ const ROUTES = [
   [/^\/p\/(\d+)$/, ["pid"], renderFrames],
   [/^\/p\/(\d+)\/review$/, ["pid"], renderReview],
   [/^\/p\/(\d+)\/datasets$/, ["pid"], renderDatasets],
+  [/^\/p\/(\d+)\/line$/, ["pid"], renderLine],
   [/^\/f\/([0-9a-zA-Z_-]+)$/, ["fid"], renderAnnotate],
   [/^\/p\/(\d+)\/upload$/, ["pid"], renderUpload],
   [/^\/p\/(\d+)\/settings$/, ["pid"], renderSettings],

@@ -79,6 +79,7 @@ export function projectTabs(project, active) {
     ["frames", `#/p/${project.id}`, "Frames"],
     ["review", `#/p/${project.id}/review`, "Review queue"],
     ["datasets", `#/p/${project.id}/datasets`, "Dataset versions"],
+    ["line", `#/p/${project.id}/line`, "Line"],
     // only who may upload / manage sees these (the server checks again)
     project.role !== "viewer" && ["upload", `#/p/${project.id}/upload`, "Upload"],
     project.role === "admin" && ["settings", `#/p/${project.id}/settings`, "Settings"],
