@@ -28,7 +28,8 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from thermoscope.analysis.spatial import AnalysisError
-from thermoscope.core.visual import CameraAlignment
+from thermoscope.core.visual import CameraAlignment, VisualImage
+from thermoscope.render.fusion import Mode, fuse
 
 Model = Literal["affine", "homography", "camera"]
 #: Fewest point pairs each fitted model needs.
@@ -418,3 +419,65 @@ def pair_key(visual_camera: str, thermal_camera: str) -> str:
         for name in (visual_camera, thermal_camera)
     ]
     return f"{safe[0]}--{safe[1]}"
+
+
+def registration_for(
+    visual: VisualImage,
+    thermal_size: tuple[int, int],
+    *,
+    calibration: VisualRegistration | None = None,
+    thermal_camera: str = "",
+) -> VisualRegistration:
+    """The registration to use for ``visual`` on a thermal frame of ``thermal_size`` (W, H):
+    a stored ``calibration`` when given, else the camera's own alignment.
+
+    Raises:
+        AnalysisError: neither is available, or the calibration was made for other sizes.
+    """
+    vh, vw = visual.shape
+    if calibration is not None:
+        if calibration.visual_size != (vw, vh) or calibration.thermal_size != thermal_size:
+            raise AnalysisError(
+                f"the calibration is for a {calibration.visual_size} photo on a "
+                f"{calibration.thermal_size} frame, not {(vw, vh)} on {thermal_size}"
+            )
+        return calibration
+    if visual.alignment is None:
+        raise AnalysisError(
+            f"{visual.source or 'the visual image'} carries no camera alignment; give a "
+            "calibration (fit_points) for this camera pair"
+        )
+    return from_camera_alignment(
+        visual.alignment,
+        visual_size=(vw, vh),
+        thermal_size=thermal_size,
+        visual_camera=visual.camera,
+        thermal_camera=thermal_camera,
+    )
+
+
+def fused_view(
+    celsius: ArrayLike,
+    visual: VisualImage,
+    registration: VisualRegistration,
+    *,
+    mode: Mode = "edges",
+    palette: str = "iron",
+    alpha: float = 0.5,
+) -> NDArray[np.uint8]:
+    """Register ``visual`` onto the frame and compose a fused RGB view (see
+    ``render.fusion.fuse``); ``"pip"`` uses the camera's picture-in-picture box when known."""
+    warped, covered = warp_to_thermal(visual.rgb, registration)
+    box = None
+    a = visual.alignment
+    if mode == "pip" and a is not None and registration.model == "camera":
+        tw, th = registration.thermal_size
+        box = (
+            max(0, min(a.pip_x1, tw - 1)),
+            max(0, min(a.pip_y1, th - 1)),
+            max(0, min(a.pip_x2, tw - 1)),
+            max(0, min(a.pip_y2, th - 1)),
+        )
+    return fuse(
+        celsius, warped, mode=mode, covered=covered, palette=palette, alpha=alpha, pip_box=box
+    )

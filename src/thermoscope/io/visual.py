@@ -3,8 +3,8 @@
 Pure ``parse(bytes)`` / ``decode_image(bytes)`` plus thin ``load(path)``; every failure is a
 :class:`~thermoscope.io.errors.ThermoscopeFormatError` naming the file and the reason. Declared
 sizes are checked from the header before decoding, and a JPEG without its end-of-image marker
-or a PNG without its ``IEND`` chunk is refused as truncated (decoders would otherwise return a
-partly grey picture).
+or a PNG that does not end with its ``IEND`` chunk is refused as truncated (decoders would
+otherwise return a partly grey picture).
 
 FLIR's embedded visual image (FFF record 0x0E, see ``flir_fff``) is a JPEG, or on some cameras
 (the B60) a PNG whose three channels hold Y, Cb and Cr rather than R, G and B.
@@ -87,7 +87,7 @@ def decode_image(data: bytes, *, ycbcr: bool = False) -> NDArray[np.uint8]:
     elif data.startswith(_PNG_MAGIC):
         kind = "PNG"
         width, height = _png_size(data)
-        if b"IEND" not in data[-16:]:
+        if data[-8:-4] != b"IEND":
             raise TruncatedFileError("truncated PNG: no IEND chunk at the end")
     else:
         raise UnknownFormatError("not a JPEG or PNG visual image")

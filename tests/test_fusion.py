@@ -1,0 +1,281 @@
+"""Visual + thermal: reading the photo FLIR files carry, registering it, fused views."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from tests.sample_data import SKIP_REASON, samples_dir
+
+import thermoscope.io as tio
+from thermoscope.analysis.fusion_registration import (
+    VisualRegistration,
+    checkerboard_corners,
+    edge_distance,
+    fit_points,
+    fused_view,
+    mutual_information,
+    plain_resize,
+    registration_for,
+    warp_to_thermal,
+)
+from thermoscope.analysis.spatial import AnalysisError
+from thermoscope.core import ThermalFrame
+from thermoscope.core.visual import CameraAlignment, VisualImage
+from thermoscope.io.errors import ThermoscopeFormatError, TruncatedFileError
+from thermoscope.io.visual import decode_image, embedded_visual
+from thermoscope.io.visual import load as load_visual
+from thermoscope.io.visual import parse as parse_visual
+from thermoscope.models.contract import InputContract
+from thermoscope.render import encode_png
+from thermoscope.render.errors import RenderError
+from thermoscope.render.fusion import fuse
+
+#: The FLIR files that carry a visual photo: (file, photo width, height, exiftool -n values of
+#: Real2IR, OffsetX, OffsetY, PiPX1, PiPX2, PiPY1, PiPY2).
+WITH_PHOTO = [
+    ("FLIR_B60.jpg", 480, 480, (1.71874856948853, 2, -10, 36, 142, 36, 142)),
+    ("FLIR_T640.jpg", 2592, 1944, (3.49618411064148, -144, -27, 160, 479, 120, 359)),
+    ("ax8.jpg", 640, 480, (1.16241121292114, 0, 0, 0, 80, 0, 60)),
+    ("flir_example.jpg", 480, 640, (1.40396988391876, 14, -14, 0, 239, 0, 319)),
+]
+
+
+def _flir(name: str) -> ThermalFrame:
+    root = samples_dir()
+    if root is None:
+        pytest.skip(SKIP_REASON)
+    with tio.open_path(root / "flir" / name) as seq:
+        return seq[0]
+
+
+@pytest.mark.parametrize(("name", "width", "height", "pip"), WITH_PHOTO)
+def test_embedded_photo_and_alignment_match_exiftool(
+    name: str, width: int, height: int, pip: tuple[float, ...]
+) -> None:
+    visual = embedded_visual(_flir(name))
+    assert visual is not None
+    assert visual.shape == (height, width)
+    a = visual.alignment
+    assert a is not None
+    got = (a.real_to_ir, a.offset_x, a.offset_y, a.pip_x1, a.pip_x2, a.pip_y1, a.pip_y2)
+    assert got == pytest.approx(pip, abs=1e-6)
+
+
+def test_b60_png_photo_is_converted_from_ycbcr() -> None:
+    # the B60 stores Y, Cb, Cr planes in its PNG: read as RGB the sky would be orange-green;
+    # converted, the sky (top right) is blue and the photo's mean is no longer green-tinted
+    rgb = embedded_visual(_flir("FLIR_B60.jpg")).rgb  # type: ignore[union-attr]
+    sky = rgb[:60, -60:].reshape(-1, 3).mean(axis=0)
+    assert sky[2] > sky[0] + 20, sky
+
+
+def test_files_without_photo_give_none() -> None:
+    assert embedded_visual(_flir("FLIR_E40.jpg")) is None
+
+
+def test_metadata_registration_puts_visual_edges_on_thermal_edges() -> None:
+    """The camera's own alignment against a plain resize of the whole photo (printed)."""
+    rows = []
+    for name, *_ in WITH_PHOTO:
+        frame = _flir(name)
+        visual = embedded_visual(frame)
+        assert visual is not None
+        size = (frame.width, frame.height)
+        meta = registration_for(visual, size)
+        plain = plain_resize(visual_size=(visual.shape[1], visual.shape[0]), thermal_size=size)
+        row = [name]
+        for reg in (meta, plain):
+            grey, covered = warp_to_thermal(visual.grey(), reg)
+            row += [
+                edge_distance(frame.celsius, grey, covered),
+                mutual_information(frame.celsius, grey, covered),
+            ]
+        rows.append(row)
+    print("\nfile               edge px meta / plain   MI nats meta / plain")
+    for name, e_meta, mi_meta, e_plain, mi_plain in rows:
+        print(f"{name:18} {e_meta:7.2f} / {e_plain:6.2f}   {mi_meta:.4f} / {mi_plain:.4f}")
+    for name, _e_meta, mi_meta, _e_plain, mi_plain in rows:
+        # mutual information: better on every file, by at least 10 %
+        assert mi_meta > 1.1 * mi_plain, name
+    by_name = {r[0]: r for r in rows}
+    for name in ("FLIR_B60.jpg", "flir_example.jpg"):
+        # scenes with clear outlines: visual edges land at least twice as close to thermal ones
+        assert by_name[name][1] < 0.5 * by_name[name][3], name
+
+
+def test_calibration_from_matched_points_recovers_known_transform() -> None:
+    rng = np.random.default_rng(7)
+    truth = np.array([[0.31, 0.02, -12.0], [-0.015, 0.30, 8.5], [2e-5, -1e-5, 1.0]])
+    visual_pts = rng.uniform([0, 0], [1280, 960], size=(24, 2))
+    known = VisualRegistration(truth, visual_size=(1280, 960), thermal_size=(320, 240))
+    thermal_pts = known.apply(visual_pts) + rng.normal(0.0, 0.05, size=(24, 2))
+    fitted = fit_points(visual_pts, thermal_pts, visual_size=(1280, 960), thermal_size=(320, 240))
+    grid = np.stack(np.meshgrid(np.linspace(0, 1279, 9), np.linspace(0, 959, 7)), -1)
+    grid = grid.reshape(-1, 2)
+    worst = float(np.abs(fitted.apply(grid) - known.apply(grid)).max())
+    print(
+        f"\nhomography from 24 noisy points: max error over the photo {worst:.3f} px, "
+        f"reported RMS {fitted.rms_error_px:.3f} px"
+    )
+    assert worst < 0.5
+    assert fitted.rms_error_px is not None
+    assert fitted.rms_error_px < 0.2
+    # affine from 3 exact points is exact
+    affine = np.array([[0.25, 0.01, 3.0], [0.0, 0.26, -4.0], [0, 0, 1.0]])
+    known_a = VisualRegistration(affine, visual_size=(640, 480), thermal_size=(160, 120))
+    pts = np.array([[10.0, 10.0], [600.0, 40.0], [300.0, 470.0]])
+    fit_a = fit_points(
+        pts, known_a.apply(pts), visual_size=(640, 480), thermal_size=(160, 120), model="affine"
+    )
+    assert np.allclose(fit_a.matrix, affine, atol=1e-9)
+    # the calibration is stored per camera pair as JSON and reads back the same
+    stored = VisualRegistration.from_json(fitted.to_json())
+    assert np.allclose(stored.matrix, fitted.matrix)
+    assert stored.points == 24
+
+
+def test_checkerboard_calibration_on_a_synthetic_pair() -> None:
+    # a heated checkerboard seen by a 640x480 visual camera and a 160x120 thermal one
+    squares = np.kron((np.indices((7, 9)).sum(axis=0) % 2).astype(np.float32), np.ones((40, 40)))
+    board = np.pad(squares, 40, constant_values=0.5)  # 360 x 440
+    to_visual = np.array([[1.2, 0.05, 60.0], [-0.04, 1.15, 40.0], [0, 0, 1.0]])
+    truth = np.array([[0.24, 0.004, 6.0], [-0.003, 0.245, 3.0], [0, 0, 1.0]])  # visual -> thermal
+    visual = cv2.warpPerspective(board * 200 + 30, to_visual, (640, 480), borderValue=130)
+    thermal = cv2.warpPerspective(
+        board * 25 + 20, truth @ to_visual, (160, 120), borderValue=32.5, flags=cv2.INTER_AREA
+    )
+    fitted = fit_points(
+        checkerboard_corners(visual, (8, 6)),
+        checkerboard_corners(thermal, (8, 6)),
+        visual_size=(640, 480),
+        thermal_size=(160, 120),
+        model="affine",
+    )
+    known = VisualRegistration(truth, visual_size=(640, 480), thermal_size=(160, 120))
+    corners = checkerboard_corners(visual, (8, 6))
+    worst = float(np.abs(fitted.apply(corners) - known.apply(corners)).max())
+    print(f"\ncheckerboard affine: max error {worst:.3f} px, RMS {fitted.rms_error_px:.3f} px")
+    assert worst < 0.5
+
+
+@pytest.mark.parametrize(
+    ("visual_pts", "thermal_pts", "model", "message"),
+    [
+        ([[0, 0], [1, 1], [2, 0]], [[0, 0], [1, 1], [2, 0]], "homography", "at least 4"),
+        ([[0, 0], [1, 1]], [[0, 0], [1, 1]], "affine", "at least 3"),
+        (
+            [[0, 0], [1, 1], [2, 2], [3, 3]],
+            [[0, 0], [1, 2], [2, 1], [3, 3]],
+            "homography",
+            "one line",
+        ),
+        ([[0, 0], [1, 1], [2, 0]], [[0, 0], [1, 1]], "affine", "2 thermal"),
+        ([[0, 0], [1, np.nan], [2, 0]], [[0, 0], [1, 1], [2, 0]], "affine", "finite"),
+    ],
+)
+def test_bad_calibrations_are_refused_clearly(
+    visual_pts: list[list[float]], thermal_pts: list[list[float]], model: str, message: str
+) -> None:
+    with pytest.raises(AnalysisError, match=message):
+        fit_points(
+            visual_pts,
+            thermal_pts,
+            visual_size=(64, 48),
+            thermal_size=(16, 12),
+            model=model,  # type: ignore[arg-type]
+        )
+
+
+def test_calibration_file_errors_name_the_problem() -> None:
+    with pytest.raises(AnalysisError, match="not JSON"):
+        VisualRegistration.from_json("{nope")
+    with pytest.raises(AnalysisError, match="format"):
+        VisualRegistration.from_json(json.dumps({"matrix": [[1, 0, 0]]}))
+    good = plain_resize(visual_size=(64, 48), thermal_size=(16, 12)).to_dict()
+    with pytest.raises(AnalysisError, match="invalid"):
+        VisualRegistration.from_dict({**good, "matrix": [[1, 0], [0, 1]]})
+
+
+def _jpeg(rgb: np.ndarray) -> bytes:
+    ok, data = cv2.imencode(".jpg", rgb)
+    assert ok
+    return bytes(data.tobytes())
+
+
+@settings(max_examples=40, deadline=None)
+@given(data=st.binary(max_size=400))
+def test_garbage_visual_files_give_format_errors(data: bytes) -> None:
+    with pytest.raises(ThermoscopeFormatError):
+        parse_visual(data, source="junk.jpg")
+
+
+@settings(max_examples=30, deadline=None)
+@given(cut=st.integers(min_value=1, max_value=2000))
+def test_truncated_visual_records_give_format_errors(cut: int) -> None:
+    rgb = np.random.default_rng(1).integers(0, 255, (40, 60, 3), dtype=np.uint8)
+    data = _jpeg(rgb)
+    png = cv2.imencode(".png", rgb)[1].tobytes()
+    for blob in (data, png):
+        with pytest.raises(ThermoscopeFormatError):
+            decode_image(blob[: max(0, len(blob) - cut)])
+
+
+def test_truncated_embedded_photo_names_the_file() -> None:
+    frame = _flir("ax8.jpg")
+    jpeg = frame.metadata.extra["embedded_image_jpeg"]
+    broken = replace(
+        frame.metadata, extra={**frame.metadata.extra, "embedded_image_jpeg": jpeg[:-500]}
+    )
+    with pytest.raises(TruncatedFileError, match=r"ax8\.jpg.*embedded visual image"):
+        embedded_visual(ThermalFrame(frame.celsius, frame.raw, broken))
+
+
+def test_plain_visual_file_and_missing_alignment(tmp_path: Path) -> None:
+    rgb = np.zeros((48, 64, 3), np.uint8)
+    rgb[:, :, 0] = 200  # blue in OpenCV's BGR
+    path = tmp_path / "cam.jpg"
+    path.write_bytes(_jpeg(rgb))
+    visual = load_visual(path, camera="vis-1")
+    assert visual.shape == (48, 64)
+    assert visual.rgb[..., 2].mean() > 150
+    with pytest.raises(AnalysisError, match="no camera alignment"):
+        registration_for(visual, (16, 12))
+
+
+def test_fused_views_and_visual_model_channel() -> None:
+    frame = _flir("flir_example.jpg")
+    visual = embedded_visual(frame)
+    assert visual is not None
+    reg = registration_for(visual, (frame.width, frame.height))
+    views = {m: fused_view(frame.celsius, visual, reg, mode=m) for m in ("pip", "blend", "edges")}
+    for mode, view in views.items():
+        assert view.shape == (frame.height, frame.width, 3), mode
+        assert view.dtype == np.uint8, mode
+        assert encode_png(view)[:4] == b"\x89PNG"
+    # the views differ from each other and from the plain thermogram
+    assert not np.array_equal(views["pip"], views["blend"])
+    assert not np.array_equal(views["blend"], views["edges"])
+    # the registered photo feeds a model's "visual" input channel
+    warped, _ = warp_to_thermal(visual.rgb, reg)
+    contract = InputContract(
+        window_c=(20.0, 70.0), channels=("celsius", "visual"), height=64, width=48
+    )
+    x = contract.apply(frame.celsius, visual=warped)
+    assert x.shape == (2, 64, 48)
+    assert 0.05 < float(x[1].mean()) < 0.95  # real photo content, not the empty border
+    with pytest.raises(RenderError, match="unknown fusion mode"):
+        fuse(frame.celsius, warped, mode="x-ray")  # type: ignore[arg-type]
+
+
+def test_core_visual_image_checks() -> None:
+    with pytest.raises(ValueError, match="uint8"):
+        VisualImage(np.zeros((4, 4), np.uint8))
+    with pytest.raises(ValueError, match="real_to_ir"):
+        CameraAlignment(real_to_ir=0.0)
