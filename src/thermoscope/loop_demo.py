@@ -73,6 +73,10 @@ GOLDEN = GoldenSettings(sigma_floor=0.02, quantile=1.0)
 MIN_OK_FRAMES = 80
 #: More OK frames the second release waits for.
 MORE_OK_FRAMES = 20
+#: Most (newest) OK frames a release is fitted on.
+FIT_FRAMES = 150
+#: Frames read from the server at once.
+PARALLEL_READS = 8
 
 
 class LoopError(ThermoscopeError):
@@ -355,24 +359,20 @@ async def _publish(
 
 
 async def _ok_frames(api: httpx.AsyncClient, pid: int) -> list[NDArray[np.float32]]:
-    """The °C of the project's OK frames (the agent's OK samples)."""
-    frames = []
-    offset = 0
-    while True:
-        page = await api.get(
-            f"/projects/{pid}/frames", params={"verdict": "OK", "limit": 500, "offset": offset}
-        )
-        page.raise_for_status()
-        items = page.json()["items"]
-        for item in items:
+    """The °C of the project's newest ``FIT_FRAMES`` OK frames (the agent's OK samples: the
+    line drifts, the newest fit it best), read ``PARALLEL_READS`` at a time."""
+    page = await api.get(f"/projects/{pid}/frames", params={"verdict": "OK", "limit": FIT_FRAMES})
+    page.raise_for_status()
+    gate = asyncio.Semaphore(PARALLEL_READS)
+
+    async def read(item: dict[str, Any]) -> NDArray[np.float32]:
+        async with gate:
             raw = await api.get(f"/frames/{item['id']}/celsius")
-            raw.raise_for_status()
-            frames.append(
-                np.frombuffer(raw.content, dtype="<f4").reshape(item["height"], item["width"])
-            )
-        offset += len(items)
-        if len(items) < 500:
-            return frames
+        raw.raise_for_status()
+        shape = (int(item["height"]), int(item["width"]))
+        return np.frombuffer(raw.content, dtype="<f4").reshape(shape)
+
+    return list(await asyncio.gather(*(read(item) for item in page.json()["items"])))
 
 
 async def _count(api: httpx.AsyncClient, pid: int, verdict: str) -> int:
