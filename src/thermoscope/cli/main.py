@@ -18,6 +18,7 @@ from thermoscope.cli.dataset import dataset_app
 from thermoscope.cli.describe import describe, describe_without_temperatures
 from thermoscope.cli.edge import edge_app
 from thermoscope.cli.exits import ExitCode, fail, usage
+from thermoscope.cli.fuse import fuse_command
 from thermoscope.cli.inputs import expand_inputs
 from thermoscope.cli.inspection import inspect_command, recipe_app, synth_command
 from thermoscope.cli.model import model_app
@@ -36,6 +37,7 @@ app = typer.Typer(
 console = Console()
 app.command("inspect")(inspect_command)
 app.command("synth")(synth_command)
+app.command("fuse")(fuse_command)
 app.add_typer(recipe_app, name="recipe")
 app.add_typer(dataset_app, name="dataset")
 app.add_typer(model_app, name="model")
