@@ -310,8 +310,8 @@ class ModelUpdater:
             os.replace(staging, final)
         except ReleaseError as exc:  # unsigned, bad signature, altered, expired, older
             where = Path(exc.path)
-            name = where.relative_to(staging).as_posix() if where.is_relative_to(staging) else ""
-            raise RefusedError(version, f"{name or where.name}: {exc.reason}") from None
+            inside = where.relative_to(staging).as_posix() if where.is_relative_to(staging) else ""
+            raise RefusedError(version, f"{inside or where.name}: {exc.reason}") from None
         except ModelError as exc:
             raise RefusedError(version, str(exc)) from None
         finally:
