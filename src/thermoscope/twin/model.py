@@ -10,7 +10,6 @@ expected value per ``(rule, region)``.
 from __future__ import annotations
 
 import json
-import re
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -281,9 +280,3 @@ def compare(
             )
         )
     return values
-
-
-def dtmi_name(text: str) -> str:
-    """A name safe in AAS idShorts and DTDL names: non-word characters become ``_``."""
-    name = re.sub(r"[^A-Za-z0-9_]", "_", text)
-    return name if name[:1].isalpha() else f"x{name}"
