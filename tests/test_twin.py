@@ -12,7 +12,9 @@ import jsonschema
 import pytest
 from basyx.aas import model
 from basyx.aas.adapter.json import read_aas_json_file
+from typer.testing import CliRunner
 
+from thermoscope.cli.main import app
 from thermoscope.core import Finding, Inspection, Verdict
 from thermoscope.twin import Site, TwinError, compare, load_site, parse_site
 from thermoscope.twin.aas import site_from_aas_json, site_to_aas_json
@@ -101,3 +103,16 @@ def test_a_part_is_held_against_its_expected_values(site: Site) -> None:
         ("U1 rise", 36.0, 2.5, "OK"),
         ("U1 hot spot", None, None, "OK"),
     ]
+
+
+def test_cli_exports_both_formats(tmp_path: Path) -> None:
+    runner = CliRunner()
+    out = tmp_path / "site.aas.json"
+    result = runner.invoke(app, ["twin", "export", str(EXAMPLES / "site.yaml"), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "3 stations" in result.output
+    assert site_from_aas_json(out.read_text(encoding="utf-8")).id == "plant-1"
+    result = runner.invoke(app, ["twin", "export", str(EXAMPLES / "site.yaml"), "--format", "dtdl"])
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    jsonschema.Draft202012Validator(DTDL_DOCUMENT_SCHEMA).validate(document)
