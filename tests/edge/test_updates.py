@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 import pytest
 from edge_server import API, LiveServer
 
@@ -484,3 +485,49 @@ def test_updates_need_a_server_and_a_trusted_key() -> None:
     base["updates"]["shadow_frames"] = 64
     with pytest.raises(ConfigError, match="recent_frames must be at least"):
         parse_config(base)
+
+
+def write_npy(folder: Path, name: str, celsius: Any) -> None:
+    """A frame as a camera writes it: a temporary name, renamed when complete."""
+    buffer = io.BytesIO()
+    np.save(buffer, np.asarray(celsius, dtype=np.float32))
+    (folder / f"{name}.part").write_bytes(buffer.getvalue())
+    (folder / f"{name}.part").rename(folder / f"{name}.npy")
+
+
+@pytest.mark.slow
+def test_inference_errors_after_the_switch_roll_back_at_once(
+    tmp_path: Path, server: LiveServer, keys: dict[str, Path]
+) -> None:
+    """The line's frames turn too hot for the model's window after the switch: its contract
+    refuses them (inference errors), and the agent goes back to the recipe alone."""
+    pid = server.project("inference-errors")
+    camera = tmp_path / "camera"
+    camera.mkdir()
+    data = agent_config(tmp_path, server, pid, "edge-c", keys)
+    data["source"] = {"kind": "folder", "path": str(camera), "pattern": "*.npy", "settle_s": 0.05}
+    settings = parse_config(data)
+    frames = ok_frames(0)
+
+    async def scenario() -> None:
+        agent = Agent(settings)
+        running = asyncio.create_task(agent.run())
+        try:
+            for i, frame in enumerate(frames[:40]):
+                write_npy(camera, f"{i:04d}", frame.celsius)
+            await until(lambda: len(agent.recent_parts()) >= 32, "32 recent parts")
+            await asyncio.to_thread(publish, server, pid, release(tmp_path, 1, keys["trusted.pem"]))
+            updater = agent.updater
+            assert updater is not None
+            await until(lambda: updater.state == "probation", "the switch to v1")
+            write_npy(camera, "0100", frames[41].celsius + 120.0)  # all out of the window
+            await until(lambda: updater.state == "rolled_back", "the rollback")
+            assert agent.model is None  # the recipe alone again
+            assert refused(updater, 1) == (
+                "health check failed: 1 inference error(s) since the switch"
+            )
+        finally:
+            agent.stop()
+            await running
+
+    asyncio.run(scenario())
