@@ -26,7 +26,7 @@ from thermoscope.analysis.fusion_registration import (
     warp_to_thermal,
 )
 from thermoscope.analysis.spatial import AnalysisError
-from thermoscope.core import ThermalFrame
+from thermoscope.core import Inspection, ThermalFrame
 from thermoscope.core.visual import CameraAlignment, VisualImage
 from thermoscope.io.errors import ThermoscopeFormatError, TruncatedFileError
 from thermoscope.io.visual import decode_image, embedded_visual
@@ -36,6 +36,7 @@ from thermoscope.models.contract import InputContract
 from thermoscope.render import encode_png
 from thermoscope.render.errors import RenderError
 from thermoscope.render.fusion import fuse
+from thermoscope.reports import ReportPart, build_html_report
 
 #: The FLIR files that carry a visual photo: (file, photo width, height, exiftool -n values of
 #: Real2IR, OffsetX, OffsetY, PiPX1, PiPX2, PiPY1, PiPY2).
@@ -279,3 +280,14 @@ def test_core_visual_image_checks() -> None:
         VisualImage(np.zeros((4, 4), np.uint8))
     with pytest.raises(ValueError, match="real_to_ir"):
         CameraAlignment(real_to_ir=0.0)
+
+
+def test_html_report_shows_a_fused_view_when_the_part_has_a_photo() -> None:
+    frame = _flir("flir_example.jpg")
+    visual = embedded_visual(frame)
+    inspection = Inspection.of("mug.jpg", None, [])
+    with_photo = ReportPart(inspection, celsius=frame, visual=visual)
+    without = ReportPart(Inspection.of("mug2.jpg", None, []), celsius=frame)
+    document = build_html_report([with_photo, without], title="fusion")
+    assert document.count('class="overlay fused"') == 1
+    assert "visual + thermal view of mug.jpg" in document

@@ -28,7 +28,13 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 import thermoscope
-from thermoscope.core import Finding, Inspection, Region, ThermalFrame, Verdict
+from thermoscope.analysis.fusion_registration import (
+    VisualRegistration,
+    fused_view,
+    registration_for,
+)
+from thermoscope.core import Finding, Inspection, Region, ThermalFrame, ThermoscopeError, Verdict
+from thermoscope.core.visual import VisualImage
 from thermoscope.render import encode_png
 from thermoscope.reports.charts import (
     ControlChart,
@@ -58,12 +64,18 @@ class ReportPart:
         celsius: the part's frame, or its temperatures in °C (H, W), to render the overlay
             from when the part gets a thumbnail.
         regions: the recipe's regions by name, drawn on the rendered overlay.
+        visual: the part's visual photo; with ``celsius`` and a registration (the photo's own
+            camera alignment, or ``visual_registration``) a fused view (visual edges over the
+            thermogram) is shown beside the overlay.
+        visual_registration: the camera pair's calibration, when the photo has no alignment.
     """
 
     inspection: Inspection
     overlay_png: bytes | None = None
     celsius: ThermalFrame | ArrayLike | None = None
     regions: Mapping[str, Region] = field(default_factory=dict)
+    visual: VisualImage | None = None
+    visual_registration: VisualRegistration | None = None
 
     @property
     def source(self) -> str:
@@ -95,6 +107,24 @@ class ReportPart:
             labels="flagged",
         )
         return encode_png(rgb)
+
+    def fused_thumbnail(self, *, palette: str) -> bytes | None:
+        """The fused view (visual edges over the thermogram) as PNG, when the part has a photo,
+        a frame and a registration; ``None`` otherwise (also when the registration does not fit
+        the photo and frame sizes)."""
+        if self.visual is None or self.celsius is None:
+            return None
+        frame = self.celsius
+        temps = np.asarray(frame.celsius if isinstance(frame, ThermalFrame) else frame)
+        try:
+            registration = registration_for(
+                self.visual,
+                (int(temps.shape[1]), int(temps.shape[0])),
+                calibration=self.visual_registration,
+            )
+            return encode_png(fused_view(temps, self.visual, registration, palette=palette))
+        except ThermoscopeError:
+            return None
 
 
 @dataclass(slots=True)
@@ -411,12 +441,15 @@ def _parts_section(
     rows = []
     for i in order:
         part = parts[i]
-        png = (
-            part.thumbnail(width=width, palette=palette, range=range)
-            if i in with_thumbnail
-            else None
+        png = fused = None
+        if i in with_thumbnail:
+            png = part.thumbnail(width=width, palette=palette, range=range)
+            fused = part.fused_thumbnail(palette=palette)
+        rows.append(
+            _part_row(
+                part, i, png, width=width, frames=frames, ok_findings=ok_findings, fused=fused
+            )
         )
-        rows.append(_part_row(part, i, png, width=width, frames=frames, ok_findings=ok_findings))
     toolbar = (
         f'<div class="toolbar"><div class="filters">{"".join(buttons)}</div>'
         '<input type="search" id="part-search" placeholder="Filter by part name…" '
@@ -442,8 +475,10 @@ def _part_row(
     width: int,
     frames: bool,
     ok_findings: bool,
+    fused: bytes | None = None,
 ) -> str:
-    """One row of the parts table (``index``: the part's place in the run)."""
+    """One row of the parts table (``index``: the part's place in the run; ``fused``: a fused
+    visual + thermal view shown after the overlay)."""
     verdict = part.inspection.verdict
     css = verdict.value.lower()
     frame = "" if part.frame_index is None else str(part.frame_index)
@@ -460,6 +495,15 @@ def _part_row(
         )
     else:
         image = '<span class="no-image">&ndash;</span>'
+    if fused is not None:
+        fw, fh = _png_size(fused)
+        shown = min(fw, width)
+        image += (
+            f'<img class="overlay fused" src="data:image/png;base64,'
+            f'{base64.b64encode(fused).decode("ascii")}" width="{shown}" '
+            f'height="{max(1, round(fh * shown / fw))}" '
+            f'alt="visual + thermal view of {escape(part.source)}" decoding="async">'
+        )
     return (
         f'<tr class="part {css}" data-verdict="{verdict.value}" data-severity="{verdict.severity}" '
         f'data-source="{escape(part.source)}" data-frame="{escape(frame)}" data-order="{index}">'
