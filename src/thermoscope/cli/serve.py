@@ -1,15 +1,23 @@
 """``thermoscope serve``: the annotation server on the embedded defaults (or as configured).
 
 The port is bound before anything is written: a port that is taken exits with code 3 and
-leaves the data folder as it was. The first administrator's generated password is printed only
-once the server listens and its application has started, so it is never shown for a server that
-did not come up; should it be lost anyway, ``THERMOSCOPE_ADMIN_PASSWORD`` sets a new one at the
+leaves the data folder as it was. ``--workers N`` (N > 1) serves the one bound socket from N
+worker processes under uvicorn's supervisor, which starts a new one when one dies; the
+database is migrated once, by the parent, before they start (they share everything through the
+database and the blob store, so PostgreSQL is the database for that: see docs/deploy.md).
+
+The first administrator's generated password is printed only once the server answers (with
+several workers: once one of them answers its health route), so it is never shown for a server
+that did not come up; should it be lost anyway, ``THERMOSCOPE_ADMIN_PASSWORD`` sets a new one at the
 next start.
 """
 
 from __future__ import annotations
 
+import os
 import socket
+import time
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -78,6 +86,15 @@ def serve_command(
         bool,
         typer.Option("--demo", help="Seed a project from the synthetic production line first."),
     ] = False,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=64,
+            help="Worker processes serving the port (more than 1: use PostgreSQL, see "
+            "docs/deploy.md).",
+        ),
+    ] = 1,
 ) -> None:
     """Start the annotation server and its web UI (settings: THERMOSCOPE_* variables)."""
     import uvicorn
@@ -126,15 +143,64 @@ def serve_command(
             _print_password(settings.admin_username, password)
             password = None
 
-        server = _server(uvicorn.Config(create_app(settings), log_level="warning"), ready)
-        server.run(sockets=[sock])
+        if workers > 1:
+            started = _serve_workers(sock, workers, data_dir, ready)
+        else:
+            server = _server(uvicorn.Config(create_app(settings), log_level="warning"), ready)
+            server.run(sockets=[sock])
+            started = server.started
     except (ThermoscopeError, OSError, ValueError) as exc:
         raise fail(f"cannot start the server: {exc}") from None
     finally:
         sock.close()
         _print_password(settings.admin_username, password)  # created, but the server never came up
-    if not server.started:
+    if not started:
         raise fail("the server did not start (see the messages above)")
+
+
+def _answers(sock: socket.socket, timeout_s: float) -> bool:
+    """Whether the server on ``sock`` answers its health route within ``timeout_s`` seconds."""
+    host, port = sock.getsockname()[:2]
+    if host in ("0.0.0.0", "::"):
+        host = "127.0.0.1" if host == "0.0.0.0" else "::1"
+    shown = f"[{host}]" if ":" in host else host
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://{shown}:{port}/api/v1/health", timeout=2) as r:
+                if r.status == 200:
+                    return True
+        except OSError:
+            time.sleep(0.1)
+    return False
+
+
+def _serve_workers(
+    sock: socket.socket, workers: int, data_dir: Path | None, on_ready: Callable[[], None]
+) -> bool:
+    """Serve ``sock`` from ``workers`` processes until a signal stops them; ``False`` when
+    they failed to start. The workers read their settings from the environment (the parent's,
+    with ``data_dir`` and ``THERMOSCOPE_MIGRATE=false`` added: the parent migrated)."""
+    import uvicorn
+    from uvicorn.config import STARTUP_FAILURE
+    from uvicorn.supervisors import Multiprocess
+
+    if data_dir is not None:
+        os.environ["THERMOSCOPE_DATA_DIR"] = str(data_dir)
+    os.environ["THERMOSCOPE_MIGRATE"] = "false"
+    config = uvicorn.Config(
+        "thermoscope.server.app:app_from_env", factory=True, workers=workers, log_level="warning"
+    )
+
+    class Supervisor(Multiprocess):
+        def init_processes(self) -> None:
+            super().init_processes()
+            if _answers(sock, timeout_s=120.0):
+                on_ready()
+
+    supervisor = Supervisor(config, sockets=[sock])
+    supervisor.run()
+    return not any(p.exitcode == STARTUP_FAILURE for p in supervisor.processes)
 
 
 def _print_password(username: str, password: str | None) -> None:
