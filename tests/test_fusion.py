@@ -21,8 +21,10 @@ from thermoscope.analysis.fusion_registration import (
     fit_points,
     fused_view,
     mutual_information,
+    pair_key,
     plain_resize,
     registration_for,
+    reprojection_errors,
     warp_to_thermal,
 )
 from thermoscope.analysis.spatial import AnalysisError
@@ -136,7 +138,10 @@ def test_calibration_from_matched_points_recovers_known_transform() -> None:
         pts, known_a.apply(pts), visual_size=(640, 480), thermal_size=(160, 120), model="affine"
     )
     assert np.allclose(fit_a.matrix, affine, atol=1e-9)
+    residuals = reprojection_errors(fitted, visual_pts, thermal_pts)
+    assert float(np.sqrt(np.mean(residuals**2))) == pytest.approx(fitted.rms_error_px)
     # the calibration is stored per camera pair as JSON and reads back the same
+    assert pair_key("vis 01", "T640/5590") == "vis_01--T640_5590"
     stored = VisualRegistration.from_json(fitted.to_json())
     assert np.allclose(stored.matrix, fitted.matrix)
     assert stored.points == 24
