@@ -28,7 +28,7 @@ from thermoscope.analysis.fusion_registration import (
     warp_to_thermal,
 )
 from thermoscope.analysis.spatial import AnalysisError
-from thermoscope.core import Inspection, ThermalFrame
+from thermoscope.core import Inspection, PartRecord, PartRecordError, ThermalFrame, View
 from thermoscope.core.visual import CameraAlignment, VisualImage
 from thermoscope.io.errors import ThermoscopeFormatError, TruncatedFileError
 from thermoscope.io.visual import decode_image, embedded_visual
@@ -296,3 +296,12 @@ def test_html_report_shows_a_fused_view_when_the_part_has_a_photo() -> None:
     document = build_html_report([with_photo, without], title="fusion")
     assert document.count('class="overlay fused"') == 1
     assert "visual + thermal view of mug.jpg" in document
+
+
+def test_a_view_of_a_part_record_carries_its_photo() -> None:
+    frame = _flir("ax8.jpg")
+    visual = embedded_visual(frame)
+    record = PartRecord("p1", (View("top", (frame,), camera="ax8", visual=visual),))
+    assert record.view("top").visual is visual
+    with pytest.raises(PartRecordError, match="not a VisualImage"):
+        View("top", (frame,), visual=frame.celsius)  # type: ignore[arg-type]

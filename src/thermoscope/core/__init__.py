@@ -20,11 +20,13 @@ from thermoscope.core.part_record import (
 from thermoscope.core.radiometry import Calibration, PlanckCalibration, atmospheric_transmission
 from thermoscope.core.regions import Box, MaskRegion, Polygon, Region, RegionError
 from thermoscope.core.sequence import ThermalSequence
+from thermoscope.core.visual import CameraAlignment, VisualImage, VisualImageError
 
 __all__ = [
     "AtmosphereConstants",
     "Box",
     "Calibration",
+    "CameraAlignment",
     "CameraInfo",
     "CaptureConditions",
     "ContractError",
@@ -49,5 +51,7 @@ __all__ = [
     "ThermoscopeError",
     "Verdict",
     "View",
+    "VisualImage",
+    "VisualImageError",
     "atmospheric_transmission",
 ]

@@ -20,6 +20,7 @@ from numpy.typing import NDArray
 
 from thermoscope.core.errors import ThermoscopeError
 from thermoscope.core.frame import ThermalFrame
+from thermoscope.core.visual import VisualImage
 
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
 #: Highest sample rate a series may state, Hz (anything faster is taken as a mistake).
@@ -135,11 +136,14 @@ class View:
         name: the view's name (``"drive_end"``, ``"top"``...), as recipes refer to it.
         frames: the frames in time order (one for a still image).
         camera: the camera's identification (serial or station label), ``""`` if unknown.
+        visual: the visual photo taken with the view (the one its file carries, or a separate
+            visual camera's), registered onto the frames by ``analysis.fusion_registration``.
     """
 
     name: str
     frames: tuple[ThermalFrame, ...]
     camera: str = ""
+    visual: VisualImage | None = None
 
     def __post_init__(self) -> None:
         _name(self.name, "view name")
@@ -157,6 +161,10 @@ class View:
                     f"view {self.name!r} frames[{i}] is {frame.width}x{frame.height}, "
                     f"frames[0] {frames[0].width}x{frames[0].height}"
                 )
+        if self.visual is not None and not isinstance(self.visual, VisualImage):
+            raise PartRecordError(
+                f"view {self.name!r} visual is a {type(self.visual).__name__}, not a VisualImage"
+            )
         object.__setattr__(self, "frames", frames)
 
     @property
