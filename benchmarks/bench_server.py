@@ -1,8 +1,10 @@
-"""Load benchmark of the annotation server on the embedded defaults.
+"""Load benchmark of the annotation server: one SQLite process against PostgreSQL with 1 and 2
+worker processes.
 
-Starts ``uvicorn`` with ``thermoscope.server.app:app_from_env`` on a temporary data folder
-(SQLite in WAL mode with ``synchronous=FULL``, fsynced local blobs, one in-process job worker:
-the settings a user gets) and runs concurrent clients against it for a fixed time:
+For each set-up it starts ``thermoscope serve [--workers N]`` on a temporary data folder (the
+embedded defaults: SQLite in WAL mode with ``synchronous=FULL``, fsynced local blobs; or a fresh
+database on a throwaway PostgreSQL cluster, ``THERMOSCOPE_BENCH_PG`` to name a server instead,
+with the same fsynced blob folder) and runs concurrent clients against it for a fixed time:
 
 - annotators (browser sessions with CSRF tokens) open a random frame of a shared pool, think,
   and save an edit over the revision they loaded; on 409 they merge onto the current item and
@@ -11,11 +13,15 @@ the settings a user gets) and runs concurrent clients against it for a fixed tim
 
 Then it checks that no acknowledged write was lost (every 200 answer to a save is in the
 revision history with the client's edit, the final item of each frame is its last acknowledged
-save, every acknowledged frame exists) and times how long a 640x512 frame's °C takes to reach a
+save, every acknowledged frame exists), times how long a 640x512 frame's °C takes to reach a
 client (GET ``/celsius``, gzip as a browser asks, decoded to a float32 array), idle and under
-load.
+load, and times ``--agents`` edge agents draining a backlog of ``--backlog`` flagged frames
+(distinct 160x120 °C frames as .npy, each agent uploading its share back to back, as an edge
+outbox does after an outage).
+The set-ups are printed side by side at the end.
 
-Run: ``python benchmarks/bench_server.py [--clients 50] [--ingesters 10] [--duration 60]``.
+Run: ``python benchmarks/bench_server.py [--seconds 60] [--backlog 10000]
+[--think-min 0 --think-max 0.05] [--setups sqlite,pg1,pg2]``.
 """
 
 from __future__ import annotations
@@ -32,12 +38,17 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx2 as httpx
 import numpy as np
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 
 import thermoscope.io as tio
 from thermoscope.datasets.synthetic import simulate_run
@@ -68,6 +79,8 @@ class Results:
     #: (frame id, revision, marker) of every acknowledged save, in answer order.
     saves: list[tuple[str, int, str]] = field(default_factory=list)
     ingested: set[str] = field(default_factory=set)
+    #: Seconds the agents took to drain the backlog.
+    drain_s: float = float("nan")
 
 
 def free_port() -> int:
@@ -78,13 +91,12 @@ def free_port() -> int:
 
 
 def start_server(
-    data_dir: Path, settings: dict[str, str] | None = None
+    data_dir: Path, workers: int = 1, database_url: str | None = None
 ) -> tuple[subprocess.Popen[bytes], str]:
-    """uvicorn on a free port with the embedded defaults (``settings``: extra environment)."""
+    """``thermoscope serve --workers N`` on a free port (``database_url``: else SQLite)."""
     port = free_port()
     env = {
         **os.environ,
-        **(settings or {}),
         "THERMOSCOPE_DATA_DIR": str(data_dir),
         "THERMOSCOPE_ADMIN_PASSWORD": PASSWORD,
         # cheap password hashes only so that 50 log-ins do not dominate the set-up time;
@@ -92,33 +104,48 @@ def start_server(
         "THERMOSCOPE_ARGON2_MEMORY_KIB": "1024",
         "THERMOSCOPE_ARGON2_TIME_COST": "1",
     }
+    if database_url is not None:
+        env["THERMOSCOPE_DATABASE_URL"] = database_url
+    code = "from thermoscope.cli.main import app; app()"
+    command = [sys.executable, "-c", code, "serve", "--port", str(port)]
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "--factory",
-            "thermoscope.server.app:app_from_env",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-            "--no-access-log",
-        ],
-        env=env,
+        [*command, "--workers", str(workers)], env=env, stderr=subprocess.DEVNULL
     )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and process.poll() is None:
         try:
-            if httpx.get(f"{url}{API}/health", timeout=1).status_code == 200:
+            if httpx.get(f"{url}{API}/health", timeout=5).status_code == 200:
                 return process, url
         except httpx.TransportError:
             time.sleep(0.1)
     process.kill()
     raise SystemExit("the server did not start")
+
+
+@contextmanager
+def postgres_database() -> Iterator[str]:
+    """A new database on ``THERMOSCOPE_BENCH_PG`` or a throwaway cluster (dropped after)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    from services import postgres_server  # the tests' throwaway cluster
+
+    configured = os.environ.get("THERMOSCOPE_BENCH_PG")
+    with postgres_server() if configured is None else _given(configured) as admin_url:
+        name = f"thermoscope_bench_{uuid.uuid4().hex[:8]}"
+        admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        try:
+            yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+        finally:
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            admin.dispose()
+
+
+@contextmanager
+def _given(url: str) -> Iterator[str]:
+    yield url
 
 
 def boards(count: int, seed: int) -> list[bytes]:
@@ -286,9 +313,9 @@ async def run(args: argparse.Namespace, url: str) -> tuple[Results, dict[str, An
         await login(client, "admin")
         await celsius_ms(client, info["big"])
         idle = [await celsius_ms(client, info["big"]) for _ in range(30)]
-    files = boards(args.ingesters * int(args.duration) + 10, seed=2)
+    files = boards(args.ingesters * int(args.seconds) + 10, seed=2)
     out = Results()
-    until = time.monotonic() + args.duration
+    until = time.monotonic() + args.seconds
     tasks = [
         annotator(url, i, info["frames"], until, (args.think_min, args.think_max), out)
         for i in range(annotators)
@@ -299,19 +326,51 @@ async def run(args: argparse.Namespace, url: str) -> tuple[Results, dict[str, An
     ]
     tasks.append(watcher(url, info["big"], until, out))
     await asyncio.gather(*tasks)
+    out.drain_s = await drain(url, info["tokens"], info["pid"], args.agents, args.backlog, out)
     return out, info, idle
 
 
-def check_lost_writes(data_dir: Path, out: Results, info: dict[str, Any]) -> int:
-    """Acknowledged saves or frames missing from the database."""
-    import sqlite3
+def flagged_frame(agent: int, index: int) -> bytes:
+    """A distinct 160x120 °C frame (.npy) of ``agent``'s backlog."""
+    rng = np.random.default_rng([agent, index])
+    celsius = (40 + 5 * rng.random((120, 160))).astype(np.float32)
+    buffer = io.BytesIO()
+    np.save(buffer, celsius)
+    return buffer.getvalue()
 
-    db = sqlite3.connect(data_dir / "thermoscope.db")
+
+async def drain(
+    url: str, tokens: list[str], pid: int, agents: int, backlog: int, out: Results
+) -> float:
+    """Seconds ``agents`` agents take to upload ``backlog`` frames between them."""
+
+    async def agent(index: int) -> None:
+        headers = {"Authorization": f"Bearer {tokens[index % len(tokens)]}"}
+        async with httpx.AsyncClient(base_url=url, timeout=120, headers=headers) as client:
+            for i in range(index, backlog, agents):
+                answer = await client.post(
+                    f"{API}/projects/{pid}/frames",
+                    files={"file": (f"flagged-{index}-{i}.npy", flagged_frame(index, i))},
+                )
+                if answer.status_code in (200, 201):
+                    out.ingested.add(answer.json()["frame_id"])
+                else:
+                    out.errors.append(f"drain {answer.status_code}: {answer.text[:200]}")
+
+    started = time.perf_counter()
+    await asyncio.gather(*(agent(i) for i in range(agents)))
+    return time.perf_counter() - started
+
+
+def check_lost_writes(database_url: str, out: Results) -> int:
+    """Acknowledged saves or frames missing from the database."""
+    engine = create_engine(database_url)
+    db = engine.connect()
     lost = 0
     history = {
         (fid, rev): item
         for fid, rev, item in db.execute(
-            "SELECT frame_id, revision, item FROM annotation_revisions"
+            text("SELECT frame_id, revision, item FROM annotation_revisions")
         )
     }
     last: dict[str, tuple[int, str]] = {}
@@ -323,78 +382,146 @@ def check_lost_writes(data_dir: Path, out: Results, info: dict[str, Any]) -> int
             last[fid] = (revision, marker)
     for fid, (revision, marker) in last.items():
         row = db.execute(
-            "SELECT revision, item FROM annotations WHERE frame_id = ?", (fid,)
+            text("SELECT revision, item FROM annotations WHERE frame_id = :fid"), {"fid": fid}
         ).fetchone()
         if row is None or row[0] != revision or marker not in row[1]:
             lost += 1
-    frames = {row[0] for row in db.execute("SELECT id FROM frames")}
+    frames = {row[0] for row in db.execute(text("SELECT id FROM frames"))}
     lost += len(out.ingested - frames)
     db.close()
+    engine.dispose()
     return lost
+
+
+#: The set-ups ``--setups`` chooses from: (label, worker processes, on PostgreSQL).
+SETUPS = {
+    "sqlite": ("SQLite, 1 process", 1, False),
+    "pg1": ("PostgreSQL, 1 worker", 1, True),
+    "pg2": ("PostgreSQL, 2 workers", 2, True),
+}
+
+
+def measure(args: argparse.Namespace, workers: int, database_url: str | None) -> dict[str, Any]:
+    """Run the load against one set-up; its figures."""
+    with tempfile.TemporaryDirectory(prefix="bench-server-") as folder:
+        data_dir = Path(folder) / "data"
+        process, url = start_server(data_dir, workers, database_url)
+        try:
+            load_before = os.getloadavg()
+            started = time.monotonic()
+            out, _info, idle = asyncio.run(run(args, url))
+            elapsed = time.monotonic() - started
+            load_after = os.getloadavg()
+        finally:
+            process.terminate()
+            process.wait(60)
+        resolved = database_url or f"sqlite:///{data_dir / 'thermoscope.db'}"
+        lost = check_lost_writes(resolved, out)
+    fivexx = sum(1 for error in out.errors if error.split(" ")[1].startswith("5"))
+    return {
+        "out": out,
+        "idle": idle,
+        "lost": lost,
+        "5xx": fivexx,
+        "elapsed": elapsed,
+        "load": (load_before[0], load_after[0]),
+    }
+
+
+def report(args: argparse.Namespace, label: str, got: dict[str, Any]) -> None:
+    """Print one set-up's figures."""
+    out: Results = got["out"]
+    saves = len(out.saves)
+    idle = got["idle"]
+    print(
+        f"  {label} (load average {got['load'][0]:.1f} before, {got['load'][1]:.1f} after; "
+        f"{got['elapsed']:.0f} s with set-up)"
+    )
+    print(
+        f"    annotation saves: {saves} acknowledged ({saves / args.seconds:.1f}/s), "
+        f"{out.conflicts} answered 409 and merged, p50 {pct(out.save_ms, 50):.1f} ms, "
+        f"p95 {pct(out.save_ms, 95):.1f} ms, max {max(out.save_ms, default=0):.1f} ms"
+    )
+    print(
+        f"    annotation loads: {len(out.load_ms)}, p50 {pct(out.load_ms, 50):.1f} ms, "
+        f"p95 {pct(out.load_ms, 95):.1f} ms; ingests under load: p50 "
+        f"{pct(out.ingest_ms, 50):.1f} ms, p95 {pct(out.ingest_ms, 95):.1f} ms"
+    )
+    print(
+        f"    640x512 frame °C to the client (gzip, decoded to float32): idle p50 "
+        f"{pct(idle, 50):.1f} ms / p95 {pct(idle, 95):.1f} ms; under load p50 "
+        f"{pct(out.celsius_load_ms, 50):.1f} ms / p95 {pct(out.celsius_load_ms, 95):.1f} ms"
+    )
+    print(
+        f"    backlog: {args.agents} agents drained {args.backlog} flagged frames in "
+        f"{out.drain_s:.1f} s ({args.backlog / out.drain_s:.1f} frames/s)"
+    )
+    print(f"    errors: {len(out.errors)} ({got['5xx']} 5xx); lost writes: {got['lost']}")
+    for error in out.errors[:5]:
+        print(f"      {error}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--clients", type=int, default=50, help="concurrent clients in all")
     parser.add_argument("--ingesters", type=int, default=10, help="of which edge ingesters")
-    parser.add_argument("--duration", type=float, default=60.0, help="seconds of load")
+    parser.add_argument(
+        "--seconds", "--duration", type=float, default=20.0, help="seconds of load (60: full)"
+    )
     parser.add_argument("--pool", type=int, default=100, help="frames the annotators share")
     parser.add_argument("--think-min", type=float, default=1.0, help="least think time, s")
     parser.add_argument("--think-max", type=float, default=3.0, help="most think time, s")
+    parser.add_argument("--agents", type=int, default=20, help="agents draining the backlog")
+    parser.add_argument(
+        "--backlog", type=int, default=1000, help="flagged frames to drain (10000: full)"
+    )
+    parser.add_argument(
+        "--setups", default="sqlite,pg1,pg2", help=f"comma-separated, of {', '.join(SETUPS)}"
+    )
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="bench-server-") as folder:
-        data_dir = Path(folder) / "data"
-        process, url = start_server(data_dir)
-        try:
-            load_before = os.getloadavg()
-            started = time.monotonic()
-            out, info, idle = asyncio.run(run(args, url))
-            elapsed = time.monotonic() - started
-            load_after = os.getloadavg()
-        finally:
-            process.terminate()
-            process.wait(30)
-        lost = check_lost_writes(data_dir, out, info)
-    saves = len(out.saves)
+    chosen = [name.strip() for name in args.setups.split(",") if name.strip()]
+    unknown = [name for name in chosen if name not in SETUPS]
+    if unknown:
+        raise SystemExit(f"unknown set-ups {unknown}; choose from {list(SETUPS)}")
+    results: dict[str, dict[str, Any]] = {}
+    for name in chosen:
+        _label, workers, on_postgres = SETUPS[name]
+        if on_postgres:
+            with postgres_database() as url:
+                results[name] = measure(args, workers, url)
+        else:
+            results[name] = measure(args, workers, None)
     print("thermoscope server load benchmark")
     print(
         f"  set-up: {platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, "
-        f"Python {platform.python_version()}; server and clients on this machine; load "
-        f"average {load_before[0]:.1f} before, {load_after[0]:.1f} after"
+        f"Python {platform.python_version()}; server, database and clients on this machine "
+        "(loopback); fsynced local blobs, gzip level 1; PostgreSQL from tests/services.py "
+        "(fsync off) unless THERMOSCOPE_BENCH_PG names one"
     )
     print(
-        "  server: uvicorn, 1 process, embedded defaults (SQLite WAL synchronous=FULL, "
-        "fsynced local blobs, gzip level 1)"
-    )
-    print(
-        f"  load: {args.clients} concurrent clients for {args.duration:.0f} s: "
+        f"  load: {args.clients} concurrent clients for {args.seconds:.0f} s: "
         f"{args.clients - args.ingesters} annotators (session + CSRF) on {args.pool} shared "
         f"frames, {args.ingesters} ingesters (API tokens, 160x120 FLIR SEQ boards, recipe "
-        f"pre-annotation); think time {args.think_min}-{args.think_max} s "
-        f"(total run {elapsed:.0f} s with set-up)"
+        f"pre-annotation); think time {args.think_min}-{args.think_max} s"
     )
+    for name, got in results.items():
+        report(args, SETUPS[name][0], got)
+    print()
     print(
-        f"  annotation saves: {saves} acknowledged ({saves / args.duration:.1f}/s), "
-        f"{out.conflicts} answered 409 and merged, p50 {pct(out.save_ms, 50):.1f} ms, "
-        f"p95 {pct(out.save_ms, 95):.1f} ms, max {max(out.save_ms, default=0):.1f} ms"
+        f"  {'set-up':<24}{'saves/s':>9}{'p50 ms':>9}{'p95 ms':>9}{'lost':>6}{'5xx':>6}"
+        f"{'drain s':>9}"
     )
-    print(
-        f"  annotation loads: {len(out.load_ms)}, p50 {pct(out.load_ms, 50):.1f} ms, "
-        f"p95 {pct(out.load_ms, 95):.1f} ms"
-    )
-    print(
-        f"  ingests: {len(out.ingested)} frames ({len(out.ingested) / args.duration:.1f}/s), "
-        f"p50 {pct(out.ingest_ms, 50):.1f} ms, p95 {pct(out.ingest_ms, 95):.1f} ms"
-    )
-    print(
-        f"  640x512 frame °C to the client (gzip, decoded to float32): idle p50 "
-        f"{pct(idle, 50):.1f} ms / p95 {pct(idle, 95):.1f} ms; under load p50 "
-        f"{pct(out.celsius_load_ms, 50):.1f} ms / p95 {pct(out.celsius_load_ms, 95):.1f} ms"
-    )
-    print(f"  errors: {len(out.errors)}; lost writes: {lost}")
-    for error in out.errors[:5]:
-        print(f"    {error}")
-    if lost or out.errors:
+    for name, got in results.items():
+        out = got["out"]
+        print(
+            f"  {SETUPS[name][0]:<24}{len(out.saves) / args.seconds:>9.1f}"
+            f"{pct(out.save_ms, 50):>9.1f}{pct(out.save_ms, 95):>9.1f}{got['lost']:>6}"
+            f"{got['5xx']:>6}{out.drain_s:>9.1f}"
+        )
+    if "sqlite" in results and "pg2" in results:
+        ratio = len(results["pg2"]["out"].saves) / max(1, len(results["sqlite"]["out"].saves))
+        print(f"  saves/s, PostgreSQL with 2 workers / one SQLite process: {ratio:.2f}x")
+    if any(got["lost"] or got["out"].errors for got in results.values()):
         raise SystemExit(1)
 
 
