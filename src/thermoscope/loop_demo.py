@@ -48,6 +48,7 @@ from thermoscope.edge.config import load_config
 from thermoscope.models.contract import InputContract
 from thermoscope.models.golden import GoldenSettings, fit_golden
 from thermoscope.models.release import generate_keys
+from thermoscope.models.release_zip import pack_release
 from thermoscope.pipeline.demo import example_recipe
 from thermoscope.server import Settings, create_app
 from thermoscope.server.app import bootstrap_admin, build_context
@@ -55,7 +56,6 @@ from thermoscope.server.auth import SCOPES, digest, new_token_text
 from thermoscope.server.context import ServerContext
 from thermoscope.server.db.models import ApiToken, Membership, Project, User, now
 from thermoscope.server.demo import DEFECT_LABELS
-from thermoscope.server.releases import pack
 from thermoscope.server.routers.projects import check_recipe, with_recipe_labels
 
 #: The loop's project on the server.
@@ -345,7 +345,7 @@ async def _publish(
             private_key=private_key,
             metrics={"ok_frames": len(frames)},
         )
-        return pack(folder)
+        return pack_release(folder)
 
     data = await asyncio.to_thread(build)
     made = await api.post(

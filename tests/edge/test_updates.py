@@ -43,6 +43,7 @@ from thermoscope.edge.updates import ModelUpdater, unpack
 from thermoscope.models.contract import InputContract
 from thermoscope.models.golden import fit_golden
 from thermoscope.models.release import generate_keys, write_release
+from thermoscope.models.release_zip import pack_release
 
 ROOT = Path(__file__).resolve().parents[2]
 RECIPE = ROOT / "examples" / "pcb.yaml"
@@ -125,16 +126,7 @@ def release(
         expires=expires,
         private_key=key,
     )
-    return zipped(folder)
-
-
-def zipped(folder: Path) -> bytes:
-    """A release folder as zip bytes."""
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as out:
-        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-            out.writestr(path.relative_to(folder).as_posix(), path.read_bytes())
-    return buffer.getvalue()
+    return pack_release(folder)
 
 
 def rezip(data: bytes, **change: str) -> bytes:
@@ -462,7 +454,7 @@ def test_unpack_refuses_unsafe_and_oversized_zips(tmp_path: Path) -> None:
         unpack(zip_of({"../manifest.json": b"{}"}), tmp_path, limit=1000)
     with pytest.raises(EdgeError, match="more than 10 bytes"):
         unpack(zip_of({"manifest.json": b"x" * 11}), tmp_path, limit=10)
-    with pytest.raises(EdgeError, match="not a release zip"):
+    with pytest.raises(EdgeError, match="not a zip of a release folder"):
         unpack(b"not a zip", tmp_path, limit=10)
     folder = unpack(zip_of({"r/manifest.json": b"{}", "r/model.onnx": b"x"}), tmp_path, limit=10)
     assert sorted(p.name for p in folder.iterdir()) == ["manifest.json", "model.onnx"]

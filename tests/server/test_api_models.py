@@ -28,8 +28,8 @@ from server_support import ADMIN_PASSWORD, API, Server, ingest, make_settings
 from thermoscope.models.contract import InputContract
 from thermoscope.models.golden import fit_golden
 from thermoscope.models.release import generate_keys, write_release
+from thermoscope.models.release_zip import pack_release
 from thermoscope.server import create_app
-from thermoscope.server.releases import pack
 
 H, W = 24, 32
 SPOT = (12, 20)  # row, column of the NG frames' hot spot
@@ -89,7 +89,7 @@ def release_zip(
         expires=expires,
         private_key=key,
     )
-    return pack(folder)
+    return pack_release(folder)
 
 
 def _serve(tmp_path: Path, keys: dict[str, Path], database_url: str) -> Iterator[Server]:

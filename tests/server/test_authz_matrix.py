@@ -32,11 +32,11 @@ from sqlalchemy import select
 from thermoscope.models.contract import InputContract
 from thermoscope.models.golden import fit_golden
 from thermoscope.models.release import generate_keys
+from thermoscope.models.release_zip import pack_release
 from thermoscope.pipeline.demo import example_recipe
 from thermoscope.server import create_app
 from thermoscope.server.auth import ROLE_ACTIONS, Action, Role, digest
 from thermoscope.server.db.models import ApiToken, DatasetVersion, Export, Job, Upload, User, now
-from thermoscope.server.releases import pack
 
 SCHEMA = {"labels": [{"name": "hot_spot"}]}
 SCOPES = ("read", "ingest", "annotate", "review", "admin")
@@ -229,7 +229,7 @@ def _release(tmp: Path, key: Path) -> bytes:
     frames = [np.load(io.BytesIO(npy_file(i))) for i in range(4)]
     stats = fit_golden(frames, InputContract(window_c=(10.0, 40.0), height=24, width=32))
     folder = stats.write_release(tmp / "release", name="authz", version=1, private_key=key)
-    return pack(folder)
+    return pack_release(folder)
 
 
 # ------------------------------------------------------------------ per-call set-up of targets

@@ -42,18 +42,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import io
 import json
 import logging
 import os
 import shutil
 import tempfile
-import zipfile
 from collections import deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -71,8 +69,8 @@ from thermoscope.edge.shadow import (
     shadow_run,
 )
 from thermoscope.models.errors import ModelError, ReleaseError
-from thermoscope.models.manifest import MANIFEST_FILE
 from thermoscope.models.release import verify_release
+from thermoscope.models.release_zip import unpack_release
 from thermoscope.models.runtime import LoadedModel, load_model
 
 if TYPE_CHECKING:
@@ -82,8 +80,6 @@ log = logging.getLogger(__name__)
 
 #: How often a model on probation is checked, seconds.
 HEALTH_TICK_S = 0.2
-#: Most files a release zip may hold.
-MAX_MEMBERS = 256
 #: Events and refusals kept for the status document.
 KEPT_EVENTS = 20
 #: The state file inside ``updates.folder``.
@@ -110,8 +106,8 @@ class ReleaseRef:
 
 
 def unpack(data: bytes, parent: Path, *, limit: int) -> Path:
-    """A release zip unpacked into a new staging folder under ``parent`` (files at the zip's
-    root, or in one top-level folder).
+    """A release zip unpacked by ``models.release_zip.unpack_release`` into a new staging
+    folder under ``parent`` (files at the zip's root, or in one top-level folder).
 
     Raises:
         EdgeError: not a zip, an unsafe name, too many or too large files (nothing left).
@@ -119,34 +115,11 @@ def unpack(data: bytes, parent: Path, *, limit: int) -> Path:
     parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=parent))
     try:
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            members = [m for m in archive.infolist() if not m.is_dir()]
-            if len(members) > MAX_MEMBERS:
-                raise EdgeError(f"the zip holds {len(members)} files, more than {MAX_MEMBERS}")
-            if sum(m.file_size for m in members) > limit:
-                raise EdgeError(f"the zip unpacks to more than {limit} bytes")
-            names = [_safe(m.filename) for m in members]
-            strip = 0 if PurePosixPath(MANIFEST_FILE) in names else 1
-            if strip and len({n.parts[0] for n in names}) != 1:
-                raise EdgeError(f"the zip holds no {MANIFEST_FILE}")
-            for member, name in zip(members, names, strict=True):
-                target = staging.joinpath(*name.parts[strip:])
-                target.parent.mkdir(parents=True, exist_ok=True)
-                with archive.open(member) as source:
-                    target.write_bytes(source.read(limit + 1))
-    except (zipfile.BadZipFile, EdgeError, OSError, ValueError) as exc:
+        unpack_release(data, staging, limit=limit)
+    except ReleaseError as exc:
         shutil.rmtree(staging, ignore_errors=True)
-        if isinstance(exc, EdgeError):
-            raise
-        raise EdgeError(f"the download is not a release zip ({exc})") from None
+        raise EdgeError(str(exc)) from None
     return staging
-
-
-def _safe(name: str) -> PurePosixPath:
-    path = PurePosixPath(name)
-    if path.is_absolute() or ".." in path.parts or "\\" in name or not path.parts:
-        raise EdgeError(f"the zip holds an unsafe file name {name!r}")
-    return path
 
 
 class ModelUpdater:

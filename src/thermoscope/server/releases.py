@@ -1,5 +1,5 @@
 """Model releases held by projects: unpacking an uploaded zip, verifying it with the trusted
-keys, packing a folder, loading a stored release, and a model wrapper that keeps its last
+keys, loading a stored release, and a model wrapper that keeps its last
 prediction (for the heat map of a pre-annotation).
 
 A release travels as a zip of its folder (``model.onnx``, ``manifest.json``, ``manifest.sig``
@@ -14,14 +14,11 @@ loaded.
 from __future__ import annotations
 
 import hashlib
-import io
 import logging
 import tempfile
-import zipfile
-import zlib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cryptography.hazmat.primitives import serialization
@@ -31,8 +28,9 @@ from sqlalchemy.orm import Session
 
 from thermoscope.core import Finding, ThermalFrame
 from thermoscope.models.errors import ModelError, ReleaseError
-from thermoscope.models.manifest import MANIFEST_FILE, SIGNATURE_FILE, Manifest
+from thermoscope.models.manifest import SIGNATURE_FILE, Manifest
 from thermoscope.models.release import check_release, verify_release
+from thermoscope.models.release_zip import unpack_release
 from thermoscope.models.runtime import LoadedModel, Prediction, load_model
 from thermoscope.models.signing import load_private_key
 from thermoscope.server.db.models import ModelRelease, now
@@ -44,13 +42,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: Most files a release zip may hold.
-MAX_MEMBERS = 256
-
 
 @contextmanager
 def unpacked(data: bytes, *, limit: int) -> Iterator[Path]:
-    """The release folder a zip holds, unpacked into a temporary folder (removed on exit).
+    """The release folder a zip holds, unpacked by ``models.release_zip.unpack_release`` into
+    a temporary folder (removed on exit).
 
     Args:
         data: the zip's bytes.
@@ -60,61 +56,13 @@ def unpacked(data: bytes, *, limit: int) -> Iterator[Path]:
         ApiError: 422 when it is not a zip, holds unsafe names (absolute, ``..``), too many or
             too large files.
     """
-    try:
-        archive = zipfile.ZipFile(io.BytesIO(data))
-    except zipfile.BadZipFile:
-        raise ApiError(422, "the body is not a zip of a release folder") from None
-    with archive, tempfile.TemporaryDirectory(prefix="thermoscope-release-") as tmp:
-        files = [m for m in archive.infolist() if not m.is_dir()]
-        if len(files) > MAX_MEMBERS:
-            raise ApiError(422, f"the zip holds {len(files)} files, more than {MAX_MEMBERS}")
-        if sum(m.file_size for m in files) > limit:
-            raise ApiError(422, f"the zip's files unpack to more than {limit} bytes")
-        names = [_safe_name(m.filename) for m in files]
-        strip = _top_folder(names)
+    with tempfile.TemporaryDirectory(prefix="thermoscope-release-") as tmp:
         folder = Path(tmp) / "release"
-        folder.mkdir()
-        left = limit  # counted as read: a declared size may lie
-        for member, name in zip(files, names, strict=True):
-            relative = PurePosixPath(*name.parts[strip:])
-            target = folder.joinpath(*relative.parts)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                with archive.open(member) as source:
-                    content = source.read(left + 1)
-            except (zipfile.BadZipFile, zlib.error, OSError, EOFError) as exc:
-                raise ApiError(422, f"{name}: cannot be unpacked ({exc})") from None
-            left -= len(content)
-            if left < 0:
-                raise ApiError(422, f"the zip's files unpack to more than {limit} bytes")
-            target.write_bytes(content)
+        try:
+            unpack_release(data, folder, limit=limit)
+        except ReleaseError as exc:
+            raise ApiError(422, str(exc)) from None
         yield folder
-
-
-def _safe_name(name: str) -> PurePosixPath:
-    path = PurePosixPath(name)
-    if path.is_absolute() or ".." in path.parts or "\\" in name or not path.parts:
-        raise ApiError(422, f"the zip holds an unsafe file name {name!r}")
-    return path
-
-
-def _top_folder(names: Sequence[PurePosixPath]) -> int:
-    """1 when every file lies in one top-level folder and the manifest is not at the root."""
-    if any(n == PurePosixPath(MANIFEST_FILE) for n in names):
-        return 0
-    tops = {n.parts[0] for n in names if len(n.parts) > 1}
-    return 1 if len(tops) == 1 and all(len(n.parts) > 1 for n in names) else 0
-
-
-def pack(folder: Path) -> bytes:
-    """A release folder as zip bytes (files at the zip's root, sorted; deterministic)."""
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as out:
-        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-            info = zipfile.ZipInfo(path.relative_to(folder).as_posix(), (1980, 1, 1, 0, 0, 0))
-            info.compress_type = zipfile.ZIP_DEFLATED
-            out.writestr(info, path.read_bytes())
-    return buffer.getvalue()
 
 
 @contextmanager

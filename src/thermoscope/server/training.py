@@ -23,6 +23,7 @@ from thermoscope.core import ThermalFrame
 from thermoscope.datasets.versions import Version
 from thermoscope.models.fitting import train_release
 from thermoscope.models.labelled import LabelledData
+from thermoscope.models.release_zip import pack_release
 from thermoscope.server.db.models import DatasetVersion, Frame
 from thermoscope.server.errors import ApiError, not_found
 from thermoscope.server.jobs import JobContext
@@ -32,7 +33,6 @@ from thermoscope.server.releases import (
     heatmap_key,
     margin,
     newest_version,
-    pack,
 )
 from thermoscope.storage.identity import read_celsius
 
@@ -107,7 +107,7 @@ def train_model(job: JobContext) -> dict[str, Any]:
             holdout=float(params["holdout"]),
             private_key=key,
         )
-        zipped = pack(trained.folder)
+        zipped = pack_release(trained.folder)
     job.progress(0.9, f"storing release v{version}")
     row = add_release(
         ctx,
