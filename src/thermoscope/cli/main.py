@@ -22,6 +22,7 @@ from thermoscope.cli.fuse import fuse_command
 from thermoscope.cli.inputs import expand_inputs
 from thermoscope.cli.inspection import inspect_command, recipe_app, synth_command
 from thermoscope.cli.model import model_app
+from thermoscope.cli.scale import batch_app
 from thermoscope.cli.serve import serve_command
 from thermoscope.cli.twin import twin_app
 from thermoscope.core import ThermoscopeError
@@ -44,6 +45,7 @@ app.add_typer(model_app, name="model")
 app.command("serve")(serve_command)
 app.add_typer(edge_app, name="edge")
 app.add_typer(twin_app, name="twin")
+app.add_typer(batch_app, name="batch")
 
 Inputs = Annotated[
     list[str],
