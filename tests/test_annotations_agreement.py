@@ -319,3 +319,18 @@ def test_from_inspection_of_the_recipe_engine() -> None:
         item_id="pcb-1", width=160, height=120, annotations=pre.annotations, verdicts=(pre.verdict,)
     )
     assert AnnotatedItem.from_dict(item.to_dict()) == item
+
+
+def test_a_retake_inspection_drafts_no_verdict_and_no_defects() -> None:
+    inspection = Inspection.of(
+        "a.jpg",
+        2,
+        [
+            finding("protocol", "top focus", Verdict.RETAKE),
+            finding("u1-max", "U1", Verdict.NG, explanation="U1 hot"),
+        ],
+    )
+    pre = from_inspection(inspection, REGIONS, model_name="m", version="1", frame_shape=(120, 160))
+    assert (pre.annotations, pre.verdict, pre.unplaced) == ((), None, ())
+    item = AnnotatedItem(item_id="a", width=160, height=120, annotations=pre.annotations)
+    assert item.verdicts == ()

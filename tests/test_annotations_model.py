@@ -233,6 +233,8 @@ def test_verdict_label() -> None:
         VerdictLabel(verdict=Verdict.NG, provenance=ANNA)
     with pytest.raises(AnnotationError, match="not WARN"):
         VerdictLabel(verdict=Verdict.WARN, reason="x", provenance=ANNA)
+    with pytest.raises(AnnotationError, match="OK or NG, not RETAKE"):
+        VerdictLabel(verdict=Verdict.RETAKE, reason="blurred", provenance=ANNA)
     with pytest.raises(AnnotationError, match="reason must be a string"):
         VerdictLabel(verdict=Verdict.NG, reason=3, provenance=ANNA)  # type: ignore[arg-type]
     with pytest.raises(AnnotationError, match="provenance: author must be a string"):

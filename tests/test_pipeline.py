@@ -10,7 +10,14 @@ import numpy as np
 import pytest
 
 import thermoscope.io as tio
-from thermoscope.core import Finding, FrameMetadata, ThermalFrame, ThermalSequence, Verdict
+from thermoscope.core import (
+    Finding,
+    FrameMetadata,
+    Inspection,
+    ThermalFrame,
+    ThermalSequence,
+    Verdict,
+)
 from thermoscope.pipeline import (
     DecodedPart,
     PartModel,
@@ -189,3 +196,13 @@ def test_decode_errors_name_the_file_and_say_when_it_is_too_large() -> None:
     assert big.value.too_large
     with pytest.raises(PipelineError, match="the part has no frame"):
         Pipeline(recipe([MAX_U3])).inspect_part([], source="nothing")
+
+
+def test_drafts_of_a_retake_part_hold_no_verdict_and_no_defects() -> None:
+    pipeline = Pipeline(recipe([MAX_U3]), StubModel(0.8))
+    judged = pipeline.inspect_part(frame(90.0), source="p")
+    protocol = Finding("protocol", "top focus", 0.1, 2.0, Verdict.RETAKE, "retake: out of focus")
+    retake = Inspection.of("p", judged.frame, [*judged.findings, protocol])
+    assert retake.verdict is Verdict.RETAKE
+    pre = pipeline.drafts(retake, (H, W))
+    assert (pre.annotations, pre.verdict, pre.unplaced) == ((), None, ())

@@ -18,7 +18,14 @@ import pytest
 from thermoscope.core import Finding, ThermalFrame, Verdict
 from thermoscope.edge.agent import Agent
 from thermoscope.edge.config import TriggerConfig, parse_config
-from thermoscope.edge.parts import ERROR_RULE, ERROR_UNREADABLE, PartDone
+from thermoscope.edge.parts import (
+    ERROR_RULE,
+    ERROR_UNREADABLE,
+    WARNING_RETAKE,
+    WARNING_WARN_VERDICT,
+    PartDone,
+    plc_verdict,
+)
 from thermoscope.edge.plc import Delivery, MemoryPlcLink
 from thermoscope.edge.sources import SyntheticSource
 from thermoscope.pipeline import Pipeline, decode_bytes
@@ -193,6 +200,53 @@ def test_a_swapped_model_judges_from_the_next_part_and_recent_frames_are_kept(
     assert "model:stub" not in rules[0] | rules[1]
     assert "model:stub" in rules[2]
     assert done[2].inspection.verdict is Verdict.NG
+
+
+class RetakeStub(Stub):
+    """A model whose one finding says the capture must be repeated."""
+
+    def findings(self, frame: ThermalFrame, *, ambient_c: float | None = None) -> list[Finding]:
+        return [Finding("model:stub", "focus", 0.1, 0.5, Verdict.RETAKE, "blurred", unit="score")]
+
+
+@pytest.mark.parametrize(
+    ("verdict", "want"),
+    [
+        (Verdict.OK, (True, 0)),
+        (Verdict.WARN, (True, WARNING_WARN_VERDICT)),
+        (Verdict.NG, (False, 0)),
+        (Verdict.RETAKE, (False, WARNING_RETAKE)),
+    ],
+)
+def test_every_verdict_has_a_plc_result(verdict: Verdict, want: tuple[bool, int]) -> None:
+    assert plc_verdict(verdict) == want
+
+
+def test_a_retake_part_fails_at_the_plc_with_the_retake_warning(tmp_path: Path) -> None:
+    settings = parse_config(
+        config(tmp_path, trigger={"kind": "plc"}, plc={"kind": "modbus", "modbus": {"depth": 2}})
+    )
+
+    async def go() -> tuple[Any, list[PartDone]]:
+        link = MemoryPlcLink(depth=2)
+        done: list[PartDone] = []
+        agent = Agent(settings, plc=link, on_part=done.append)
+        await agent.start()
+        assert agent.swap_model(RetakeStub()) is None
+        runner = asyncio.create_task(agent.loop())
+        out = await plc_cycle(link, 21)
+        agent.stop()
+        await runner
+        await agent.close()
+        return out, done
+
+    out, done = asyncio.run(go())
+    assert done[0].inspection.verdict is Verdict.RETAKE
+    assert (out.job_pass, out.job_fail, out.error_code) == (False, True, 0)
+    assert out.warning_code & WARNING_RETAKE
+    journal = tmp_path / "outbox.results.jsonl"
+    results = [json.loads(x) for x in journal.read_text(encoding="utf-8").splitlines()]
+    assert [r["verdict"] for r in results if "verdict" in r] == ["RETAKE"]
 
 
 def test_a_watched_folder_is_inspected_file_by_file(tmp_path: Path) -> None:

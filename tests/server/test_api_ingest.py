@@ -333,3 +333,22 @@ def test_a_cut_jpeg_upload_is_called_truncated_and_named(server: Server) -> None
     assert detail.startswith("IR_0001.jpg: truncated JPEG")
     assert "<bytes>" not in detail
     assert "unknown signature" not in detail
+
+
+def test_a_retake_from_the_edge_is_kept_without_drafts(server: Server) -> None:
+    pid = server.project()["id"]
+    focus = {"rule": "protocol", "region": "top focus", "value": 0.1, "limit": 2.0}
+    findings = {
+        "source": "cam-3/part-18",
+        "frame": 0,
+        "verdict": "RETAKE",
+        "findings": [{**focus, "verdict": "RETAKE", "explanation": "retake: out of focus"}],
+    }
+    body = ingest(server.admin, pid, npy_file(11), findings=json.dumps(findings))
+    assert body.status_code == 201, body.text
+    fid = body.json()["frame_id"]
+    frame = server.admin.get(f"{API}/frames/{fid}").json()
+    assert frame["machine_findings"]["verdict"] == "RETAKE"
+    assert frame["machine_verdict"] is None  # not a judgement of the part
+    item = server.admin.get(f"{API}/frames/{fid}/annotations").json()["item"]
+    assert (item["annotations"], item["verdicts"]) == ([], [])

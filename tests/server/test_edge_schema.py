@@ -48,3 +48,14 @@ def test_the_schema_bounds_what_the_contract_leaves_open() -> None:
         EdgeFinding.model_validate({**base, "score": 1.5})
     with pytest.raises(ValidationError, match="colour"):
         EdgeFinding.model_validate({**base, "colour": "red"})
+
+
+@pytest.mark.parametrize("verdict", list(Verdict))
+def test_every_core_verdict_passes_the_schema(verdict: Verdict) -> None:
+    finding = Finding("protocol", "top focus", 0.1, 2.0, verdict, "why")
+    record = json.loads(json.dumps(Inspection.of("part-1", 0, [finding]).to_json()))
+    edge = EdgeInspection.model_validate(record)
+    assert edge.contract_json() == record
+    assert Inspection.from_json(edge.contract_json()).verdict is verdict
+    with pytest.raises(ValidationError, match="verdict"):
+        EdgeInspection.model_validate({**record, "verdict": verdict.value.lower() + "?"})

@@ -396,7 +396,8 @@ class VerdictLabel(Reviewable):
 
     Attributes:
         id: unique within its item.
-        verdict: ``Verdict.OK`` or ``Verdict.NG`` (WARN is a rule outcome, not ground truth).
+        verdict: ``Verdict.OK`` or ``Verdict.NG`` (WARN is a rule outcome and RETAKE a capture to
+            repeat, neither is ground truth about the part).
         reason: why (required for NG), e.g. "U1 above 85 °C".
         frame: 0-based frame index, or ``None`` for the whole item (the part).
         provenance: who or what decided it.
@@ -418,8 +419,8 @@ class VerdictLabel(Reviewable):
             verdict = Verdict(self.verdict)
         except ValueError:
             raise AnnotationError(f"{what}: unknown verdict {self.verdict!r}") from None
-        if verdict is Verdict.WARN:
-            raise AnnotationError(f"{what}: a ground-truth verdict is OK or NG, not WARN")
+        if verdict not in (Verdict.OK, Verdict.NG):
+            raise AnnotationError(f"{what}: a ground-truth verdict is OK or NG, not {verdict}")
         object.__setattr__(self, "verdict", verdict)
         if verdict is Verdict.NG and not self.reason.strip():
             raise AnnotationError(f"{what}: an NG verdict needs a reason")

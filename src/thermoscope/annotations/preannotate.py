@@ -22,6 +22,11 @@ annotation marked machine-made:
 
 The inspection's verdict becomes a draft ``VerdictLabel``: NG when the inspection is NG (reason:
 the NG findings' explanations), OK otherwise (WARN findings are listed in the reason).
+
+A RETAKE inspection (the capture broke the recipe's protocol) drafts nothing: no verdict (it is
+not ground truth about the part, ``VerdictLabel`` refuses it) and no annotations (findings on an
+unusable capture are not defects a person should confirm); the frame stays without a draft
+until it is captured again or a person judges it.
 """
 
 from __future__ import annotations
@@ -45,12 +50,13 @@ class PreAnnotation:
 
     Attributes:
         annotations: one per NG / WARN finding that could be placed.
-        verdict: the draft OK / NG verdict (frame = the inspection's frame).
+        verdict: the draft OK / NG verdict (frame = the inspection's frame); ``None`` for a
+            RETAKE inspection.
         unplaced: NG / WARN findings with no geometry (their region unknown and no pixel).
     """
 
     annotations: tuple[Annotation, ...]
-    verdict: VerdictLabel
+    verdict: VerdictLabel | None
     unplaced: tuple[Finding, ...]
 
 
@@ -92,6 +98,8 @@ def from_inspection(
         kinds: rule name -> rule kind, the labels of the drafts (see the module docstring).
         created: time stamp of the drafts (now when ``None``).
     """
+    if inspection.verdict is Verdict.RETAKE:
+        return PreAnnotation((), None, ())
     frame = inspection.frame if inspection.frame is not None else 0
     annotations: list[Annotation] = []
     unplaced: list[Finding] = []

@@ -60,7 +60,6 @@ from thermoscope.edge.parts import (
     JOURNAL_SINK,
     WARNING_FRAME_REFUSED,
     WARNING_NOT_RECORDED,
-    WARNING_WARN_VERDICT,
     JournalSink,
     PartDone,
     RecentPart,
@@ -69,6 +68,7 @@ from thermoscope.edge.parts import (
     frame_meta,
     judge,
     overrun_event,
+    plc_verdict,
 )
 from thermoscope.edge.plc.handshake import Delivery, InspectionResult, recipe_checksum
 from thermoscope.edge.plc.link import HandshakeLink, PlcLink
@@ -531,12 +531,12 @@ class Agent:
                 flagged = "drift"
             elif sampled(content_id, self.config.outbox.ok_sample_share):
                 flagged = "sample"
-        warning = WARNING_WARN_VERDICT if verdict is Verdict.WARN else 0
+        passed, warning = plc_verdict(verdict)
         warning |= self._record(trigger, capture, pipeline, inspection, alarms, flagged, content_id)
         part_id = trigger.part_id or (capture.part_id if capture is not None else "")
         result = InspectionResult(
             trigger.number,
-            verdict is not Verdict.NG,
+            passed,
             error,
             warning,
             0.0,

@@ -233,7 +233,7 @@ class PartOutcome:
 
     @property
     def verdict(self) -> str:
-        """OK, WARN or NG."""
+        """OK, WARN, NG or RETAKE."""
         return str(self.inspection["verdict"])
 
     def payload(self) -> dict[str, Any]:

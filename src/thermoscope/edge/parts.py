@@ -31,6 +31,7 @@ ERROR_ACQUISITION = 3  # the source gave no frame for the trigger
 WARNING_WARN_VERDICT = 1  # a finding is in its warning band
 WARNING_NOT_RECORDED = 2  # the outbox could not record the part (disk or database failure)
 WARNING_FRAME_REFUSED = 4  # the part's NG frame did not fit the disk budget
+WARNING_RETAKE = 8  # verdict RETAKE: the capture broke the recipe's protocol (job_fail)
 #: The outbox sink of the local results journal (used when neither MQTT nor a webhook is set).
 JOURNAL_SINK = "journal"
 #: The rule name of an edge-side error finding (an NG verdict with an error code).
@@ -110,6 +111,19 @@ def error_inspection(source: str, code: int, reason: str) -> Inspection:
         unit="",
     )
     return Inspection.of(source, None, [finding])
+
+
+def plc_verdict(verdict: Verdict) -> tuple[bool, int]:
+    """What the PLC gets for an inspection's verdict: ``job_pass`` and the warning bits.
+
+    OK passes; WARN passes with ``WARNING_WARN_VERDICT``; NG fails; RETAKE (the capture broke
+    the recipe's protocol, the part is not judged) fails with ``WARNING_RETAKE`` and no error
+    code, so a PLC that reads only pass/fail rejects the part and one that reads the warning
+    word can present it to the camera again.
+    """
+    if verdict is Verdict.RETAKE:
+        return False, WARNING_RETAKE
+    return verdict is not Verdict.NG, WARNING_WARN_VERDICT if verdict is Verdict.WARN else 0
 
 
 def alarm_detail(alarm: DriftAlarm) -> dict[str, Any]:

@@ -158,14 +158,15 @@ def preannotate(
     if inspection is None or pre is None:
         return PreAnnotated(base, None, None, None, learned)
     try:
-        item = dataclasses.replace(base, annotations=pre.annotations, verdicts=(pre.verdict,))
+        verdicts = () if pre.verdict is None else (pre.verdict,)
+        item = dataclasses.replace(base, annotations=pre.annotations, verdicts=verdicts)
     except AnnotationError:
         return PreAnnotated(base, inspection.to_json(), None, None, learned)
     scores = [a.provenance.score for a in pre.annotations if a.provenance.score is not None]
     return PreAnnotated(
         item,
         inspection.to_json(),
-        pre.verdict.verdict.value,
+        None if pre.verdict is None else pre.verdict.verdict.value,
         min(scores) if scores else None,
         learned,
     )

@@ -182,16 +182,17 @@ def _predict_frame(
         results.append(item)
     said = None if recorder is None else recorder.prediction
     score = said.score if said is not None else 1.0
-    results.append(
-        {
-            "id": "verdict",
-            "from_name": choice_from,
-            "to_name": choice_to,
-            "type": "choices",
-            "value": {"choices": [pre.verdict.verdict.value]},
-            "score": score,
-        }
-    )
+    if pre.verdict is not None:  # a RETAKE inspection drafts no verdict
+        results.append(
+            {
+                "id": "verdict",
+                "from_name": choice_from,
+                "to_name": choice_to,
+                "type": "choices",
+                "value": {"choices": [pre.verdict.verdict.value]},
+                "score": score,
+            }
+        )
     if model is not None:
         version = f"{model.name}:{model.version}"
     else:

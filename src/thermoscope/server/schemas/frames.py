@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 import math
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, StringConstraints, field_validator
 
+from thermoscope.core import Verdict
 from thermoscope.server.schemas.common import Request
 
 Filename = Annotated[str, StringConstraints(min_length=1, max_length=255)]
@@ -27,7 +28,7 @@ class EdgeFinding(Request):
     region: Annotated[str, StringConstraints(max_length=200)] = ""
     value: float | None = Field(default=None, description="measured value in unit; null = NaN")
     limit: float | None = Field(default=None, description="the limit held against, in unit")
-    verdict: Literal["OK", "WARN", "NG"]
+    verdict: Verdict = Field(description="OK, WARN, NG or RETAKE (core.Verdict)")
     x: int | None = Field(default=None, ge=0, le=1 << 20)
     y: int | None = Field(default=None, ge=0, le=1 << 20)
     explanation: Annotated[str, StringConstraints(max_length=2000)] = ""
@@ -63,7 +64,7 @@ class EdgeInspection(Request):
 
     source: Annotated[str, StringConstraints(max_length=1000)] = ""
     frame: int | None = Field(default=None, ge=0, le=1 << 20)
-    verdict: Literal["OK", "WARN", "NG"]
+    verdict: Verdict = Field(description="the worst finding's verdict (core.Verdict)")
     findings: list[EdgeFinding] = Field(default_factory=list, max_length=10_000)
     model: Annotated[str, StringConstraints(max_length=200)] = ""
     model_version: Annotated[str, StringConstraints(max_length=100)] = ""
