@@ -226,15 +226,40 @@ def edit(item: dict[str, Any], who: str, marker: str, rng: random.Random) -> dic
     return {**item, "annotations": [*keep, box]}
 
 
+class Window:
+    """The measured time: it opens once every logged-in client is ready (log-ins, with their
+    password hashes, are set-up, not load) and lasts ``seconds``."""
+
+    def __init__(self, clients: int, seconds: float) -> None:
+        self.waiting = clients
+        self.seconds = seconds
+        self.until = float("inf")
+        self.opened = asyncio.Event()
+
+    async def ready(self) -> None:
+        """Wait, logged in, until every client is; the last one opens the window."""
+        self.waiting -= 1
+        if self.waiting == 0:
+            self.until = time.monotonic() + self.seconds
+            self.opened.set()
+        await self.opened.wait()
+
+
 async def annotator(
-    url: str, index: int, frames: list[str], until: float, think: tuple[float, float], out: Results
+    url: str,
+    index: int,
+    frames: list[str],
+    window: Window,
+    think: tuple[float, float],
+    out: Results,
 ) -> None:
     who = f"ann{index}"
     rng = random.Random(index)
     async with httpx.AsyncClient(base_url=url, timeout=60) as client:
         await login(client, who)
+        await window.ready()
         count = 0
-        while time.monotonic() < until:
+        while time.monotonic() < window.until:
             fid = rng.choice(frames)
             started = time.perf_counter()
             got = await client.get(f"{API}/frames/{fid}/annotations")
@@ -266,14 +291,15 @@ async def ingester(
     token: str,
     pid: int,
     files: list[bytes],
-    until: float,
+    window: Window,
     think: tuple[float, float],
     out: Results,
 ) -> None:
     rng = random.Random(token)
     headers = {"Authorization": f"Bearer {token}"}
     async with httpx.AsyncClient(base_url=url, timeout=60, headers=headers) as client:
-        while time.monotonic() < until and files:
+        await window.opened.wait()
+        while time.monotonic() < window.until and files:
             data = files.pop()
             started = time.perf_counter()
             answer = await client.post(
@@ -298,10 +324,11 @@ async def celsius_ms(client: httpx.AsyncClient, fid: str) -> float:
     return elapsed
 
 
-async def watcher(url: str, fid: str, until: float, out: Results) -> None:
+async def watcher(url: str, fid: str, window: Window, out: Results) -> None:
     async with httpx.AsyncClient(base_url=url, timeout=60) as client:
         await login(client, "admin")
-        while time.monotonic() < until:
+        await window.ready()
+        while time.monotonic() < window.until:
             out.celsius_load_ms.append(await celsius_ms(client, fid))
             await asyncio.sleep(0.5)
 
@@ -315,16 +342,16 @@ async def run(args: argparse.Namespace, url: str) -> tuple[Results, dict[str, An
         idle = [await celsius_ms(client, info["big"]) for _ in range(30)]
     files = boards(args.ingesters * int(args.seconds) + 10, seed=2)
     out = Results()
-    until = time.monotonic() + args.seconds
+    window = Window(annotators + 1, args.seconds)
     tasks = [
-        annotator(url, i, info["frames"], until, (args.think_min, args.think_max), out)
+        annotator(url, i, info["frames"], window, (args.think_min, args.think_max), out)
         for i in range(annotators)
     ]
     tasks += [
-        ingester(url, token, info["pid"], files, until, (args.think_min, args.think_max), out)
+        ingester(url, token, info["pid"], files, window, (args.think_min, args.think_max), out)
         for token in info["tokens"]
     ]
-    tasks.append(watcher(url, info["big"], until, out))
+    tasks.append(watcher(url, info["big"], window, out))
     await asyncio.gather(*tasks)
     out.drain_s = await drain(url, info["tokens"], info["pid"], args.agents, args.backlog, out)
     return out, info, idle
