@@ -40,6 +40,7 @@ from thermoscope.server.routers import (
     accounts,
     auth,
     datasets,
+    fleet,
     frames,
     label_studio,
     measure,
@@ -290,6 +291,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(models.router, prefix=API_PREFIX)
     app.include_router(label_studio.router, prefix=API_PREFIX)
     app.include_router(twin.router, prefix=API_PREFIX)
+    app.include_router(fleet.router, prefix=API_PREFIX)
     if settings.serve_web and WEB_DIR.is_dir():
         app.mount("/", StaticFiles(directory=WEB_DIR, html=True), name="web")
     return app
