@@ -439,6 +439,14 @@ CASES: dict[tuple[str, str], Case] = {
     ("GET", "/ml/{pid}/health"): Case(project(Action.READ)),
     ("GET", "/projects/{pid}/twin"): Case(project(Action.READ)),
     ("GET", "/projects/{pid}/twin/stations/{station}/parts"): Case(project(Action.READ)),
+    ("POST", "/projects/{pid}/stations/{station}/status"): Case(
+        project(Action.INGEST), lambda w, who: {"json": {"model_version": 1, "healthy": True}}
+    ),
+    ("GET", "/projects/{pid}/stations"): Case(project(Action.READ)),
+    ("POST", "/projects/{pid}/rollouts"): Case(
+        project(Action.MANAGE), lambda w, who: {"json": {"version": 1, "first": "st-1"}}
+    ),
+    ("GET", "/projects/{pid}/rollouts/current"): Case(project(Action.READ)),
     ("POST", "/ml/{pid}/setup"): Case(project(Action.READ), lambda w, who: {"json": {}}),
     ("POST", "/ml/{pid}/predict"): Case(
         project(Action.READ),
