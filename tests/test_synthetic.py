@@ -61,6 +61,11 @@ def test_a_part_does_not_depend_on_the_parts_made_before_it() -> None:
     alone = pcb.part(bad.index, defect=bad.defects[0].kind)
     assert np.array_equal(alone.frame.raw, bad.frame.raw)
     assert alone.defects[0].where == bad.defects[0].where
+    plan = pcb.plan(40, defect_rate=0.1)
+    assert len(plan) == 4
+    assert {p.index: p.defects[0].kind for p in run if p.is_defective} == plan
+    with pytest.raises(ValueError, match="defect_rate"):
+        pcb.plan(4, defect_rate=1.5)
 
 
 @pytest.mark.parametrize(("product", "kind"), DEFECTS)

@@ -103,22 +103,9 @@ class SyntheticSource:
             scale=config.scale,
             difficulty=config.difficulty,  # type: ignore[arg-type]  # checked by the config
         )
-        self._plan = self._defects()
+        self._plan = self.line.plan(config.count, defect_rate=config.defect_rate)
         self._next = 0
         self._due = 0.0
-
-    def _defects(self) -> dict[int, str]:
-        """Which parts are defective, and how: as ``ProductLine.run`` plans a run of ``count``."""
-        count, rate = self.config.count, self.config.defect_rate
-        rng = np.random.default_rng([self.line._seed, 2, count])  # the line's own plan
-        chosen_count = round(count * rate)
-        if not chosen_count:
-            return {}
-        chosen = rng.choice(count, size=chosen_count, replace=False)
-        kinds = rng.choice(len(self.line.model.defect_kinds), size=chosen_count)
-        return {
-            int(i): self.line.model.defect_kinds[int(k)] for i, k in zip(chosen, kinds, strict=True)
-        }
 
     def part(self, index: int) -> SyntheticPart:
         """Part ``index`` of the run (the same part every time)."""

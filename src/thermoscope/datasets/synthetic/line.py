@@ -372,6 +372,23 @@ class ProductLine:
             index, serial, model.name, tuple(frames), defects, ambient_c, drift_c, pose
         )
 
+    def plan(self, parts: int, *, defect_rate: float = 0.05) -> dict[int, str]:
+        """The defects of a run of ``parts`` parts, as ``run`` makes them: part index ->
+        defect class, for ``round(parts * defect_rate)`` parts chosen at random (classes drawn
+        uniformly from the product's). Depends only on the line's seed, ``parts`` and
+        ``defect_rate``.
+
+        Raises:
+            ValueError: ``parts`` < 0 or ``defect_rate`` outside [0, 1].
+        """
+        if parts < 0 or not 0.0 <= defect_rate <= 1.0:
+            raise ValueError("parts must be >= 0 and defect_rate within [0, 1]")
+        rng = np.random.default_rng([self._seed, 2, parts])
+        count = round(parts * defect_rate)
+        chosen = rng.choice(parts, size=count, replace=False) if count else np.array([], int)
+        kinds = rng.choice(len(self.model.defect_kinds), size=count)
+        return {int(i): self.model.defect_kinds[int(k)] for i, k in zip(chosen, kinds, strict=True)}
+
     def run(
         self,
         parts: int,
@@ -380,18 +397,12 @@ class ProductLine:
         drift: Drift | None = None,
         sequence: bool = False,
     ) -> Iterator[SyntheticPart]:
-        """Parts ``0..parts-1``; ``round(parts * defect_rate)`` of them, at random, defective.
+        """Parts ``0..parts-1``, defective as ``plan`` says.
 
-        Defect classes are drawn uniformly from the product's. The choice depends only on the
-        line's seed, ``parts`` and ``defect_rate``.
+        Raises:
+            ValueError: ``parts`` < 0 or ``defect_rate`` outside [0, 1].
         """
-        if parts < 0 or not 0.0 <= defect_rate <= 1.0:
-            raise ValueError("parts must be >= 0 and defect_rate within [0, 1]")
-        rng = np.random.default_rng([self._seed, 2, parts])
-        count = round(parts * defect_rate)
-        chosen = rng.choice(parts, size=count, replace=False) if count else np.array([], int)
-        kinds = rng.choice(len(self.model.defect_kinds), size=count)
-        plan = {int(i): self.model.defect_kinds[int(k)] for i, k in zip(chosen, kinds, strict=True)}
+        plan = self.plan(parts, defect_rate=defect_rate)
         for index in range(parts):
             yield self.part(index, defect=plan.get(index), sequence=sequence, drift=drift)
 
