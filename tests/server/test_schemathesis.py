@@ -25,10 +25,10 @@ from thermoscope.datasets.synthetic import simulate_run
 from thermoscope.pipeline.demo import example_recipe
 from thermoscope.server import create_app
 from thermoscope.server.auth import SCOPES, Principal, digest
-from thermoscope.server.datasets import build_version
-from thermoscope.server.db.models import ApiToken, Membership, Project, User, now
+from thermoscope.server.datasets import HANDLERS
+from thermoscope.server.db.models import ApiToken, Job, Membership, Project, User, now
 from thermoscope.server.ingest import ingest_bytes
-from thermoscope.server.jobs import JobContext
+from thermoscope.server.jobs import JobRunner, add_job
 
 #: Examples per operation: modest so the suite stays fast; raise THERMOSCOPE_FUZZ_EXAMPLES for a
 #: deeper run (and THERMOSCOPE_FUZZ_DATABASE_URL to fuzz another database than SQLite).
@@ -70,7 +70,14 @@ def api_schema(
     writer = next(w for w in tio.writers() if w.name == "flir-seq")
     part = next(iter(simulate_run("pcb", parts=1, defect_rate=1, rng=np.random.default_rng(0))))
     frame = ingest_bytes(ctx, pid, principal, writer.emit([part.frame]), "board.seq")
-    version = build_version(JobContext(ctx, "none", {"project_id": pid}, 60.0))
+    with ctx.db.write() as session:
+        job_id = add_job(session, "dataset_version", pid, {"project_id": pid}, "admin").id
+    assert JobRunner(ctx, HANDLERS).run_pending() == 1
+    with ctx.db.read() as session:
+        job = session.get(Job, job_id)
+        assert job is not None
+        assert job.state == "done", job.error
+        version = dict(job.result or {})
     known = {"pid": pid, "fid": frame.frame_id, "vid": version["version_id"]}
     auth = {"Authorization": f"Bearer {token}"}
     return schema.exclude(method="DELETE", path_regex="^/api/v1/tokens/"), known, auth
