@@ -65,6 +65,17 @@ async def until_published(log: Any, parts: int, timeout_s: float = 20.0) -> None
         await asyncio.sleep(0.05)
 
 
+async def settled_overrun(plc: ModbusPlc, last: int) -> dict[str, Any]:
+    """The PLC's bits and registers once the last triggered part has been judged: the overrun
+    flag can rise on an earlier part while the last one is still being processed."""
+    while True:
+        bits = await plc.until(lambda b: b["overrun"] and not b["busy"])
+        registers = await plc.registers()
+        if registers["last_overrun_result_id"] == last:
+            return {**bits, **registers}
+        await asyncio.sleep(0.001)
+
+
 async def run_line(
     config: dict[str, Any], broker: Broker, numbers: list[int], *, stop_acking: int = 0
 ) -> tuple[dict[int, PlcResult], Any, list[PartDone], Any]:
@@ -86,8 +97,7 @@ async def run_line(
                 extra = range(numbers[-1] + 1, numbers[-1] + 1 + stop_acking)
                 for number in extra:
                     await plc.trigger(number)
-                await plc.until(lambda b: b["overrun"] and not b["busy"])
-                overrun = {**(await plc.bits()), **(await plc.registers())}
+                overrun = await asyncio.wait_for(settled_overrun(plc, extra[-1]), 30)
                 for _ in range(8):  # the buffered ones, in order
                     result = await plc.take_result()
                     results[result.result_id] = result
