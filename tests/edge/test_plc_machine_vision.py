@@ -44,7 +44,7 @@ class Events:
         self.queue.put_nowait(event)
 
     async def next(self) -> Any:
-        return await asyncio.wait_for(self.queue.get(), 3)
+        return await asyncio.wait_for(self.queue.get(), 10)
 
 
 class Line:
@@ -103,7 +103,7 @@ def run(script: Callable[[MachineVisionServer, Line], Awaitable[None]]) -> None:
         async with vision_server() as (server, line):
             await script(server, line)
 
-    asyncio.run(asyncio.wait_for(main(), 15))
+    asyncio.run(asyncio.wait_for(main(), 40))
 
 
 def test_start_single_job_gives_a_trigger_and_a_result_ready_event() -> None:
@@ -118,7 +118,7 @@ def test_start_single_job_gives_a_trigger_and_a_result_ready_event() -> None:
         assert await line.state() == ("Operational", "SingleExecution")
         with pytest.raises(ua.UaStatusCodeError, match="BadInvalidState"):
             await line.start("StartSingleJob", "meas-2", "part-B")  # still acquiring
-        trigger = await asyncio.wait_for(server.wait_trigger(), 3)
+        trigger = await asyncio.wait_for(server.wait_trigger(), 10)
         assert trigger.part_id == "part-A"
         await server.acquisition_done()
         assert await line.state() == ("Operational", "Ready")
@@ -184,7 +184,7 @@ def test_continuous_execution_runs_until_stop() -> None:
         assert await line.state() == ("Operational", "ContinuousExecution")
         ids = []
         for _ in range(3):
-            trigger = await asyncio.wait_for(server.wait_trigger(), 3)
+            trigger = await asyncio.wait_for(server.wait_trigger(), 10)
             ids.append(trigger.trigger_id)
             await server.acquisition_done()
             assert await line.state() == ("Operational", "ContinuousExecution")
