@@ -2,12 +2,13 @@
 gives them, results journalled), the PLC handshake through the in-memory link (ids echoed,
 processing time, overrun, the status page), an MQTT trigger command, a watched folder, results
 to a signed webhook, and the model seam (a model swapped between parts; recent frames for shadow
-runs)."""
+runs), and a sequence part decoded once (its frames' ids and its inspection from one pass)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,9 @@ import httpx
 import numpy as np
 import pytest
 
-from thermoscope.core import Finding, ThermalFrame, Verdict
+import thermoscope.io as tio
+from thermoscope.core import Finding, ThermalFrame, ThermalSequence, Verdict
+from thermoscope.datasets.synthetic import ProductLine
 from thermoscope.edge.agent import Agent
 from thermoscope.edge.config import TriggerConfig, parse_config
 from thermoscope.edge.parts import (
@@ -27,12 +30,13 @@ from thermoscope.edge.parts import (
     plc_verdict,
 )
 from thermoscope.edge.plc import Delivery, MemoryPlcLink
-from thermoscope.edge.sources import SyntheticSource
+from thermoscope.edge.sources import ReplaySource, SyntheticSource, encode_frames
 from thermoscope.pipeline import Pipeline, decode_bytes
 from thermoscope.recipes import load_recipe
 
 ROOT = Path(__file__).resolve().parents[2]
 RECIPE = ROOT / "examples" / "pcb.yaml"
+SEAL = ROOT / "examples" / "seal.yaml"
 
 
 def config(tmp_path: Path, **overrides: Any) -> dict[str, Any]:
@@ -77,8 +81,6 @@ def test_free_run_gives_the_pipelines_verdicts_and_journals_every_result(tmp_pat
 
 
 def test_the_synthetic_source_makes_the_lines_own_run(tmp_path: Path) -> None:
-    from thermoscope.datasets.synthetic import ProductLine
-
     settings = parse_config(config(tmp_path))
     source = SyntheticSource(settings.source)  # type: ignore[arg-type]
     line = ProductLine("pcb", rng=np.random.default_rng(0))
@@ -86,6 +88,61 @@ def test_the_synthetic_source_makes_the_lines_own_run(tmp_path: Path) -> None:
         mine = source.part(part.index)
         assert [d.kind for d in mine.defects] == [d.kind for d in part.defects]
         assert np.array_equal(mine.frame.celsius, part.frame.celsius)
+
+
+class CountedReader:
+    """A format reader whose sequences count how often each frame is decoded."""
+
+    def __init__(self, reader: Any, decodes: Counter[tuple[int, int]]) -> None:
+        self.reader = reader
+        self.decodes = decodes
+
+    def parse(self, data: bytes, limits: tio.DecodeLimits) -> ThermalSequence:
+        seq = self.reader.parse(data, limits)
+        part = len({p for p, _ in self.decodes})
+
+        def read(index: int) -> ThermalFrame:
+            self.decodes[(part, index)] += 1
+            return seq[index]
+
+        return ThermalSequence(len(seq), read, source=seq.source, close=seq.close)
+
+
+@pytest.mark.parametrize("sequence_rule", [False, True], ids=["named-frame", "sequence-rule"])
+def test_a_sequence_part_is_decoded_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sequence_rule: bool
+) -> None:
+    # the seal line's parts recorded as sequences; its recipe inspects the last frame, and a
+    # cooling rate rule makes it inspect every frame
+    text = SEAL.read_text(encoding="utf-8")
+    if sequence_rule:
+        rule = "{name: seam cooling, type: cooling_rate, region: seam_top, limits: {max: 99}}"
+        text += f"  - {rule}\n"
+    recipe = tmp_path / "seal.yaml"
+    recipe.write_text(text, encoding="utf-8")
+    settings = parse_config(config(tmp_path, recipe=str(recipe)))
+    line = ProductLine("seal", rng=np.random.default_rng(3))
+    parts = [line.part(i, defect="seal_gap" if i == 1 else None, sequence=True) for i in range(3)]
+    files = [(f"{p.serial}.npy", encode_frames(p.frames, ".npy")) for p in parts]
+    pipeline = Pipeline(load_recipe(recipe))
+    want = [
+        pipeline.inspect_part(p.frames, source=name)
+        for p, (name, _) in zip(parts, files, strict=True)
+    ]
+    decodes: Counter[tuple[int, int]] = Counter()
+    detect = tio.detect
+    monkeypatch.setattr(tio, "detect", lambda *a: CountedReader(detect(*a), decodes))
+    done: list[PartDone] = []
+    agent = Agent(settings, source=ReplaySource(files, count=3), on_part=done.append)
+    asyncio.run(agent.run())
+    monkeypatch.undo()
+    frames = len(parts[0].frames)
+    assert frames > 1
+    assert set(decodes) == {(part, index) for part in range(3) for index in range(frames)}
+    assert set(decodes.values()) == {1}  # each frame of each part decoded once
+    assert [d.inspection for d in done] == want
+    rules = {f.rule for f in done[0].inspection.findings}
+    assert ("seam cooling" in rules) == sequence_rule
 
 
 async def plc_cycle(link: MemoryPlcLink, trigger_id: int, *, ack: bool = True) -> Any:

@@ -141,7 +141,7 @@ def judge(
         code = ERROR_ACQUISITION
         return error_inspection(name, code, "the source gave no frame"), code, None, ""
     try:
-        decoded = decode_bytes(capture.data, capture.filename)
+        decoded = decode_bytes(capture.data, capture.filename, keep=pipeline.frames_needed)
     except ThermoscopeError as exc:
         return error_inspection(name, ERROR_UNREADABLE, str(exc)), ERROR_UNREADABLE, None, ""
     with decoded:

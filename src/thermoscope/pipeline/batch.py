@@ -115,7 +115,7 @@ def _inspect_file(
 ) -> tuple[Inspection, ThermalFrame, tuple[str, ...]]:
     """Inspect one file; return its inspection, the frame the inspection names (for the
     report's thumbnail) and the file's issues (e.g. a truncated last frame, not inspected)."""
-    with decode_path(path) as part:
+    with decode_path(path, keep=pipeline.frames_needed) as part:
         inspection = pipeline.inspect_part(part, source=str(path), ambient_c=ambient_c)
         index = inspection.frame if part.frame_count > 1 and inspection.frame is not None else 0
         return inspection, part.frame(index), part.issues

@@ -3,8 +3,10 @@
 ``decode_bytes`` (a file received: the server's ingest, the edge's camera folder) and
 ``decode_path`` (a file on disk: the CLI) index a radiometric file within ``DecodeLimits``
 (checked from its headers before any pixel is decoded), then decode its frames one at a time
-for their content ids and °C range, keeping only frame 0 decoded. Every failure is a
-``PipelineError`` naming the file; ``too_large`` marks a file beyond the limits.
+for their content ids and °C range, keeping frame 0 decoded and, when the caller says which
+(``keep``, e.g. ``Pipeline.frames_needed``), the frames it is about to inspect, so each frame is
+decoded once. Every failure is a ``PipelineError`` naming the file; ``too_large`` marks a file
+beyond the limits.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path, PurePath
@@ -27,6 +30,9 @@ from thermoscope.storage.identity import frame_id, sequence_id
 #: Exceptions a reader may let through on malformed data besides its own error types.
 _DECODE_ERRORS = (ValueError, IndexError, KeyError, OverflowError, MemoryError)
 
+#: Which frames to keep decoded, given a part's frame count: their indices (0 is always kept).
+FrameKeep = Callable[[int], Collection[int]]
+
 
 @dataclass(frozen=True, slots=True)
 class DecodedPart:
@@ -35,7 +41,8 @@ class DecodedPart:
     Attributes:
         sequence: the file's frames, decoded again on access (left open: close it, or use the
             part as a context manager).
-        first: frame 0, decoded (the only one kept).
+        first: frame 0, decoded.
+        kept: the frames kept decoded by index (frame 0 and those ``keep`` named).
         frame_ids: content id of each frame (``storage.identity.frame_id``).
         content_id: content id of the whole part (the frame's id, or the sequence id).
         format: the reader's name for the file's format (``flir-csq`` for a CSQ).
@@ -51,6 +58,7 @@ class DecodedPart:
 
     sequence: ThermalSequence
     first: ThermalFrame
+    kept: Mapping[int, ThermalFrame]
     frame_ids: tuple[str, ...]
     content_id: str
     format: str
@@ -76,8 +84,9 @@ class DecodedPart:
         return (self.height, self.width)
 
     def frame(self, index: int) -> ThermalFrame:
-        """Frame ``index`` (0 is kept; others are decoded again)."""
-        return self.first if index == 0 else self.sequence[index]
+        """Frame ``index`` (negative: from the end): a kept frame, else decoded again."""
+        kept = self.kept.get(index % self.frame_count if index < 0 else index)
+        return kept if kept is not None else self.sequence[index]
 
     def close(self) -> None:
         """Release the file behind ``sequence``."""
@@ -91,7 +100,11 @@ class DecodedPart:
 
 
 def decode_bytes(
-    data: bytes, filename: str, limits: tio.DecodeLimits = tio.DEFAULT_LIMITS
+    data: bytes,
+    filename: str,
+    limits: tio.DecodeLimits = tio.DEFAULT_LIMITS,
+    *,
+    keep: FrameKeep | None = None,
 ) -> DecodedPart:
     """Decode a file held in memory (its format found from its first bytes and suffix).
 
@@ -99,6 +112,8 @@ def decode_bytes(
         data: the file's bytes.
         filename: its name (the suffix helps detection; errors and ``source`` name it).
         limits: bounds checked from the headers before any pixel is decoded.
+        keep: which frames to keep decoded besides frame 0, given the frame count (the frames
+            about to be inspected: ``Pipeline.frames_needed``); ``None``: frame 0 only.
 
     Raises:
         PipelineError: empty, unreadable, beyond ``limits`` (``too_large``), no frame, or
@@ -112,13 +127,17 @@ def decode_bytes(
         seq = reader.parse(data, limits)
     except (ThermoscopeError, *_DECODE_ERRORS) as exc:
         raise _unreadable(filename, exc) from None
-    return _summarise_or_close(seq, filename)
+    return _summarise_or_close(seq, filename, keep)
 
 
 def decode_path(
-    path: str | os.PathLike[str], limits: tio.DecodeLimits = tio.DEFAULT_LIMITS
+    path: str | os.PathLike[str],
+    limits: tio.DecodeLimits = tio.DEFAULT_LIMITS,
+    *,
+    keep: FrameKeep | None = None,
 ) -> DecodedPart:
-    """Decode a file on disk (read lazily by its reader); ``source`` is the path as given.
+    """Decode a file on disk (read lazily by its reader); ``source`` is the path as given;
+    ``keep`` as in ``decode_bytes``.
 
     Raises:
         PipelineError: as ``decode_bytes``; also a file that cannot be opened.
@@ -128,7 +147,7 @@ def decode_path(
         seq = tio.open_path(Path(path), limits=limits)
     except (ThermoscopeError, *_DECODE_ERRORS) as exc:
         raise _unreadable(name, exc) from None
-    return _summarise_or_close(seq, name)
+    return _summarise_or_close(seq, name, keep)
 
 
 def _unreadable(filename: str, exc: BaseException) -> PipelineError:
@@ -141,18 +160,21 @@ def _unreadable(filename: str, exc: BaseException) -> PipelineError:
     return PipelineError(filename, f"cannot decode: {exc}")
 
 
-def _summarise_or_close(seq: ThermalSequence, filename: str) -> DecodedPart:
+def _summarise_or_close(seq: ThermalSequence, filename: str, keep: FrameKeep | None) -> DecodedPart:
     try:
-        return _summarise(seq, filename)
+        return _summarise(seq, filename, keep)
     except BaseException:
         seq.close()
         raise
 
 
-def _summarise(seq: ThermalSequence, filename: str) -> DecodedPart:
-    """One pass over the frames (one decoded at a time): ids, °C range, time stamps."""
+def _summarise(seq: ThermalSequence, filename: str, keep: FrameKeep | None) -> DecodedPart:
+    """One pass over the frames (each decoded once): ids, °C range, time stamps, and the frames
+    ``keep`` names held on to."""
     if len(seq) == 0:
         raise PipelineError(filename, "the file holds no frame")
+    wanted = {0} if keep is None else {0, *keep(len(seq))}
+    kept: dict[int, ThermalFrame] = {}
     ids: list[str] = []
     low, high = math.inf, -math.inf
     timestamps: list[float | None] = []
@@ -167,6 +189,8 @@ def _summarise(seq: ThermalSequence, filename: str) -> DecodedPart:
         elif frame.shape != first.shape:
             sizes = sorted({first.shape, frame.shape})
             raise PipelineError(filename, f"frames of different sizes {sizes}")
+        if index in wanted:
+            kept[index] = frame
         ids.append(frame_id(frame))
         low, high = _range(frame.celsius, low, high)
         timestamps.append(frame.metadata.timestamp_s)
@@ -176,6 +200,7 @@ def _summarise(seq: ThermalSequence, filename: str) -> DecodedPart:
     return DecodedPart(
         sequence=seq,
         first=first,
+        kept=kept,
         frame_ids=tuple(ids),
         content_id=ids[0] if len(ids) == 1 else sequence_id(ids),
         format=meta.format,

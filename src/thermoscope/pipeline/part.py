@@ -10,6 +10,11 @@ sequence rules (or names a frame outside the sequence, which the recipe engine r
 otherwise the rules look at the one frame the recipe's ``sequence.frame`` names, and only that
 frame is decoded. The model, when there is one, looks at that same frame; its findings join the
 recipe's and the part's verdict is the worst of all (OK < WARN < NG).
+
+``frames_needed`` says which frames ``inspect_part`` will look at: given to
+``decode_bytes``/``decode_path`` as ``keep``, the decoder holds on to them during its one pass
+over the file, so a decoded part's frames are decoded once, not once for the part's ids and
+again for its inspection.
 """
 
 from __future__ import annotations
@@ -92,6 +97,17 @@ class Pipeline:
             return True
         return (self.recipe.frame.height, self.recipe.frame.width) == tuple(shape)
 
+    def frames_needed(self, count: int) -> range | tuple[int, ...]:
+        """The indices of the frames ``inspect_part`` looks at in a part of ``count`` frames:
+        every frame when the recipe has sequence rules (or names a frame outside the part),
+        else the one frame its rules and the model look at."""
+        if count <= 1 or self.plan is None:
+            return (0,)
+        index = self.plan.sequence.frame
+        if self.plan.sequence_rules or not -count <= index < count:
+            return range(count)
+        return (index % count,)
+
     def inspect_part(
         self, part: Part, *, source: str, ambient_c: float | None = None
     ) -> Inspection:
@@ -128,12 +144,12 @@ class Pipeline:
         if count == 1:
             frame = frames.frame(0)
             return plan.inspect_frame(frame, ambient_c=ambient_c, source=source), frame
-        index = plan.sequence.frame
-        if plan.sequence_rules or not -count <= index < count:
+        needed = self.frames_needed(count)
+        if len(needed) > 1:
             every = frames.all()
             inspection = plan.inspect_sequence(every, ambient_c=ambient_c, source=source)
             return inspection, every[inspection.frame or 0]
-        index %= count
+        index = needed[0]
         frame = frames.frame(index)
         inspection = plan.inspect_frame(frame, ambient_c=ambient_c, source=source)
         return dataclasses.replace(inspection, frame=index), frame

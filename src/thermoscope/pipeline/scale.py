@@ -26,7 +26,7 @@ import numpy as np
 from thermoscope.core import Inspection, ThermalFrame, ThermoscopeError
 from thermoscope.datasets.store import DatasetStore
 from thermoscope.datasets.versions import Version
-from thermoscope.pipeline.decode import DecodedPart, decode_bytes, decode_path
+from thermoscope.pipeline.decode import DecodedPart, FrameKeep, decode_bytes, decode_path
 from thermoscope.pipeline.errors import PipelineError
 from thermoscope.pipeline.part import PartModel, Pipeline
 from thermoscope.recipes import Recipe
@@ -229,20 +229,22 @@ def _ray(workers: int | None) -> Any:
     return ray
 
 
-def _decoded(unit: _Unit, from_bytes: bool) -> DecodedPart | list[ThermalFrame]:
+def _decoded(
+    unit: _Unit, from_bytes: bool, keep: FrameKeep | None = None
+) -> DecodedPart | list[ThermalFrame]:
     """The unit's part: a file decoded (from its bytes inside Ray tasks, lazily from disk
-    locally), or a dataset item's frames."""
+    locally) keeping the frames ``keep`` names, or a dataset item's frames."""
     if unit.root is not None:
         store = DatasetStore.open(unit.root)
         return [store.load_frame(fid) for fid in unit.frames]
     assert unit.path is not None
     if not from_bytes:
-        return decode_path(unit.path)
+        return decode_path(unit.path, keep=keep)
     try:
         data = unit.path.read_bytes()
     except OSError as exc:
         raise PipelineError(unit.name, f"cannot read: {exc.strerror or exc}") from None
-    return decode_bytes(data, unit.name)
+    return decode_bytes(data, unit.name, keep=keep)
 
 
 def _frames(part: DecodedPart | list[ThermalFrame]) -> Iterator[ThermalFrame]:
@@ -265,7 +267,7 @@ def _inspect_chunk(units: list[_Unit], args: Any) -> list[tuple[str, Any]]:
     out: list[tuple[str, Any]] = []
     for unit in units:
         try:
-            part = _decoded(unit, engine == "ray")
+            part = _decoded(unit, engine == "ray", pipeline.frames_needed)
             try:
                 out.append((unit.name, pipeline.inspect_part(part, source=unit.name,
                                                             ambient_c=ambient_c)))  # fmt: skip
