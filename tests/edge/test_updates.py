@@ -164,7 +164,7 @@ def activate(server: LiveServer, pid: int, version: int) -> None:
 
 class CompromisedServer(httpx.AsyncBaseTransport):
     """The real server, except that ``swap[version]`` is handed out as that version's zip (its
-    SHA-256 listed to match)."""
+    SHA-256 named to match in the station status answer)."""
 
     def __init__(self) -> None:
         self.inner = httpx.AsyncHTTPTransport()
@@ -173,10 +173,10 @@ class CompromisedServer(httpx.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         answer = await self.inner.handle_async_request(request)
         path = request.url.path
-        if path.endswith("/models/active") and answer.status_code == 200:
+        if path.endswith("/status") and answer.status_code == 200:
             body = json.loads(await answer.aread())
-            if body["version"] in self.swap:
-                body["sha256"] = hashlib.sha256(self.swap[body["version"]]).hexdigest()
+            if body["target_model"] in self.swap:
+                body["target_sha256"] = hashlib.sha256(self.swap[body["target_model"]]).hexdigest()
             return httpx.Response(200, json=body)
         if path.endswith("/release.zip"):
             version = int(path.rsplit("/", 2)[-2])

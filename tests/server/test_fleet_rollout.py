@@ -178,3 +178,28 @@ def test_station_routes_check_their_input(
         f"{API}/projects/{pid}/rollouts", json={"version": 2, "first": "st-2"}
     )
     assert viewer.status_code == 403
+
+
+def test_before_any_rollout_stations_follow_the_active_release(
+    fleet: tuple[Server, int, list[Station], Path],
+) -> None:
+    server, pid, stations, _ = fleet
+    first, *rest = stations
+    for station in stations:
+        station.healthy_on = {1, 2}
+    assert server.admin.post(f"{API}/projects/{pid}/models/1/activate").status_code == 200
+    for station in stations:
+        station.follow()
+    assert [s.running for s in stations] == [1, 1, 1]
+    models = server.admin.get(f"{API}/projects/{pid}/models").json()["items"]
+    listed = server.admin.get(f"{API}/projects/{pid}/stations").json()
+    v1 = next(m for m in models if m["version"] == 1)
+    assert {(s["target_model"], s["target_sha256"], s["target_name"]) for s in listed} == {
+        (1, v1["sha256"], v1["name"])
+    }
+    assert _rollout(server, pid, 2, first.name)["previous"] == 1  # the others keep the active one
+    for station in rest:
+        station.follow()
+    assert [s.running for s in stations] == [1, 1, 1]
+    first.follow()
+    assert first.running == 2

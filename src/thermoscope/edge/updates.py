@@ -1,14 +1,20 @@
 """Model updates: signed releases pulled from the annotation server, tried in shadow, switched
 to, and rolled back when the new model turns out unhealthy.
 
-Every ``updates.poll_interval_s`` the ``ModelUpdater`` asks the server for the project's active
-release (``GET /api/v1/projects/{pid}/models/active`` with the agent's API token, ``read``
-scope). A release it does not run yet goes through, in order:
+Every ``updates.poll_interval_s`` the ``ModelUpdater`` reports its station's status to the
+server and reads the release the station should run from the answer
+(``POST /api/v1/projects/{pid}/stations/{station}/status`` with the agent's API token, ``ingest``
+scope; ``station`` is ``identity.station``): the staged roll-out's target for this station, or the
+project's active release before any roll-out (see docs/fleet.md). The report holds the release
+and recipe version it runs, whether it is healthy (not just rolled back), the releases it
+refused or rolled back and the last reason; it is sent again at once when a probation ends, so
+a roll-out moves on without waiting for the next poll. A release it does not run yet goes
+through, in order:
 
 1. **version**: it must be newer than every release the agent has switched to (and at least
    ``model.min_version``); an older one is refused without being downloaded;
-2. **download**: ``GET .../models/{version}/release.zip`` (at most ``max_download_bytes``); its
-   SHA-256 must be the one the server listed;
+2. **download**: ``GET .../models/{version}/release.zip`` (``read`` scope; at most
+   ``max_download_bytes``); its SHA-256 must be the one the server named;
 3. **unpack**: into a staging folder beside the kept releases (safe names only, bounded size),
    renamed into place only once verified: a release folder is never half there;
 4. **verify**: ``models.release.verify_release`` with the agent's trusted key
@@ -193,30 +199,41 @@ class ModelUpdater:
             self._client = None
 
     async def check_once(self) -> str:
-        """One step: the probation check while a new model is on probation, else ask the
-        server and take its active release as far as it goes. Returns what happened
-        (``none``, ``current``, ``refused``, ``waiting``, ``switched``, ``probation``,
-        ``healthy``, ``rolled_back``, ``unreachable``)."""
+        """One step: the probation check while a new model is on probation (its end reported to
+        the server at once), else report to the server and take the release it names for this
+        station as far as it goes. Returns what happened (``none``, ``current``, ``refused``,
+        ``waiting``, ``switched``, ``probation``, ``healthy``, ``rolled_back``,
+        ``unreachable``)."""
         self.last_check = _now_iso()
         if self._watched is not None:
             outcome = self._check_health()
+            if outcome != "probation":
+                await self._reach()
         else:
             outcome = await self._pull()
         self._publish()
         return outcome
 
-    async def _pull(self) -> str:
+    async def _reach(self) -> dict[str, Any] | None:
+        """Report to the server; the release it names (``None`` also when unreachable)."""
         try:
-            offer = await self._active()
+            offer = await self._report()
         except EdgeError as exc:
             if self.last_error != str(exc):
                 self._event("unreachable", logging.WARNING, reason=str(exc))
             self.last_error = str(exc)
-            return "unreachable"
+            raise
         self.last_error = ""
+        return offer
+
+    async def _pull(self) -> str:
+        try:
+            offer = await self._reach()
+        except EdgeError:
+            return "unreachable"
         if offer is None:
             return "none"
-        version, sha, name = int(offer["version"]), str(offer["sha256"]), str(offer["name"])
+        version, sha, name = offer["version"], offer["sha256"], str(offer["name"] or "")
         current = self.current
         if current is not None and (version, sha) == (current.version, current.sha256):
             return "current"
@@ -412,22 +429,43 @@ class ModelUpdater:
             )
         return self._client
 
-    async def _active(self) -> dict[str, Any] | None:
-        path = f"/projects/{self.server.project_id}/models/active"
+    def status_report(self) -> dict[str, Any]:
+        """What this station reports (the server's ``StatusIn``): the release and recipe
+        version it runs, whether it is healthy (false from a rollback until its next refusal or
+        switch), the versions it refused or rolled back, and the last reason."""
+        model, recipe = self.agent.model, self.agent.recipe
+        last = next(reversed(self.refused.items()), None)
+        detail = self.last_error or (f"v{last[0][0]}: {last[1]}" if last else "")
+        version = str(model.version) if model is not None else ""
+        return {
+            "model_version": int(version) if version.isdigit() and int(version) > 0 else None,
+            "recipe_version": recipe.version if recipe is not None else None,
+            "healthy": self.state != "rolled_back",
+            "refused": sorted({v for v, _ in self.refused}),
+            "detail": detail[:500],
+        }
+
+    async def _report(self) -> dict[str, Any] | None:
+        """Post the status; the release the answer names (version, sha256, name) or ``None``."""
+        station = self.agent.config.identity.station
+        path = f"/projects/{self.server.project_id}/stations/{station}/status"
         try:
-            answer = await self._http().get(path)
+            answer = await self._http().post(path, json=self.status_report())
         except httpx.HTTPError as exc:
             raise EdgeError(f"{self.server.url}: {type(exc).__name__} {exc}".strip()) from None
-        if answer.status_code == 404:
-            return None
         if answer.status_code != 200:
-            raise EdgeError(f"GET {path}: HTTP {answer.status_code} {answer.text[:200]}")
+            raise EdgeError(f"POST {path}: HTTP {answer.status_code} {answer.text[:200]}")
         try:
             body = answer.json()
-            int(body["version"]), str(body["sha256"])
+            version, sha = body["target_model"], body["target_sha256"]
+            if version is None:
+                return None
+            offer = {"version": int(version), "sha256": str(sha), "name": body["target_name"]}
         except (ValueError, KeyError, TypeError):
-            raise EdgeError(f"GET {path}: not a model description") from None
-        return dict(body)
+            raise EdgeError(f"POST {path}: not a station status") from None
+        if sha is None:
+            raise EdgeError(f"POST {path}: release v{version} has no SHA-256")
+        return offer
 
     async def _download(self, version: int) -> bytes:
         path = f"/projects/{self.server.project_id}/models/{version}/release.zip"

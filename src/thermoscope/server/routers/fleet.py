@@ -3,7 +3,9 @@
 Each station (an edge agent, named by its ``station`` id and calling with an API token of
 ``ingest`` scope) posts its status: the model release and recipe version it runs, whether it is
 healthy, and the releases its updater refused or rolled back. The answer carries the release
-the station should run (``target_model``).
+the station should run (``target_model``, with the SHA-256 of its zip and its name): the
+roll-out's target for that station, or the project's active release while no roll-out was ever
+started. The edge agent's ``ModelUpdater`` follows it.
 
 A roll-out offers a release to one station first (``first``, stage ``canary``); once that
 station reports running it and healthy, every station is offered it (``complete``). When the
@@ -24,11 +26,13 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Path, status
 from pydantic import BaseModel, Field
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from thermoscope.server.auth import Action, require
 from thermoscope.server.context import ServerContext
 from thermoscope.server.db.models import ModelRelease
 from thermoscope.server.errors import ApiError, not_found
+from thermoscope.server.releases import active_release
 from thermoscope.server.routers.deps import Caller, Ctx, ProjectId
 
 router = APIRouter(tags=["fleet"])
@@ -57,6 +61,8 @@ class StationOut(StatusIn):
     station: str
     reported_at: datetime
     target_model: int | None = Field(None, description="release the station should run")
+    target_sha256: str | None = Field(None, description="SHA-256 (hex) of that release's zip")
+    target_name: str | None = Field(None, description="that release's name")
 
 
 class RolloutIn(BaseModel):
@@ -96,13 +102,32 @@ def _save(ctx: ServerContext, key: str, model: BaseModel) -> None:
     ctx.blobs.put(key, model.model_dump_json().encode("utf-8"))
 
 
-def _target(rollout: RolloutOut | None, station: str) -> int | None:
-    """The release ``station`` should run under ``rollout``."""
+def _target(session: Session, pid: int, rollout: RolloutOut | None, station: str) -> int | None:
+    """The release ``station`` should run: the roll-out's, or the active one before any."""
     if rollout is None:
-        return None
+        active = active_release(session, pid)
+        return None if active is None else active.version
     if rollout.stage == "complete" or (rollout.stage == "canary" and station == rollout.first):
         return rollout.version
     return rollout.previous
+
+
+def _aim(session: Session, pid: int, rollout: RolloutOut | None, row: StationOut) -> StationOut:
+    """``row`` with its target release (version, zip SHA-256 and name) filled in."""
+    version = _target(session, pid, rollout, row.station)
+    release = (
+        None
+        if version is None
+        else session.scalar(
+            select(ModelRelease).where(
+                ModelRelease.project_id == pid, ModelRelease.version == version
+            )
+        )
+    )
+    row.target_model = version
+    row.target_sha256 = None if release is None else release.sha256
+    row.target_name = None if release is None else release.name
+    return row
 
 
 def _advance(ctx: ServerContext, pid: int, station: str, report: StatusIn) -> RolloutOut | None:
@@ -130,13 +155,9 @@ def report_status(
     """A station's status; the answer says which release it should run."""
     with ctx.db.read() as session:
         require(session, caller, pid, Action.INGEST)
-    rollout = _advance(ctx, pid, station, body)
-    out = StationOut(
-        **body.model_dump(),
-        station=station,
-        reported_at=datetime.now(UTC),
-        target_model=_target(rollout, station),
-    )
+        rollout = _advance(ctx, pid, station, body)
+        out = StationOut(**body.model_dump(), station=station, reported_at=datetime.now(UTC))
+        _aim(session, pid, rollout, out)
     _save(ctx, _key(pid, f"stations/{station}"), out)
     names = _names(ctx, pid)
     if station not in names:
@@ -149,13 +170,16 @@ def list_stations(pid: ProjectId, caller: Caller, ctx: Ctx) -> list[StationOut]:
     """Every station that reported, by id, with its last report and its target release."""
     with ctx.db.read() as session:
         require(session, caller, pid, Action.READ)
-    rollout = _rollout(ctx, pid)
-    stations = []
-    for name in _names(ctx, pid):
-        row = StationOut.model_validate(json.loads(ctx.blobs.get(_key(pid, f"stations/{name}"))))
-        row.target_model = _target(rollout, row.station)
-        stations.append(row)
-    return stations
+        rollout = _rollout(ctx, pid)
+        return [
+            _aim(
+                session,
+                pid,
+                rollout,
+                StationOut.model_validate(json.loads(ctx.blobs.get(_key(pid, f"stations/{n}")))),
+            )
+            for n in _names(ctx, pid)
+        ]
 
 
 @router.post(
@@ -170,12 +194,14 @@ def start_rollout(pid: ProjectId, body: RolloutIn, caller: Caller, ctx: Ctx) -> 
                 ModelRelease.project_id == pid, ModelRelease.version == body.version
             )
         )
-    if found is None:
-        raise not_found(f"model release {body.version}")
-    current = _rollout(ctx, pid)
-    if current is not None and current.stage == "canary":
-        raise ApiError(409, f"roll-out of release {current.version} is still at its first station")
-    previous = None if current is None else _target(current, "")
+        if found is None:
+            raise not_found(f"model release {body.version}")
+        current = _rollout(ctx, pid)
+        if current is not None and current.stage == "canary":
+            raise ApiError(
+                409, f"roll-out of release {current.version} is still at its first station"
+            )
+        previous = _target(session, pid, current, "")
     rollout = RolloutOut(
         **body.model_dump(), stage="canary", previous=previous, started_at=datetime.now(UTC)
     )
