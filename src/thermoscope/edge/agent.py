@@ -4,9 +4,10 @@ For each part: (trigger) → acquire → decode → align, recipe + the active m
 ``thermoscope.pipeline.Pipeline``) → verdict → record → actuate:
 
 - **record**: the part's result, its NG change-feed events, any drift alarm (the drift watch,
-  ``recipes.watch.RunWatch``, runs over the whole run) and its flagged frame (every NG part, drift
-  alarms, a ``ok_sample_share`` of the other parts) go into the outbox in one durable transaction,
-  *before* the PLC hears of the part: a verdict the PLC got is never lost, even to a SIGKILL;
+  ``recipes.watch.RunWatch``, runs over the whole run) and its flagged frame (every NG and every
+  RETAKE part, drift alarms, a ``ok_sample_share`` of the other parts) go into the outbox in one
+  durable transaction, *before* the PLC hears of the part: a verdict the PLC got is never lost,
+  even to a SIGKILL;
 - **actuate**: the PLC result (``InspectionResult``: trigger id echoed, pass/fail, error and
   warning codes, processing time from trigger to result in ms); MQTT and the webhook get the
   result and events from the outbox through their ``Drainer`` (live before backlog), as does the
@@ -525,8 +526,8 @@ class Agent:
         verdict = inspection.verdict
         flagged = ""
         if capture is not None and not error and self._frame_sinks:
-            if verdict is Verdict.NG:
-                flagged = "NG"
+            if verdict in (Verdict.NG, Verdict.RETAKE):
+                flagged = verdict.value
             elif alarms:
                 flagged = "drift"
             elif sampled(content_id, self.config.outbox.ok_sample_share):

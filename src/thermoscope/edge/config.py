@@ -248,7 +248,11 @@ class DeliveryConfig(_Strict):
         default=0.5, gt=0.0, le=600.0, description="Wait after the first failure, seconds."
     )
     max_backoff_s: float = Field(
-        default=60.0, gt=0.0, le=3600.0, description="Longest wait between retries, seconds."
+        default=30.0,
+        gt=0.0,
+        le=3600.0,
+        description="Longest wait between retries, seconds: a sink back after an outage is "
+        "retried within this.",
     )
     batch: int = Field(default=32, ge=1, le=1000, description="Entries taken per pass.")
     parallel: int = Field(default=4, ge=1, le=64, description="Deliveries in flight at once.")

@@ -98,7 +98,7 @@ class Backoff:
 
     initial_s: float = 0.5
     factor: float = 2.0
-    max_s: float = 60.0
+    max_s: float = 30.0
     jitter: float = 0.5
 
     def __post_init__(self) -> None:
@@ -276,7 +276,7 @@ def flagged_frame(
             (``Inspection.to_json()`` with ``model`` and ``model_version``).
         meta: a JSON object the server keeps with the frame (part id, station, why flagged).
         sample: ``True`` for an OK sample (evicted first under disk pressure), ``False`` for an
-            NG frame or a drift alarm (never evicted).
+            NG or RETAKE frame or a drift alarm (never evicted).
         sinks: the sinks that must receive it.
     """
     return Record(

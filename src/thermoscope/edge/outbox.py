@@ -2,9 +2,9 @@
 
 One SQLite file (WAL journal, ``synchronous=FULL`` for every write that acknowledges a part) holds
 **entries**: part results (verdict records), flagged frames (the camera's file with the edge's
-inspection: every NG part, a sampled share of OK parts, drift alarms) and change-feed events.
-Each entry waits in one **delivery** row per sink (``"server"``, ``"mqtt"``, ``"webhook"`` ...)
-until that sink has it.
+inspection: every NG and RETAKE part, a sampled share of OK parts, drift alarms) and change-feed
+events. Each entry waits in one **delivery** row per sink (``"server"``, ``"mqtt"``,
+``"webhook"`` ...) until that sink has it.
 
 - **Durability**: ``record`` commits a part's entries in one transaction and returns only after
   SQLite has fsynced the write-ahead log, so whatever ``record`` returned survives a SIGKILL (or
@@ -23,9 +23,9 @@ until that sink has it.
 - **Bounded disk** (``max_bytes`` of frame files, and ``min_free_bytes`` left on the file
   system): frame files of fully delivered entries are dropped at once. When a new frame does not
   fit, the oldest undelivered **OK samples** are evicted first (their result records stay);
-  NG frames, drift alarms and result records are never evicted. A new OK sample that still does
-  not fit is not stored (``Stored.refused``); an NG or alarm frame that does not fit is refused
-  (not stored, ``Stored.refused == "disk full"``) and the outbox reports
+  NG and RETAKE frames, drift alarms and result records are never evicted. A new OK sample that
+  still does not fit is not stored (``Stored.refused``); an NG, RETAKE or alarm frame that does not
+  fit is refused (not stored, ``Stored.refused == "disk full"``) and the outbox reports
   ``disk_full`` (the agent shows "disk full" on its status) while result records, which carry no
   file, are still written. ``disk_full`` clears when a delivery or eviction makes room.
 """

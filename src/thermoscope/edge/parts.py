@@ -30,7 +30,7 @@ ERROR_ACQUISITION = 3  # the source gave no frame for the trigger
 #: PLC warning bits (OR'ed; 0: none).
 WARNING_WARN_VERDICT = 1  # a finding is in its warning band
 WARNING_NOT_RECORDED = 2  # the outbox could not record the part (disk or database failure)
-WARNING_FRAME_REFUSED = 4  # the part's NG frame did not fit the disk budget
+WARNING_FRAME_REFUSED = 4  # the part's NG, RETAKE or drift frame did not fit the disk budget
 WARNING_RETAKE = 8  # verdict RETAKE: the capture broke the recipe's protocol (job_fail)
 #: The outbox sink of the local results journal (used when neither MQTT nor a webhook is set).
 JOURNAL_SINK = "journal"
@@ -56,7 +56,8 @@ class PartDone:
         inspection: the verdict and findings (an ``edge:error`` finding on errors).
         result: what the PLC was (or would have been) given.
         delivery: where the PLC result went (``None`` without a PLC trigger).
-        flagged: why its frame was flagged (``NG``, ``drift``, ``sample``), "" if it was not.
+        flagged: why its frame was flagged (``NG``, ``RETAKE``, ``drift``, ``sample``), "" if it
+            was not.
         alarms: drift alarms the part raised.
         content_id: the frame's content id ("" on a decode error).
     """
