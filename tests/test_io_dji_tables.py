@@ -5,7 +5,8 @@ grid of parameter sets, row 0 at the file's embedded parameters (see the sample 
 tests check, per table, that ``parse_raw`` returns the parameters the SDK used for row 0 and raw
 counts on the scale the table is indexed by, so a conversion fed from ``parse_raw`` sees what the
 SDK sees. (A native conversion is not there yet: see docs/dji.md for what the tables show; the
-last tests check the parts of DJI's conversion that are known exactly, H20T and XT S.)
+last tests check the parts of DJI's conversion that are known exactly, H20T and XT S, and that
+the H30T files differ only through their parameters.)
 """
 
 from __future__ import annotations
@@ -182,3 +183,41 @@ def test_xts_index_is_two_stage_at_emissivity_1(samples: Path, name: str) -> Non
         assert np.array_equal(lut[index], np.round(table["celsius"][i].astype(np.float64), 1)), (
             f"row {i} ({table['params'][i]}) with c={c:.2f}, N={n}"
         )
+
+
+def _rows_varying(table: dict[str, NDArray[Any]], column: int) -> list[int]:
+    """Rows equal to row 0 in every parameter except ``column``."""
+    params = table["params"].astype(np.float64)
+    others = [k for k in range(params.shape[1]) if k != column]
+    return [i for i, p in enumerate(params) if np.allclose(p[others], params[0][others], atol=1e-3)]
+
+
+def test_h30t_files_differ_only_through_their_parameters(samples: Path) -> None:
+    """H30T (one camera, three files): a file's row at 1 m is the 1 m file's conversion at that
+    file's ambient temperature (interpolated over the 1 m file's ambient rows), to 0.01 °C
+    between -20 and 150 °C, so no per-file constant hides in the H30T's metadata."""
+    names = [str(p.values[0]) for p in _tables() if str(p.values[0]).startswith("H30T_")]
+    tables = [_load(samples, name)[1] for name in names]
+    at_1m = [t for t in tables if float(t["params"][0][0]) == 1.0]
+    if len(tables) < 2 or not at_1m:
+        pytest.skip("needs H30T tables, one with its embedded distance at 1 m")
+    reference = at_1m[0]
+    ambient_rows = _rows_varying(reference, 4)
+    ambients = reference["params"][ambient_rows, 4].astype(np.float64)
+    assert ambients.size >= 3
+    # the polynomial through every ambient row, per raw value
+    coefficients = np.linalg.solve(
+        np.vander(ambients), reference["celsius"][ambient_rows].astype(np.float64)
+    )
+    for table in tables:
+        if table is reference:
+            continue
+        assert np.array_equal(table["raw"], reference["raw"])
+        row = next(i for i in _rows_varying(table, 0) if float(table["params"][i][0]) == 1.0)
+        ambient = float(table["params"][row][4])
+        expected = np.vander([ambient], ambients.size) @ coefficients
+        celsius = table["celsius"][row].astype(np.float64)
+        usable = (celsius > -20.0) & (celsius < 150.0)
+        err = np.abs(expected[0] - celsius)[usable]
+        print(f"H30T at 1 m, ambient {ambient:.3f} °C: max {err.max():.4f} °C")
+        assert err.max() < 0.01
