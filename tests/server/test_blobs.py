@@ -3,6 +3,7 @@ started on free ports by the fixture; skipped with the reason when the binary is
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import shutil
@@ -10,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+import tracemalloc
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +23,7 @@ from server_support import ADMIN_PASSWORD, API, ingest, make_settings, npy_file
 
 from thermoscope.server import create_app
 from thermoscope.storage import BlobNotFoundError, BlobStore, LocalBlobStore
+from thermoscope.storage.base import STREAM_CHUNK
 from thermoscope.storage.s3 import S3BlobStore
 
 ACCESS_KEY = "thermoscope-test"
@@ -129,6 +132,76 @@ def test_blob_store_contract(store: BlobStore) -> None:
     for bad in ("../x", "/abs", "a//b", ""):
         with pytest.raises(ValueError, match="invalid blob key"):
             store.put(bad, b"")
+
+
+def test_blobs_are_copied_and_read_as_streams(store: BlobStore) -> None:
+    data = np.random.default_rng(5).bytes(3 * STREAM_CHUNK + 123)
+    source = io.BytesIO(b"skipped" + data)
+    source.seek(7)
+    assert store.put_file("s/file.bin", source) == len(data)
+    assert store.size("s/file.bin") == len(data)
+    pieces = list(store.read_stream("s/file.bin"))
+    assert b"".join(pieces) == data
+    assert max(len(p) for p in pieces) <= STREAM_CHUNK
+    assert b"".join(store.read_stream("s/file.bin", 10, 20)) == data[10:20]
+    assert b"".join(store.read_stream("s/file.bin", len(data) - 5)) == data[-5:]
+    assert b"".join(store.read_stream("s/file.bin", 4, 4)) == b""
+    assert store.put_file("s/empty.bin", io.BytesIO()) == 0
+    assert store.get("s/empty.bin") == b""
+    with pytest.raises(BlobNotFoundError):
+        store.size("s/none.bin")
+    with pytest.raises(BlobNotFoundError):
+        next(store.read_stream("s/none.bin"))
+
+
+#: Bytes copied through a store to show that streaming holds a part, not the blob.
+STREAMED_BYTES = 48 << 20
+#: The most a copy in and a read out may allocate: one 8 MiB part of a multipart upload (S3),
+#: and a 1 MiB piece, with room for the client's own buffers.
+STREAM_MEMORY_BOUND = 12 << 20
+
+
+def test_streams_hold_a_part_not_the_blob(store: BlobStore, tmp_path: Path) -> None:
+    """48 MiB go in (a multipart upload on S3) and out with at most 12 MiB allocated."""
+    rng = np.random.default_rng(9)
+    path = tmp_path / "big.bin"
+    digest = hashlib.sha256()
+    with path.open("wb") as fh:
+        for _ in range(STREAMED_BYTES // STREAM_CHUNK):
+            piece = rng.bytes(STREAM_CHUNK)
+            digest.update(piece)
+            fh.write(piece)
+    tracemalloc.start()
+    try:
+        with path.open("rb") as fh:
+            assert store.put_file("big/blob.bin", fh) == STREAMED_BYTES
+        read = hashlib.sha256()
+        for piece in store.read_stream("big/blob.bin"):
+            read.update(piece)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert read.hexdigest() == digest.hexdigest()
+    assert store.size("big/blob.bin") == STREAMED_BYTES
+    assert peak < STREAM_MEMORY_BOUND, f"{peak} bytes allocated streaming {STREAMED_BYTES}"
+
+
+def test_a_failed_multipart_upload_is_aborted(s3_endpoint: str, tmp_path: Path) -> None:
+    store = S3BlobStore("thermoscope-test", tmp_path.name, endpoint_url=s3_endpoint, **_keys())
+
+    class Broken(io.BytesIO):
+        def read(self, size: int | None = -1) -> bytes:
+            if self.tell() >= store.part_bytes:
+                raise OSError("disk gone")
+            return super().read(size)
+
+    with pytest.raises(OSError, match="disk gone"):
+        store.put_file("half.bin", Broken(bytes(2 * store.part_bytes)))
+    assert not store.exists("half.bin")
+    pending = store.client.list_multipart_uploads(Bucket="thermoscope-test")
+    assert [u for u in pending.get("Uploads", []) if u["Key"].endswith("half.bin")] == []
+    with pytest.raises(ValueError, match="minimum"):
+        S3BlobStore("thermoscope-test", endpoint_url=s3_endpoint, part_bytes=1 << 20, **_keys())
 
 
 def test_local_puts_leave_no_partial_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

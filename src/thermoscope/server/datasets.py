@@ -8,7 +8,8 @@ statistics say how many items (``machine_only``) and drafts (``machine_drafts_le
 was. its manifest (canonical JSON, id = SHA-256) and every
 annotation (by the hash of its canonical JSON) go to the blob store, the row keeps the
 statistics. Equal content gives the same version. An export writes one zip per version and
-format to the blob store.
+format to the blob store: the zip is written to a temporary file (each array one frame at a
+time), then copied into the store in pieces, so no export is ever held in memory whole.
 """
 
 from __future__ import annotations
@@ -17,14 +18,17 @@ import contextlib
 import hashlib
 import io
 import json
+import math
 import tempfile
 import zipfile
 from collections.abc import Callable
+from collections.abc import Sequence as SequenceABC
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
+from numpy.lib import format as npy_format
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
@@ -38,6 +42,7 @@ from thermoscope.server.context import ServerContext
 from thermoscope.server.db.models import AnnotationRow, DatasetVersion, Export, Frame, Project
 from thermoscope.server.errors import ApiError, not_found
 from thermoscope.server.jobs import Handler, JobContext
+from thermoscope.storage import BlobStore
 from thermoscope.storage.identity import read_celsius
 
 #: Report progress every this many items.
@@ -168,25 +173,50 @@ def _items(job: JobContext, version: Version) -> list[tuple[ItemRecord, Annotate
     return out
 
 
-def _frames(job: JobContext, project_id: int, content: str) -> np.ndarray[Any, Any]:
+def _stored(job: JobContext, project_id: int, content: str) -> Frame:
+    """The frame row of content ``content`` in a project (where its °C lie)."""
     with job.ctx.db.read() as session:
         frame = session.scalars(
             select(Frame).where(Frame.project_id == project_id, Frame.content_hash == content)
         ).first()
-        if frame is None:
-            raise not_found(f"frame {content}")
-    layers = [
-        np.frombuffer(read_celsius(job.ctx.blobs, frame.celsius_prefix, i), dtype="<f4")
-        for i in range(frame.frame_count)
-    ]
-    return np.stack(layers).reshape(frame.frame_count, frame.height, frame.width)
+    if frame is None:
+        raise not_found(f"frame {content}")
+    return frame
+
+
+class StoredFrames(SequenceABC[ThermalFrame]):
+    """A stored part's frames, each read from the blob store when it is asked for (so an
+    export holds one frame's °C at a time, not the part's)."""
+
+    def __init__(self, blobs: BlobStore, frame: Frame) -> None:
+        self.blobs = blobs
+        self.prefix = frame.celsius_prefix
+        self.frame_count = frame.frame_count
+        self.shape = (frame.height, frame.width)
+
+    def __len__(self) -> int:
+        return self.frame_count
+
+    @overload
+    def __getitem__(self, index: int) -> ThermalFrame: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[ThermalFrame]: ...
+
+    def __getitem__(self, index: int | slice) -> ThermalFrame | list[ThermalFrame]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(self.frame_count))]
+        if not -self.frame_count <= index < self.frame_count:
+            raise IndexError(f"frame {index} of {self.frame_count}")
+        data = read_celsius(self.blobs, self.prefix, index % self.frame_count)
+        return ThermalFrame(celsius=np.frombuffer(data, dtype="<f4").reshape(self.shape))
 
 
 def _write_native(
     job: JobContext, row: DatasetVersion, version: Version, archive: zipfile.ZipFile
 ) -> None:
     """The ``thermoscope`` format: manifest, item dicts (of annotated items) and float32 °C
-    arrays (of every item)."""
+    arrays (of every item), each array written into the zip one frame at a time."""
     archive.writestr("manifest.json", version.manifest())
     annotated = {record.id: item for record, item in _items(job, version)}
     records = list(version)
@@ -194,11 +224,25 @@ def _write_native(
         if record.id in annotated:
             item = annotated[record.id]
             archive.writestr(f"items/{record.id}.json", json.dumps(item.to_dict(), indent=1))
-        buffer = io.BytesIO()
-        np.save(buffer, _frames(job, row.project_id, record.content), allow_pickle=False)
-        archive.writestr(f"frames/{record.id}.npy", buffer.getvalue())
+        frame = _stored(job, row.project_id, record.content)
+        _write_stack(archive, f"frames/{record.id}.npy", job.ctx.blobs, frame)
         if i % PROGRESS_EVERY == 0:
             job.progress(0.95 * i / max(1, len(records)), f"{i} of {len(records)} items")
+
+
+def _write_stack(archive: zipfile.ZipFile, name: str, blobs: BlobStore, frame: Frame) -> None:
+    """Write a frame's °C as one ``.npy`` (frames x H x W, float32 little-endian) member of
+    ``archive``: the header, then each frame's bytes as read from the blob store."""
+    header = io.BytesIO()
+    shape = (frame.frame_count, frame.height, frame.width)
+    npy_format.write_array_header_1_0(
+        header, {"descr": "<f4", "fortran_order": False, "shape": shape}
+    )
+    size = len(header.getvalue()) + 4 * math.prod(shape)
+    with archive.open(name, "w", force_zip64=size >= zipfile.ZIP64_LIMIT) as member:
+        member.write(header.getvalue())
+        for index in range(frame.frame_count):
+            member.write(read_celsius(blobs, frame.celsius_prefix, index))
 
 
 NATIVE = ExportFormat(
@@ -230,9 +274,8 @@ def _interchange_writer(
         items = [item for _, item in pairs]
         schema = LabelSchema.from_dict(dict(version.schema)) if version.schema else None
 
-        def frames(item_id: str) -> list[ThermalFrame]:
-            stack = _frames(job, row.project_id, item_id)
-            return [ThermalFrame(celsius=layer) for layer in stack]
+        def frames(item_id: str) -> StoredFrames:
+            return StoredFrames(job.ctx.blobs, _stored(job, row.project_id, item_id))
 
         job.progress(0.1, f"writing {len(items)} items as {name}")
         with tempfile.TemporaryDirectory(prefix="thermoscope-export-") as folder:
@@ -261,18 +304,20 @@ def run_export(job: JobContext) -> dict[str, Any]:
     if fmt is None:
         raise ApiError(422, f"unknown export format {export.format!r}")
     version = Version.from_manifest(ctx.blobs.get(row.manifest_key), expected_id=row.content_hash)
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
-        fmt.write(job, row, version, archive)
-    data = buffer.getvalue()
     key = f"exports/{export_id}.zip"
-    ctx.blobs.put(key, data)
+    with tempfile.TemporaryFile(prefix="thermoscope-export-") as spool:
+        with zipfile.ZipFile(
+            spool, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1
+        ) as archive:
+            fmt.write(job, row, version, archive)
+        spool.seek(0)
+        size = ctx.blobs.put_file(key, spool)
     with ctx.db.write() as session:
         found = session.get(Export, export_id)
         if found is not None:
             found.state = "done"
             found.blob_key = key
-            found.size_bytes = len(data)
+            found.size_bytes = size
     return {"export_id": export_id}
 
 

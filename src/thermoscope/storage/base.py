@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Protocol
+from typing import BinaryIO, Protocol
+
+#: Bytes per piece when a blob is read or copied as a stream (1 MiB).
+STREAM_CHUNK = 1 << 20
 
 
 class BlobNotFoundError(KeyError):
@@ -16,8 +19,20 @@ class BlobStore(Protocol):
     def put(self, key: str, data: bytes) -> None:
         """Store ``data`` under ``key`` atomically (replacing what was there)."""
 
+    def put_file(self, key: str, source: BinaryIO) -> int:
+        """Store what ``source`` holds from its position to its end under ``key`` atomically,
+        copied in pieces (never the whole file in memory); returns the bytes stored."""
+
     def get(self, key: str) -> bytes:
         """The blob under ``key``; raises ``BlobNotFoundError``."""
+
+    def size(self, key: str) -> int:
+        """The length of the blob under ``key`` in bytes; raises ``BlobNotFoundError``."""
+
+    def read_stream(self, key: str, start: int = 0, stop: int | None = None) -> Iterator[bytes]:
+        """Bytes ``start`` up to ``stop`` (exclusive; default: the end) of the blob under
+        ``key``, in pieces of at most ``STREAM_CHUNK`` bytes. Nothing is read until the first
+        piece is asked for; a missing blob raises ``BlobNotFoundError`` then."""
 
     def exists(self, key: str) -> bool:
         """Whether a blob is stored under ``key``."""

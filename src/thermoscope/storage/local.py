@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import BinaryIO
 
-from thermoscope.storage.base import BlobNotFoundError, check_key
+from thermoscope.storage.base import STREAM_CHUNK, BlobNotFoundError, check_key
 from thermoscope.storage.files import private_dir
 
 
@@ -30,13 +31,26 @@ class LocalBlobStore:
 
     def put(self, key: str, data: bytes) -> None:
         """Store ``data`` under ``key`` atomically."""
+        self._write(key, (data,))
+
+    def put_file(self, key: str, source: BinaryIO) -> int:
+        """Store the rest of ``source`` under ``key`` atomically, copied 1 MiB at a time;
+        returns the bytes stored."""
+        return self._write(key, iter(lambda: source.read(STREAM_CHUNK), b""))
+
+    def _write(self, key: str, pieces: Iterable[bytes]) -> int:
+        """Write ``pieces`` to a temporary file beside the blob, flush it (with ``fsync``) and
+        rename it into place; returns the bytes written."""
         path = self._path(key)
         if not path.parent.is_dir():
             private_dir(path.parent)
         fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
+        written = 0
         try:
             with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
+                for piece in pieces:
+                    fh.write(piece)
+                    written += len(piece)
                 if self.fsync:
                     fh.flush()
                     os.fsync(fh.fileno())
@@ -50,6 +64,7 @@ class LocalBlobStore:
                 os.fsync(dir_fd)
             finally:
                 os.close(dir_fd)
+        return written
 
     def get(self, key: str) -> bytes:
         """The blob under ``key``."""
@@ -57,6 +72,30 @@ class LocalBlobStore:
             return self._path(key).read_bytes()
         except FileNotFoundError:
             raise BlobNotFoundError(key) from None
+
+    def size(self, key: str) -> int:
+        """The blob's length in bytes."""
+        try:
+            return self._path(key).stat().st_size
+        except FileNotFoundError:
+            raise BlobNotFoundError(key) from None
+
+    def read_stream(self, key: str, start: int = 0, stop: int | None = None) -> Iterator[bytes]:
+        """Bytes ``start:stop`` of the blob, 1 MiB at a time (opened when first iterated)."""
+        try:
+            fh = self._path(key).open("rb")
+        except FileNotFoundError:
+            raise BlobNotFoundError(key) from None
+        with fh:
+            fh.seek(start)
+            left = None if stop is None else max(0, stop - start)
+            while left is None or left > 0:
+                piece = fh.read(STREAM_CHUNK if left is None else min(STREAM_CHUNK, left))
+                if not piece:
+                    return
+                if left is not None:
+                    left -= len(piece)
+                yield piece
 
     def exists(self, key: str) -> bool:
         """Whether ``key`` is stored."""

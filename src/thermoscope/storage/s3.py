@@ -1,15 +1,27 @@
-"""Blobs in an S3-compatible store through boto3 (a ``put_object`` is atomic by itself)."""
+"""Blobs in an S3-compatible store through boto3.
+
+A ``put_object`` is atomic by itself; a file (``put_file``) larger than one part goes up as a
+multipart upload, one part in memory at a time, and appears only when the upload is completed
+(a failed one is aborted, so no part lingers).
+"""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, BinaryIO
 
 import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from thermoscope.storage.base import BlobNotFoundError, check_key
+from thermoscope.storage.base import STREAM_CHUNK, BlobNotFoundError, check_key
+
+#: Bytes per part of a multipart upload: the most ``put_file`` holds in memory.
+PART_BYTES = 8 << 20
+#: The least S3 accepts for every part but the last.
+MIN_PART_BYTES = 5 << 20
+_MISSING = ("NoSuchKey", "404", "NotFound")
 
 
 class S3BlobStore:
@@ -21,6 +33,7 @@ class S3BlobStore:
         endpoint_url: the store's endpoint for non-AWS stores (``http://127.0.0.1:8333``).
         region: the region name.
         access_key_id, secret_access_key: credentials (default: boto3's own lookup).
+        part_bytes: bytes per part of a multipart upload (at least 5 MiB).
     """
 
     def __init__(
@@ -32,9 +45,13 @@ class S3BlobStore:
         region: str = "us-east-1",
         access_key_id: str | None = None,
         secret_access_key: str | None = None,
+        part_bytes: int = PART_BYTES,
     ) -> None:
         if not bucket:
             raise ValueError("an s3:// blob URL needs a bucket: s3://bucket/prefix")
+        if part_bytes < MIN_PART_BYTES:
+            raise ValueError(f"part_bytes {part_bytes} is below S3's minimum {MIN_PART_BYTES}")
+        self.part_bytes = part_bytes
         self.bucket = bucket
         self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
         self.client: Any = boto3.client(
@@ -64,23 +81,81 @@ class S3BlobStore:
         """Store ``data`` under ``key`` (atomic: S3 objects appear whole)."""
         self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data)
 
+    def put_file(self, key: str, source: BinaryIO) -> int:
+        """Store the rest of ``source`` under ``key``: one ``put_object`` when it fits in a
+        part, else a multipart upload read one part at a time; returns the bytes stored."""
+        part = source.read(self.part_bytes)
+        if len(part) < self.part_bytes:
+            self.put(key, part)
+            return len(part)
+        name = self._key(key)
+        upload_id = self.client.create_multipart_upload(Bucket=self.bucket, Key=name)["UploadId"]
+        parts: list[dict[str, Any]] = []
+        stored = 0
+        try:
+            while part:
+                number = len(parts) + 1
+                answer = self.client.upload_part(
+                    Bucket=self.bucket, Key=name, UploadId=upload_id, PartNumber=number, Body=part
+                )
+                parts.append({"ETag": answer["ETag"], "PartNumber": number})
+                stored += len(part)
+                part = b""  # let the part go before the next one is read
+                part = source.read(self.part_bytes)
+            self.client.complete_multipart_upload(
+                Bucket=self.bucket, Key=name, UploadId=upload_id, MultipartUpload={"Parts": parts}
+            )
+        except BaseException:
+            with contextlib.suppress(ClientError):
+                self.client.abort_multipart_upload(Bucket=self.bucket, Key=name, UploadId=upload_id)
+            raise
+        return stored
+
     def get(self, key: str) -> bytes:
         """The blob under ``key``."""
         try:
             response = self.client.get_object(Bucket=self.bucket, Key=self._key(key))
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+            if exc.response.get("Error", {}).get("Code") in _MISSING:
                 raise BlobNotFoundError(key) from None
             raise
         data: bytes = response["Body"].read()
         return data
+
+    def size(self, key: str) -> int:
+        """The blob's length in bytes."""
+        try:
+            head = self.client.head_object(Bucket=self.bucket, Key=self._key(key))
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in _MISSING:
+                raise BlobNotFoundError(key) from None
+            raise
+        return int(head["ContentLength"])
+
+    def read_stream(self, key: str, start: int = 0, stop: int | None = None) -> Iterator[bytes]:
+        """Bytes ``start:stop`` of the blob (one ranged ``get_object`` when first iterated),
+        1 MiB at a time."""
+        if stop is not None and stop <= start:
+            return
+        wanted = f"bytes={start}-" + ("" if stop is None else str(stop - 1))
+        try:
+            response = self.client.get_object(Bucket=self.bucket, Key=self._key(key), Range=wanted)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in _MISSING:
+                raise BlobNotFoundError(key) from None
+            raise
+        body = response["Body"]
+        try:
+            yield from body.iter_chunks(STREAM_CHUNK)
+        finally:
+            body.close()
 
     def exists(self, key: str) -> bool:
         """Whether ``key`` is stored."""
         try:
             self.client.head_object(Bucket=self.bucket, Key=self._key(key))
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "NotFound"):
+            if exc.response.get("Error", {}).get("Code") in _MISSING:
                 return False
             raise
         return True

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import uuid
+from typing import Annotated
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Header, Response, status
 from sqlalchemy import func, select
 
 from thermoscope.server.auth import Action, Principal, require
 from thermoscope.server.context import ServerContext
 from thermoscope.server.datasets import export_formats
 from thermoscope.server.db.models import DatasetVersion, Export, Job, utc
+from thermoscope.server.downloads import blob_response
 from thermoscope.server.errors import ApiError, not_found
 from thermoscope.server.jobs import add_job
 from thermoscope.server.routers.deps import Caller, Ctx, HexId, Limit, Offset, ProjectId
@@ -181,19 +183,29 @@ def get_export(export_id: HexId, caller: Caller, ctx: Ctx) -> ExportOut:
 @router.get(
     "/exports/{export_id}/download",
     response_class=Response,
-    responses={200: {"content": {"application/zip": {}}, "description": "the export"}},
+    responses={
+        200: {"content": {"application/zip": {}}, "description": "the export"},
+        206: {"content": {"application/zip": {}}, "description": "the byte range asked for"},
+        416: {"description": "the byte range lies past the end of the export"},
+    },
 )
-def download_export(export_id: HexId, caller: Caller, ctx: Ctx) -> Response:
-    """The export's zip file (409 while the job is not done)."""
+def download_export(
+    export_id: HexId,
+    caller: Caller,
+    ctx: Ctx,
+    range_header: Annotated[str | None, Header(alias="Range")] = None,
+) -> Response:
+    """The export's zip file, streamed from the blob store; one ``Range`` of bytes may be
+    asked for (409 while the job is not done)."""
     export, state = _export(ctx, caller, export_id)
     if state != "done" or export.blob_key is None:
         raise ApiError(409, f"export {export_id} is {state}, not done")
-    return Response(
-        ctx.blobs.get(export.blob_key),
+    return blob_response(
+        ctx.blobs,
+        export.blob_key,
+        range_header,
         media_type="application/zip",
-        headers={
-            "Content-Disposition": f'attachment; filename="{export.format}-{export.version_id}.zip"'
-        },
+        filename=f"{export.format}-{export.version_id}.zip",
     )
 
 
