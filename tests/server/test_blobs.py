@@ -20,11 +20,12 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from server_support import ADMIN_PASSWORD, API, ingest, make_settings, npy_file
+from test_api_datasets import EXPORT_MEMORY_BOUND, export_with_peak
 
 from thermoscope.server import create_app
 from thermoscope.storage import BlobNotFoundError, BlobStore, LocalBlobStore
 from thermoscope.storage.base import STREAM_CHUNK
-from thermoscope.storage.s3 import S3BlobStore
+from thermoscope.storage.s3 import PART_BYTES, S3BlobStore
 
 ACCESS_KEY = "thermoscope-test"
 SECRET_KEY = "thermoscope-test-secret"
@@ -241,3 +242,28 @@ def test_server_on_s3(tmp_path: Path, s3_endpoint: str) -> None:
     assert not (tmp_path / "data" / "blobs").exists()  # nothing went to the local folder
     store = S3BlobStore("thermoscope-server", tmp_path.name, endpoint_url=s3_endpoint, **_keys())
     assert any(key.startswith("celsius/") for key in store.keys(""))
+
+
+@pytest.mark.slow
+def test_an_export_to_s3_is_a_multipart_upload_with_bounded_memory(
+    tmp_path: Path, s3_endpoint: str
+) -> None:
+    """40 MiB of °C exported into S3 while the process allocates at most one 8 MiB part
+    beyond the bound of an export to a folder."""
+    settings = make_settings(
+        tmp_path,
+        blob_url=f"s3://thermoscope-server/{tmp_path.name}",
+        s3_endpoint_url=s3_endpoint,
+        s3_access_key_id=ACCESS_KEY,
+        s3_secret_access_key=SECRET_KEY,
+    )
+    with TestClient(create_app(settings)) as client:
+        login = client.post(
+            f"{API}/auth/login", json={"username": "admin", "password": ADMIN_PASSWORD}
+        )
+        client.headers["X-CSRF-Token"] = login.json()["csrf_token"]
+        peak, archive = export_with_peak(client, "thermoscope")
+    assert archive.testzip() is None
+    payload = sum(i.file_size for i in archive.infolist() if i.filename.startswith("frames/"))
+    assert payload > 4 * PART_BYTES  # several parts
+    assert peak < EXPORT_MEMORY_BOUND + PART_BYTES, f"{peak} bytes allocated exporting {payload}"
