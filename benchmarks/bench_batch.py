@@ -79,7 +79,8 @@ def main() -> int:
             t0 = time.perf_counter()
             frame_statistics(files, engine=engine, chunk=args.chunk)  # type: ignore[arg-type]
             stats_s = time.perf_counter() - t0
-            rows.append((engine, inspect_s, args.frames / inspect_s, args.frames / stats_s))
+            load = os.getloadavg()[0]  # the machine's 1-minute load average at the row's end
+            rows.append((engine, inspect_s, args.frames / inspect_s, args.frames / stats_s, load))
         ray.shutdown()
     same = [i.to_json() for i in results["ray"].inspections] == [
         i.to_json() for i in results["local"].inspections
@@ -88,9 +89,9 @@ def main() -> int:
           f"{platform.machine()} {os.cpu_count()} CPUs; Ray {ray.__version__} with "
           f"{args.workers} CPUs, {args.chunk} files per task, started in {ray_start:.1f} s "
           "(not counted)")  # fmt: skip
-    print(f"{'engine':<8}{'reinspect s':>13}{'frames/s':>11}{'stats frames/s':>16}")
-    for engine, seconds, rate, stats_rate in rows:
-        print(f"{engine:<8}{seconds:>13.2f}{rate:>11.0f}{stats_rate:>16.0f}")
+    print(f"{'engine':<8}{'reinspect s':>13}{'frames/s':>11}{'stats frames/s':>16}{'load 1m':>9}")
+    for engine, seconds, rate, stats_rate, load in rows:
+        print(f"{engine:<8}{seconds:>13.2f}{rate:>11.0f}{stats_rate:>16.0f}{load:>9.1f}")
     print(f"ray/local frames/s: {rows[1][2] / rows[0][2]:.2f}x")
     verdicts = dict(Counter(i.verdict.value for i in results["local"].inspections))
     print(f"findings identical: {same} ({len(results['local'].inspections)} parts, {verdicts})")
