@@ -34,7 +34,7 @@ from thermoscope.server.db import Database
 from thermoscope.server.db.models import User
 from thermoscope.server.errors import ApiError
 from thermoscope.server.headers import SecurityHeaders
-from thermoscope.server.housekeeping import expire_uploads
+from thermoscope.server.housekeeping import clean_uploads
 from thermoscope.server.jobs import JobRunner
 from thermoscope.server.routers import (
     accounts,
@@ -230,7 +230,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             HANDLERS | {"train_model": train_model, "score_frames": score_frames},
             threads=settings.worker_threads,
             lease_s=settings.job_lease_s,
-            housekeeping=expire_uploads,
+            housekeeping=clean_uploads,
             housekeeping_s=settings.housekeeping_s,
         )
         ctx.jobs = runner

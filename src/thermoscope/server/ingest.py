@@ -17,7 +17,7 @@ import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass
-from pathlib import PurePath
+from pathlib import Path, PurePath
 from typing import Any
 
 import numpy as np
@@ -35,7 +35,7 @@ from thermoscope.annotations import (
 )
 from thermoscope.core import ContractError, Inspection, ThermoscopeError
 from thermoscope.models.runtime import LoadedModel
-from thermoscope.pipeline import DecodedPart, PipelineError, decode_bytes
+from thermoscope.pipeline import DecodedPart, PipelineError, decode_bytes, decode_path
 from thermoscope.server.auth import Principal
 from thermoscope.server.context import ServerContext
 from thermoscope.server.db.models import (
@@ -49,6 +49,7 @@ from thermoscope.server.db.models import (
 from thermoscope.server.errors import ApiError, not_found
 from thermoscope.server.releases import active_model, heatmap_key, margin
 from thermoscope.server.schemas.frames import EdgeInspection, IngestOut
+from thermoscope.storage import BlobStore
 from thermoscope.storage.identity import celsius_prefix, frame_key, put_celsius
 
 #: What the server writes as the author of machine-made revisions.
@@ -67,6 +68,44 @@ def decode(data: bytes, filename: str, limits: tio.DecodeLimits) -> DecodedPart:
         return decode_bytes(data, filename, limits)
     except PipelineError as exc:
         raise ApiError(413 if exc.too_large else 422, str(exc)) from None
+
+
+def decode_file(path: Path, filename: str, limits: tio.DecodeLimits) -> DecodedPart:
+    """``pipeline.decode_path`` of a received file spooled at ``path`` (its suffix that of
+    ``filename``), with the errors of ``decode`` naming ``filename``."""
+    try:
+        return decode_path(path, limits)
+    except PipelineError as exc:
+        raise ApiError(413 if exc.too_large else 422, f"{filename}: {exc.reason}") from None
+
+
+@dataclass(frozen=True, slots=True)
+class Original:
+    """The file a frame is ingested from, kept as a blob: its bytes in memory, or a file on
+    disk copied into the store in pieces.
+
+    Attributes:
+        source: the bytes, or the path of the file.
+        size: its length in bytes.
+        sha256: its SHA-256, lower-case hex.
+    """
+
+    source: bytes | Path
+    size: int
+    sha256: str
+
+    @classmethod
+    def of_bytes(cls, data: bytes) -> Original:
+        """A file held in memory."""
+        return cls(data, len(data), hashlib.sha256(data).hexdigest())
+
+    def put(self, blobs: BlobStore, key: str) -> None:
+        """Store the file under ``key``."""
+        if isinstance(self.source, bytes):
+            blobs.put(key, self.source)
+            return
+        with self.source.open("rb") as fh:
+            blobs.put_file(key, fh)
 
 
 def _edge_inspection(edge: EdgeInspection, decoded: DecodedPart) -> Inspection:
@@ -213,14 +252,41 @@ def ingest_bytes(
         raise ApiError(422, f"{filename}: the file is empty")
     decoded = decode(data, filename, ctx.settings.decode_limits)
     with decoded:
-        return _store(ctx, project_id, principal, data, filename, decoded, edge, meta)
+        return _store(
+            ctx, project_id, principal, Original.of_bytes(data), filename, decoded, edge, meta
+        )
+
+
+def ingest_file(
+    ctx: ServerContext,
+    project_id: int,
+    principal: Principal,
+    path: Path,
+    filename: str,
+    *,
+    sha256: str,
+    edge: EdgeInspection | None = None,
+    meta: dict[str, Any] | None = None,
+) -> IngestOut:
+    """``ingest_bytes`` of a received file spooled at ``path`` (its suffix that of
+    ``filename``, its SHA-256 ``sha256`` already checked): decoded from the file and copied
+    into the blob store in pieces, never read into memory whole."""
+    size = path.stat().st_size
+    if size > ctx.settings.max_upload_bytes:
+        raise ApiError(413, f"file of {size} bytes exceeds {ctx.settings.max_upload_bytes}")
+    if size == 0:
+        raise ApiError(422, f"{filename}: the file is empty")
+    decoded = decode_file(path, filename, ctx.settings.decode_limits)
+    with decoded:
+        original = Original(path, size, sha256)
+        return _store(ctx, project_id, principal, original, filename, decoded, edge, meta)
 
 
 def _store(
     ctx: ServerContext,
     project_id: int,
     principal: Principal,
-    data: bytes,
+    original: Original,
     filename: str,
     decoded: DecodedPart,
     edge: EdgeInspection | None,
@@ -246,8 +312,8 @@ def _store(
     prefix = celsius_prefix(content)
     for index in range(decoded.frame_count):
         put_celsius(ctx.blobs, prefix, index, decoded.frame(index).celsius)
-    original_key = f"originals/{content[:2]}/{content}/{hashlib.sha256(data).hexdigest()}"
-    ctx.blobs.put(original_key, data)
+    original_key = f"originals/{content[:2]}/{content}/{original.sha256}"
+    original.put(ctx.blobs, original_key)
     try:
         created = _commit(
             ctx,
@@ -258,7 +324,7 @@ def _store(
             pre,
             edge,
             meta,
-            data,
+            original.size,
             (original_key, heat_key),
             filename,
         )
@@ -284,12 +350,13 @@ def _commit(
     pre: PreAnnotated,
     edge: EdgeInspection | None,
     meta: dict[str, Any] | None,
-    data: bytes,
+    size: int,
     keys: tuple[str, str | None],
     filename: str,
 ) -> bool:
     """The one transaction that makes a stored frame visible; ``False`` when it was there.
-    ``keys``: the blob keys of the original file and of the model's heat map (if any)."""
+    ``size``: the original file's bytes; ``keys``: the blob keys of the original file and of
+    the model's heat map (if any)."""
     original_key, heat_key = keys
     learned = pre.learned
     content = decoded.content_id
@@ -315,7 +382,7 @@ def _commit(
                 width=decoded.width,
                 height=decoded.height,
                 frame_count=decoded.frame_count,
-                size_bytes=len(data),
+                size_bytes=size,
                 original_key=original_key,
                 celsius_prefix=celsius_prefix(content),
                 findings=None if edge is None else edge.model_dump(mode="json"),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gzip
-import hashlib
 import json
 import math
 import re
@@ -34,6 +33,7 @@ from thermoscope.server.schemas.frames import (
     UploadIn,
     UploadOut,
 )
+from thermoscope.server.uploads import complete
 from thermoscope.storage.identity import celsius_key, read_celsius
 
 router = APIRouter(tags=["frames"])
@@ -288,7 +288,8 @@ async def put_chunk(upload_id: HexId, request: Request, caller: Caller, ctx: Ctx
     responses={200: {"model": IngestOut, "description": "already ingested"}},
 )
 def complete_upload(upload_id: HexId, caller: Caller, ctx: Ctx, response: Response) -> IngestOut:
-    """Check the whole file against its sha256 and ingest it, as ``POST .../frames``."""
+    """Check the whole file against its sha256 and ingest it, as ``POST .../frames`` (the
+    chunks are streamed through a temporary file, never joined in memory)."""
     upload = _own_upload(ctx, caller, upload_id)
     if upload.state == "complete" and upload.frame_id is not None:
         with ctx.db.read() as session:
@@ -303,33 +304,7 @@ def complete_upload(upload_id: HexId, caller: Caller, ctx: Ctx, response: Respon
             f"of {upload.size})",
             extra={"offset": upload.offset},
         )
-    data = b"".join(ctx.blobs.get(key) for key in upload.chunks)
-    if hashlib.sha256(data).hexdigest() != upload.sha256:
-        with ctx.db.write() as session:
-            session.execute(
-                update(Upload)
-                .where(Upload.id == upload_id)
-                .values(offset=0, chunks=[], updated_at=now())
-                .execution_options(synchronize_session=False)
-            )
-        for key in upload.chunks:
-            ctx.blobs.delete(key)
-        raise ApiError(
-            422, "the uploaded bytes do not match the declared sha256; upload them again"
-        )
-    edge = None if upload.findings is None else EdgeInspection.model_validate(upload.findings)
-    result = ingest_bytes(
-        ctx, upload.project_id, caller, data, upload.filename, edge=edge, meta=upload.meta
-    )
-    with ctx.db.write() as session:
-        session.execute(
-            update(Upload)
-            .where(Upload.id == upload_id)
-            .values(state="complete", frame_id=result.frame_id, chunks=[], updated_at=now())
-            .execution_options(synchronize_session=False)
-        )
-    for key in upload.chunks:
-        ctx.blobs.delete(key)
+    result = complete(ctx, caller, upload)
     if not result.created:
         response.status_code = status.HTTP_200_OK
     return result
