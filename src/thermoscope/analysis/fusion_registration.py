@@ -4,9 +4,9 @@ A :class:`VisualRegistration` is a 3x3 homography from visual pixels to thermal 
 (x = column, y = row, pixel centres at integer coordinates). It comes either
 
 - from the camera's own alignment (:func:`from_camera_alignment`, FLIR's ``Real2IR``,
-  ``OffsetX``/``OffsetY``): the visual photo, seen at the thermal frame's scale, is
-  ``Real2IR`` times as wide as the thermal frame, and its centre lies ``-Offset`` thermal pixels
-  from the thermal frame's centre; or
+  ``OffsetX``/``OffsetY`` and digital zoom): the visual photo is ``Real2IR`` times as wide as
+  the thermal image the camera showed (the frame's centre enlarged by the zoom), and the
+  thermal frame's centre lies ``Offset`` visual pixels from the photo's centre; or
 - from a calibration (:func:`fit_points`): an affine (>= 3 point pairs) or a homography (>= 4)
   fitted by least squares to matched points, e.g. the corners of a heated checkerboard found in
   both images (:func:`checkerboard_corners`), with the reprojection error reported.
@@ -165,7 +165,12 @@ def from_camera_alignment(
     visual_camera: str = "",
     thermal_camera: str = "",
 ) -> VisualRegistration:
-    """The registration the camera's own metadata states (FLIR ``Real2IR`` and offsets).
+    """The registration the camera's own metadata states (FLIR ``Real2IR``, offsets, zoom).
+
+    The photo is ``Real2IR`` times as wide as the thermal image the camera showed, which is
+    the frame's centre enlarged by ``digital_zoom``; so one visual pixel spans
+    ``W_thermal * Real2IR / (digital_zoom * W_visual)`` thermal pixels. The thermal frame's
+    centre lies (``OffsetX``, ``OffsetY``) visual pixels from the photo's centre.
 
     Args:
         alignment: the camera's alignment record.
@@ -174,14 +179,14 @@ def from_camera_alignment(
     """
     vw, vh = visual_size
     tw, th = thermal_size
-    scale = tw * alignment.real_to_ir / vw  # thermal pixels per visual pixel
-    # visual centre -> thermal centre moved back by the offset (pixel centres at integers)
-    cx_t = (tw - 1) / 2.0 - alignment.offset_x
-    cy_t = (th - 1) / 2.0 - alignment.offset_y
+    scale = tw * alignment.real_to_ir / (alignment.digital_zoom * vw)  # thermal px / visual px
+    # the visual point under the thermal centre (pixel centres at integer coordinates)
+    cx_v = (vw - 1) / 2.0 + alignment.offset_x
+    cy_v = (vh - 1) / 2.0 + alignment.offset_y
     matrix = np.array(
         [
-            [scale, 0.0, cx_t - scale * (vw - 1) / 2.0],
-            [0.0, scale, cy_t - scale * (vh - 1) / 2.0],
+            [scale, 0.0, (tw - 1) / 2.0 - scale * cx_v],
+            [0.0, scale, (th - 1) / 2.0 - scale * cy_v],
             [0.0, 0.0, 1.0],
         ]
     )
@@ -310,6 +315,29 @@ def checkerboard_corners(image: ArrayLike, pattern: tuple[int, int]) -> NDArray[
     return np.asarray(refined.reshape(-1, 2), dtype=np.float64)
 
 
+#: Brightest value (0..255) a letterbox bar's pixels reach (JPEG ringing next to the picture).
+BAR_LEVEL = 24
+
+
+def picture_box(visual: ArrayLike) -> tuple[int, int, int, int]:
+    """The part of a photo that holds picture: (x1, y1, x2, y2), end-exclusive pixels, without
+    the black bars some cameras pad their photo with (the FLIR AX8 letterboxes its 640x480
+    photo). A bar is a run of whole rows or columns at an edge no brighter than
+    ``BAR_LEVEL``; the whole photo when trimming would leave less than half of either side
+    (a dark scene, not bars)."""
+    arr = np.asarray(visual)
+    level = arr.max(axis=2) if arr.ndim == 3 else arr
+    h, w = level.shape
+    rows = np.flatnonzero(level.max(axis=1) > BAR_LEVEL)
+    cols = np.flatnonzero(level.max(axis=0) > BAR_LEVEL)
+    if rows.size == 0 or cols.size == 0:
+        return 0, 0, w, h
+    x1, x2, y1, y2 = int(cols[0]), int(cols[-1]) + 1, int(rows[0]), int(rows[-1]) + 1
+    if 2 * (x2 - x1) < w or 2 * (y2 - y1) < h:
+        return 0, 0, w, h
+    return x1, y1, x2, y2
+
+
 def warp_to_thermal(
     visual: ArrayLike, registration: VisualRegistration
 ) -> tuple[NDArray[Any], NDArray[np.bool_]]:
@@ -320,7 +348,8 @@ def warp_to_thermal(
 
     Returns:
         The warped photo (thermal H, W[, 3], the input's dtype; 0 outside the photo) and a mask
-        of the thermal pixels the photo covers.
+        of the thermal pixels the photo's picture covers (its letterbox bars left out, see
+        :func:`picture_box`).
 
     Raises:
         AnalysisError: the photo's size is not the one the registration was made for.
@@ -343,7 +372,9 @@ def warp_to_thermal(
         sx, sy = arr.shape[1] / size[0], arr.shape[0] / size[1]
         m = m @ np.array([[sx, 0, 0.5 * sx - 0.5], [0, sy, 0.5 * sy - 0.5], [0, 0, 1.0]])
     warped = cv2.warpPerspective(src, m, (tw, th), flags=cv2.INTER_LINEAR, borderValue=0)
-    ones = np.ones(src.shape[:2], dtype=np.uint8)
+    x1, y1, x2, y2 = picture_box(src)
+    ones = np.zeros(src.shape[:2], dtype=np.uint8)
+    ones[y1:y2, x1:x2] = 1
     covered = cv2.warpPerspective(ones, m, (tw, th), flags=cv2.INTER_NEAREST, borderValue=0) > 0
     return np.asarray(warped), np.asarray(covered)
 

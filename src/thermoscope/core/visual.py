@@ -17,6 +17,9 @@ from numpy.typing import NDArray
 from thermoscope.core.errors import ThermoscopeError
 from thermoscope.core.frame import MAX_SIDE
 
+#: Largest digital zoom a camera states; more means a damaged record.
+MAX_ZOOM = 64.0
+
 
 class VisualImageError(ThermoscopeError, ValueError):
     """A visual image or its alignment was built from inconsistent data."""
@@ -28,11 +31,15 @@ class CameraAlignment:
 
     Attributes:
         real_to_ir: ``Real2IR``: how many times wider the visual photo is than the thermal
-            frame, both seen at the thermal frame's scale (> 0).
+            image the camera showed (the frame zoomed by ``digital_zoom``), both seen at the
+            same scale (> 0).
         offset_x, offset_y: ``OffsetX``/``OffsetY``: where the thermal frame's centre lies from
-            the visual photo's centre, thermal pixels (x = columns, y = rows).
+            the visual photo's centre, visual pixels (x = columns, y = rows).
         pip_x1, pip_x2, pip_y1, pip_y2: the picture-in-picture box the camera shows the thermal
             image in, thermal pixels (``x1 <= x2``, ``y1 <= y2``).
+        digital_zoom: the camera's digital zoom when the picture was taken (1 = none): the
+            shown thermal image is the frame's central ``1/digital_zoom`` part (FLIR camera-info
+            float at byte 0x36C).
     """
 
     real_to_ir: float
@@ -42,10 +49,15 @@ class CameraAlignment:
     pip_x2: int = 0
     pip_y1: int = 0
     pip_y2: int = 0
+    digital_zoom: float = 1.0
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.real_to_ir) and 0.05 <= self.real_to_ir <= 100.0):
             raise VisualImageError(f"real_to_ir must be in 0.05..100, got {self.real_to_ir!r}")
+        if not (math.isfinite(self.digital_zoom) and 1.0 <= self.digital_zoom <= MAX_ZOOM):
+            raise VisualImageError(
+                f"digital_zoom must be in 1..{MAX_ZOOM:g}, got {self.digital_zoom!r}"
+            )
         if self.pip_x1 > self.pip_x2 or self.pip_y1 > self.pip_y2:
             raise VisualImageError(
                 f"picture-in-picture box x {self.pip_x1}..{self.pip_x2}, "

@@ -216,6 +216,9 @@ def parse_camera_info(record: memoryview, fallback_order: str) -> CameraRecord:
         "camera_range_c": (range_min_k - _KELVIN, range_max_k - _KELVIN),
         "field_of_view_deg": f32(0x1B4),
         "filter": _string(record, 0x1EC, 16),
+        # not in ExifTool's table: 1.0 on every sample but the T640's 1.6, whose own JPEG
+        # shows the frame's centre enlarged 1.60x (docs/fusion.md)
+        "digital_zoom": f32(0x36C),
     }
     return CameraRecord(parameters, calibration, camera, _capture_time(record, o), extra)
 

@@ -22,7 +22,7 @@ from numpy.typing import NDArray
 
 from thermoscope.core import ThermalFrame
 from thermoscope.core.frame import MAX_SIDE
-from thermoscope.core.visual import CameraAlignment, VisualImage, VisualImageError
+from thermoscope.core.visual import MAX_ZOOM, CameraAlignment, VisualImage, VisualImageError
 from thermoscope.io.errors import (
     AbsurdSizeError,
     CorruptDataError,
@@ -125,11 +125,20 @@ def load(path: str | Path, *, camera: str = "") -> VisualImage:
     return parse(data, source=str(p), camera=camera)
 
 
-def _alignment(pip: Any, source: str) -> CameraAlignment | None:
+def _digital_zoom(value: Any) -> float:
+    """The camera's digital zoom; the field is undocumented, so a value outside 1..MAX_ZOOM
+    (0 on cameras that do not write it) reads as no zoom."""
+    if isinstance(value, float) and 1.0 <= value <= MAX_ZOOM:
+        return value
+    return 1.0
+
+
+def _alignment(pip: Any, zoom: Any, source: str) -> CameraAlignment | None:
     if not isinstance(pip, dict):
         return None
     try:
         return CameraAlignment(
+            digital_zoom=_digital_zoom(zoom),
             real_to_ir=float(pip["real2ir"]),
             offset_x=int(pip["offset_x"]),
             offset_y=int(pip["offset_y"]),
@@ -165,6 +174,6 @@ def embedded_visual(frame: ThermalFrame) -> VisualImage | None:
     return VisualImage(
         rgb,
         source=f"{source}#visual",
-        alignment=_alignment(extra.get("pip"), source),
+        alignment=_alignment(extra.get("pip"), extra.get("digital_zoom"), source),
         camera=frame.metadata.camera.serial,
     )
