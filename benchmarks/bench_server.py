@@ -18,7 +18,9 @@ client (GET ``/celsius``, gzip as a browser asks, decoded to a float32 array), i
 load, and times ``--agents`` edge agents draining a backlog of ``--backlog`` flagged frames
 (distinct 160x120 °C frames as .npy, each agent uploading its share back to back, as an edge
 outbox does after an outage).
-The set-ups are printed side by side at the end.
+The set-ups are printed side by side at the end, each with the CPU its server processes and
+this load generator used during the load (the clients share the cores with the server, so they
+speak plain HTTP/1.1 on kept-alive connections from one asyncio process: ``Client``).
 
 Run: ``python benchmarks/bench_server.py [--seconds 60] [--backlog 10000]
 [--think-min 0 --think-max 0.05] [--setups sqlite,pg1,pg2]``.
@@ -28,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gzip
 import io
 import json
 import os
@@ -38,6 +41,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -45,7 +49,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx2 as httpx
 import numpy as np
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
@@ -81,6 +84,28 @@ class Results:
     ingested: set[str] = field(default_factory=set)
     #: Seconds the agents took to drain the backlog.
     drain_s: float = float("nan")
+    #: CPU seconds used during the measured window by this load generator and by the server's
+    #: processes (not counting the database), and the 1-minute load average at its end.
+    client_cpu_s: float = float("nan")
+    server_cpu_s: float = float("nan")
+    window_load: float = float("nan")
+
+
+def tree_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) of process ``pid`` and its descendants, with the children
+    it has reaped (read from Linux ``/proc``; 0 for a process that has ended)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        ticks = sum(int(value) for value in fields[11:15])
+        children: list[str] = []
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/children", encoding="ascii") as listed:
+                children += listed.read().split()
+    except FileNotFoundError:  # ended meanwhile
+        return 0.0
+    own = ticks / os.sysconf("SC_CLK_TCK")
+    return own + sum(tree_cpu_s(int(child)) for child in children)
 
 
 def free_port() -> int:
@@ -115,9 +140,10 @@ def start_server(
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and process.poll() is None:
         try:
-            if httpx.get(f"{url}{API}/health", timeout=5).status_code == 200:
-                return process, url
-        except httpx.TransportError:
+            with urllib.request.urlopen(f"{url}{API}/health", timeout=5) as answer:
+                if answer.status == 200:
+                    return process, url
+        except OSError:
             time.sleep(0.1)
     process.kill()
     raise SystemExit("the server did not start")
@@ -168,16 +194,131 @@ def pct(values: list[float], q: float) -> float:
     return float(np.percentile(values, q)) if values else float("nan")
 
 
-async def login(client: httpx.AsyncClient, username: str) -> None:
-    response = await client.post(
-        f"{API}/auth/login", json={"username": username, "password": PASSWORD}
-    )
+class Answer:
+    """One HTTP answer: status, headers (lower-case names) and body."""
+
+    __slots__ = ("body", "headers", "status_code")
+
+    def __init__(self, status: int, headers: dict[str, str], body: bytes) -> None:
+        self.status_code = status
+        self.headers = headers
+        self.body = body
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8", "replace")
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+    def raise_for_status(self) -> None:
+        if self.status_code >= 400:
+            raise RuntimeError(f"HTTP {self.status_code}: {self.text[:200]}")
+
+
+class Client:
+    """A lean HTTP/1.1 client on one kept-alive loopback connection (the load generator shares
+    the cores with the server: httpx costs about 2.5 ms of CPU per request, this about 0.2).
+    Keeps the session cookie a log-in sets; ``headers`` go with every request."""
+
+    def __init__(self, url: str, headers: dict[str, str] | None = None) -> None:
+        host, port = url.removeprefix("http://").rsplit(":", 1)
+        self.address = (host, int(port))
+        self.headers = dict(headers or {})
+        self.streams: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+
+    async def __aenter__(self) -> Client:
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        if self.streams is not None:
+            self.streams[1].close()
+            self.streams = None
+
+    async def get(self, path: str, headers: dict[str, str] | None = None) -> Answer:
+        return await self.request("GET", path, b"", headers or {})
+
+    async def put(self, path: str, json: Any) -> Answer:
+        return await self._json("PUT", path, json)
+
+    async def post(
+        self, path: str, json: Any = None, files: dict[str, tuple[str, bytes]] | None = None
+    ) -> Answer:
+        if files is None:
+            return await self._json("POST", path, json)
+        boundary = uuid.uuid4().hex
+        body = b"".join(
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{field}"; '
+            f'filename="{name}"\r\nContent-Type: application/octet-stream\r\n\r\n'.encode()
+            + data
+            + b"\r\n"
+            for field, (name, data) in files.items()
+        )
+        body += f"--{boundary}--\r\n".encode()
+        kind = {"Content-Type": f"multipart/form-data; boundary={boundary}"}
+        return await self.request("POST", path, body, kind)
+
+    async def _json(self, method: str, path: str, value: Any) -> Answer:
+        body = json.dumps(value).encode()
+        return await self.request(method, path, body, {"Content-Type": "application/json"})
+
+    async def request(self, method: str, path: str, body: bytes, headers: dict[str, str]) -> Answer:
+        """Send one request; a kept-alive connection the server closed meanwhile is opened
+        again and the request sent once more (every request here may be repeated)."""
+        lines = [f"{method} {path} HTTP/1.1", f"Host: {self.address[0]}:{self.address[1]}"]
+        lines += [f"{k}: {v}" for k, v in {**self.headers, **headers}.items()]
+        lines.append(f"Content-Length: {len(body)}")
+        head = ("\r\n".join(lines) + "\r\n\r\n").encode()
+        for attempt in (1, 2):
+            reused = self.streams is not None
+            if self.streams is None:
+                self.streams = await asyncio.open_connection(*self.address)
+            reader, writer = self.streams
+            try:
+                writer.write(head + body)
+                answer = await self._answer(reader)
+            except (ConnectionError, asyncio.IncompleteReadError):
+                writer.close()
+                self.streams = None
+                if not reused or attempt == 2:
+                    raise
+                continue
+            if answer.headers.get("connection", "").lower() == "close":
+                writer.close()
+                self.streams = None
+            cookie = answer.headers.get("set-cookie")
+            if cookie is not None:
+                self.headers["Cookie"] = cookie.split(";", 1)[0]
+            return answer
+        raise AssertionError("unreachable")
+
+    @staticmethod
+    async def _answer(reader: asyncio.StreamReader) -> Answer:
+        head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
+        status = int(head[0].split(" ", 2)[1])
+        headers: dict[str, str] = {}
+        for line in head[1:]:
+            if line:
+                name, _, value = line.partition(":")
+                headers[name.strip().lower()] = value.strip()
+        if headers.get("transfer-encoding", "").lower() == "chunked":
+            parts = []
+            while size := int((await reader.readuntil(b"\r\n")).split(b";")[0], 16):
+                parts.append((await reader.readexactly(size + 2))[:-2])
+            await reader.readuntil(b"\r\n")
+            return Answer(status, headers, b"".join(parts))
+        body = await reader.readexactly(int(headers.get("content-length", "0")))
+        return Answer(status, headers, body)
+
+
+async def login(client: Client, username: str) -> None:
+    response = await client.post(f"{API}/auth/login", {"username": username, "password": PASSWORD})
     response.raise_for_status()
     client.headers["X-CSRF-Token"] = response.json()["csrf_token"]
 
 
 async def setup(url: str, annotators: int, ingesters: int, pool: int) -> dict[str, Any]:
-    async with httpx.AsyncClient(base_url=url, timeout=60) as admin:
+    async with Client(url) as admin:
         await login(admin, "admin")
         recipe = example_recipe("pcb").read_text(encoding="utf-8")
         project = await admin.post(
@@ -203,7 +344,7 @@ async def setup(url: str, annotators: int, ingesters: int, pool: int) -> dict[st
         )
         tokens = []
         for i in range(ingesters):
-            async with httpx.AsyncClient(base_url=url, timeout=60) as edge:
+            async with Client(url) as edge:
                 await login(edge, f"edge{i}")
                 token = await edge.post(
                     f"{API}/tokens", json={"name": "edge", "scopes": ["ingest"]}
@@ -230,17 +371,21 @@ class Window:
     """The measured time: it opens once every logged-in client is ready (log-ins, with their
     password hashes, are set-up, not load) and lasts ``seconds``."""
 
-    def __init__(self, clients: int, seconds: float) -> None:
+    def __init__(self, clients: int, seconds: float, server_pid: int) -> None:
         self.waiting = clients
         self.seconds = seconds
         self.until = float("inf")
         self.opened = asyncio.Event()
+        self.server_pid = server_pid
+        #: CPU seconds of this process and of the server when the window opened.
+        self.cpu_at_open = (0.0, 0.0)
 
     async def ready(self) -> None:
         """Wait, logged in, until every client is; the last one opens the window."""
         self.waiting -= 1
         if self.waiting == 0:
             self.until = time.monotonic() + self.seconds
+            self.cpu_at_open = (time.process_time(), tree_cpu_s(self.server_pid))
             self.opened.set()
         await self.opened.wait()
 
@@ -255,7 +400,7 @@ async def annotator(
 ) -> None:
     who = f"ann{index}"
     rng = random.Random(index)
-    async with httpx.AsyncClient(base_url=url, timeout=60) as client:
+    async with Client(url) as client:
         await login(client, who)
         await window.ready()
         count = 0
@@ -297,7 +442,7 @@ async def ingester(
 ) -> None:
     rng = random.Random(token)
     headers = {"Authorization": f"Bearer {token}"}
-    async with httpx.AsyncClient(base_url=url, timeout=60, headers=headers) as client:
+    async with Client(url, headers) as client:
         await window.opened.wait()
         while time.monotonic() < window.until and files:
             data = files.pop()
@@ -313,10 +458,13 @@ async def ingester(
             await asyncio.sleep(rng.uniform(*think))
 
 
-async def celsius_ms(client: httpx.AsyncClient, fid: str) -> float:
+async def celsius_ms(client: Client, fid: str) -> float:
     started = time.perf_counter()
     response = await client.get(f"{API}/frames/{fid}/celsius", headers={"Accept-Encoding": "gzip"})
-    values = np.frombuffer(response.content, dtype="<f4").reshape(
+    body = response.body
+    if response.headers.get("content-encoding") == "gzip":
+        body = gzip.decompress(body)
+    values = np.frombuffer(body, dtype="<f4").reshape(
         int(response.headers["x-height"]), int(response.headers["x-width"])
     )
     elapsed = (time.perf_counter() - started) * 1000
@@ -325,7 +473,7 @@ async def celsius_ms(client: httpx.AsyncClient, fid: str) -> float:
 
 
 async def watcher(url: str, fid: str, window: Window, out: Results) -> None:
-    async with httpx.AsyncClient(base_url=url, timeout=60) as client:
+    async with Client(url) as client:
         await login(client, "admin")
         await window.ready()
         while time.monotonic() < window.until:
@@ -333,16 +481,18 @@ async def watcher(url: str, fid: str, window: Window, out: Results) -> None:
             await asyncio.sleep(0.5)
 
 
-async def run(args: argparse.Namespace, url: str) -> tuple[Results, dict[str, Any], list[float]]:
+async def run(
+    args: argparse.Namespace, url: str, server_pid: int
+) -> tuple[Results, dict[str, Any], list[float]]:
     annotators = args.clients - args.ingesters
     info = await setup(url, annotators, args.ingesters, args.pool)
-    async with httpx.AsyncClient(base_url=url, timeout=60) as client:
+    async with Client(url) as client:
         await login(client, "admin")
         await celsius_ms(client, info["big"])
         idle = [await celsius_ms(client, info["big"]) for _ in range(30)]
     files = boards(args.ingesters * int(args.seconds) + 10, seed=2)
     out = Results()
-    window = Window(annotators + 1, args.seconds)
+    window = Window(annotators + 1, args.seconds, server_pid)
     tasks = [
         annotator(url, i, info["frames"], window, (args.think_min, args.think_max), out)
         for i in range(annotators)
@@ -353,6 +503,9 @@ async def run(args: argparse.Namespace, url: str) -> tuple[Results, dict[str, An
     ]
     tasks.append(watcher(url, info["big"], window, out))
     await asyncio.gather(*tasks)
+    out.client_cpu_s = time.process_time() - window.cpu_at_open[0]
+    out.server_cpu_s = tree_cpu_s(server_pid) - window.cpu_at_open[1]
+    out.window_load = os.getloadavg()[0]
     out.drain_s = await drain(url, info["tokens"], info["pid"], args.agents, args.backlog, out)
     return out, info, idle
 
@@ -373,7 +526,7 @@ async def drain(
 
     async def agent(index: int) -> None:
         headers = {"Authorization": f"Bearer {tokens[index % len(tokens)]}"}
-        async with httpx.AsyncClient(base_url=url, timeout=120, headers=headers) as client:
+        async with Client(url, headers) as client:
             for i in range(index, backlog, agents):
                 answer = await client.post(
                     f"{API}/projects/{pid}/frames",
@@ -436,7 +589,7 @@ def measure(args: argparse.Namespace, workers: int, database_url: str | None) ->
         try:
             load_before = os.getloadavg()
             started = time.monotonic()
-            out, _info, idle = asyncio.run(run(args, url))
+            out, _info, idle = asyncio.run(run(args, url, process.pid))
             elapsed = time.monotonic() - started
             load_after = os.getloadavg()
         finally:
@@ -461,8 +614,13 @@ def report(args: argparse.Namespace, label: str, got: dict[str, Any]) -> None:
     saves = len(out.saves)
     idle = got["idle"]
     print(
-        f"  {label} (load average {got['load'][0]:.1f} before, {got['load'][1]:.1f} after; "
-        f"{got['elapsed']:.0f} s with set-up)"
+        f"  {label} (load average {got['load'][0]:.1f} before, {out.window_load:.1f} at the end "
+        f"of the load, {got['load'][1]:.1f} after; {got['elapsed']:.0f} s with set-up)"
+    )
+    print(
+        f"    CPU during the load: server processes {out.server_cpu_s:.1f} s "
+        f"({out.server_cpu_s / args.seconds:.2f} cores), this load generator "
+        f"{out.client_cpu_s:.1f} s ({out.client_cpu_s / args.seconds:.2f} cores)"
     )
     print(
         f"    annotation saves: {saves} acknowledged ({saves / args.seconds:.1f}/s), "
