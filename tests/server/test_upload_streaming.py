@@ -3,6 +3,7 @@ temporary file (hashed on the way) into the blob store; chunks nobody needs are 
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import io
 import tracemalloc
@@ -15,6 +16,7 @@ import pytest
 from fastapi.testclient import TestClient
 from server_support import ADMIN_PASSWORD, API, make_settings
 from sqlalchemy import update
+from starlette.types import Message
 
 from thermoscope.server import create_app
 from thermoscope.server.app import build_context
@@ -93,6 +95,42 @@ def test_a_wrong_hash_found_while_streaming_drops_the_chunks(
     assert "sha256" in refused.json()["detail"]
     assert client.get(f"{API}/uploads/{upload_id}").json()["offset"] == 0
     assert not list((tmp_path / "data" / "blobs").glob(f"uploads/{upload_id}/*"))
+
+
+def test_a_chunk_without_credentials_is_refused_before_its_body_is_read(tmp_path: Path) -> None:
+    """``PUT /uploads/{id}`` checks the caller before it reads a byte of the chunk."""
+    app = create_app(make_settings(tmp_path))
+    pieces, size = 64, 64 * 65536
+    received = 0
+    answers: list[Message] = []
+
+    async def receive() -> Message:
+        nonlocal received
+        received += 1
+        return {"type": "http.request", "body": b"x" * 65536, "more_body": received < pieces}
+
+    async def send(message: Message) -> None:
+        answers.append(message)
+
+    path = f"{API}/uploads/{'a' * 32}"
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "PUT",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "root_path": "",
+        "query_string": b"",
+        "headers": [(b"content-range", f"bytes 0-{size - 1}/{size}".encode())],
+        "client": ("127.0.0.1", 50000),
+        "server": ("testserver", 80),
+    }
+    with TestClient(app):  # runs the lifespan: the app's context is built
+        asyncio.run(app(scope, receive, send))
+    assert answers[0]["status"] == 401
+    assert received == 0
 
 
 def test_chunks_left_behind_by_finished_uploads_are_swept(tmp_path: Path) -> None:
