@@ -42,6 +42,7 @@ from thermoscope.server.routers import (
     datasets,
     fleet,
     frames,
+    fusion,
     label_studio,
     measure,
     models,
@@ -287,6 +288,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     ):
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(measure.router, prefix=API_PREFIX)
+    app.include_router(fusion.router, prefix=API_PREFIX)
     app.include_router(datasets.router, prefix=API_PREFIX)
     app.include_router(models.router, prefix=API_PREFIX)
     app.include_router(label_studio.router, prefix=API_PREFIX)
