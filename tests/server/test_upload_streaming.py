@@ -79,6 +79,8 @@ def test_completing_an_upload_holds_a_piece_not_the_file(client: TestClient) -> 
     frame_id = done.json()["frame_id"]
     original = client.get(f"{API}/frames/{frame_id}/original").content
     assert hashlib.sha256(original).hexdigest() == sha256
+    tail = client.get(f"{API}/frames/{frame_id}/original", headers={"Range": "bytes=-1000"})
+    assert (tail.status_code, tail.content) == (206, data[-1000:])
     last = client.get(f"{API}/frames/{frame_id}/celsius", params={"frame": FRAMES - 1})
     np.testing.assert_array_equal(np.frombuffer(last.content, "<f4").reshape(SHAPE), stack[-1])
     assert peak < UPLOAD_MEMORY_BOUND, f"{peak} bytes allocated completing {len(data)} bytes"

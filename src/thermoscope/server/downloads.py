@@ -39,15 +39,17 @@ def byte_range(header: str | None, size: int) -> tuple[int, int] | None:
 
 
 def blob_response(
-    blobs: BlobStore, key: str, range_header: str | None, *, media_type: str, filename: str
+    blobs: BlobStore,
+    key: str,
+    range_header: str | None,
+    *,
+    media_type: str,
+    headers: dict[str, str],
 ) -> Response:
-    """The blob under ``key`` as an attachment named ``filename``, streamed from the store
-    (206 for a satisfiable ``Range``, 416 for one past the end)."""
+    """The blob under ``key`` streamed from the store with ``headers`` (``Content-Disposition``
+    ...): 200 whole, 206 for a satisfiable ``Range``, 416 for one past the end."""
     size = blobs.size(key)
-    headers = {
-        "Accept-Ranges": "bytes",
-        "Content-Disposition": f'attachment; filename="{filename}"',
-    }
+    headers = {**headers, "Accept-Ranges": "bytes"}
     try:
         wanted = byte_range(range_header, size)
     except ValueError:

@@ -205,7 +205,11 @@ def download_export(
         export.blob_key,
         range_header,
         media_type="application/zip",
-        filename=f"{export.format}-{export.version_id}.zip",
+        headers={
+            "Content-Disposition": (
+                f'attachment; filename="{export.format}-{export.version_id}.zip"'
+            )
+        },
     )
 
 

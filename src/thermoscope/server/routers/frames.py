@@ -11,7 +11,7 @@ from typing import Annotated, Any
 from urllib.parse import quote
 
 import numpy as np
-from fastapi import APIRouter, File, Form, Query, Request, Response, UploadFile, status
+from fastapi import APIRouter, File, Form, Header, Query, Request, Response, UploadFile, status
 from fastapi.concurrency import run_in_threadpool
 from pydantic import ValidationError
 from sqlalchemy import func, select, update
@@ -21,6 +21,7 @@ from thermoscope.server.annotating import FrameRef, frame_access, load_frame
 from thermoscope.server.auth import Action, Principal, require
 from thermoscope.server.context import ServerContext
 from thermoscope.server.db.models import AnnotationRow, Frame, Upload, now, utc
+from thermoscope.server.downloads import blob_response
 from thermoscope.server.errors import ApiError, not_found
 from thermoscope.server.ingest import found, ingest_bytes
 from thermoscope.server.routers.deps import Caller, Ctx, HexId, Limit, Offset, ProjectId
@@ -449,15 +450,27 @@ def get_render(
 @router.get(
     "/frames/{fid}/original",
     response_class=Response,
-    responses={200: {"content": {"application/octet-stream": {}}, "description": "the file"}},
+    responses={
+        200: {"content": {"application/octet-stream": {}}, "description": "the file"},
+        206: {"content": {"application/octet-stream": {}}, "description": "a byte range"},
+        416: {"description": "the byte range lies past the end of the file"},
+    },
 )
-def get_original(fid: HexId, caller: Caller, ctx: Ctx) -> Response:
-    """The file as it was uploaded."""
+def get_original(
+    fid: HexId,
+    caller: Caller,
+    ctx: Ctx,
+    range_header: Annotated[str | None, Header(alias="Range")] = None,
+) -> Response:
+    """The file as it was uploaded, streamed from the blob store (one ``Range`` of bytes may
+    be asked for)."""
     with ctx.db.read() as session:
         frame, _ = load_frame(session, caller, fid, Action.READ)
     name = frame.filename.replace('"', "").replace("\\", "")
-    return Response(
-        ctx.blobs.get(frame.original_key),
+    return blob_response(
+        ctx.blobs,
+        frame.original_key,
+        range_header,
         media_type="application/octet-stream",
         headers={
             "Content-Disposition": f"attachment; filename*=UTF-8''{quote(name, safe='')}",
