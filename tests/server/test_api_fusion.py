@@ -34,6 +34,14 @@ def test_fused_views_of_a_stored_flir_file(server: Server) -> None:
     visual = embedded_visual(frame)
     assert visual is not None
     registration = registration_for(visual, (frame.width, frame.height))
+    about = server.admin.get(f"{API}/frames/{fid}/visual").json()
+    assert about == {
+        "has_photo": True,
+        "photo_width": 480,
+        "photo_height": 640,
+        "registration": "camera",
+        "modes": ["pip", "blend", "edges"],
+    }
     views = {}
     for mode in ("edges", "blend", "pip"):
         got = server.admin.get(f"{API}/frames/{fid}/fused.png", params={"mode": mode})
@@ -55,6 +63,10 @@ def test_fused_views_of_a_stored_flir_file(server: Server) -> None:
 def test_a_frame_without_photo_is_answered_clearly(server: Server) -> None:
     pid = server.project()["id"]
     fid = ingest(server.admin, pid, npy_file(3), name="plain.npy").json()["frame_id"]
+    about = server.admin.get(f"{API}/frames/{fid}/visual")
+    assert about.status_code == 200
+    assert about.json()["has_photo"] is False
+    assert about.json()["modes"] == []
     answer = server.admin.get(f"{API}/frames/{fid}/fused.png")
     assert answer.status_code == 422
     assert "carries no visual photo" in answer.json()["detail"]

@@ -394,6 +394,7 @@ CASES: dict[tuple[str, str], Case] = {
     ("GET", "/frames/{fid}/render.png"): Case(project(Action.READ)),
     ("GET", "/frames/{fid}/original"): Case(project(Action.READ)),
     ("GET", "/frames/{fid}/fused.png"): Case(project(Action.READ)),
+    ("GET", "/frames/{fid}/visual"): Case(project(Action.READ)),
     ("POST", "/frames/{fid}/celsius/recompute"): Case(
         project(Action.READ), lambda w, who: {"json": {"emissivity": 0.9}}
     ),
