@@ -31,10 +31,11 @@ class VisualOut(BaseModel):
     """Whether a frame's file carries a visual photo, and how it is placed on the frame."""
 
     has_photo: bool = Field(description="the file carries a visual photo")
-    photo_width: int | None = Field(None, description="the photo's width, pixels")
-    photo_height: int | None = Field(None, description="the photo's height, pixels")
+    photo_width: int | None = Field(default=None, description="the photo's width, pixels")
+    photo_height: int | None = Field(default=None, description="the photo's height, pixels")
     registration: str | None = Field(
-        None, description="'camera' (the camera's own alignment) when the photo can be placed"
+        default=None,
+        description="'camera' (the camera's own alignment) when the photo can be placed",
     )
     modes: list[str] = Field(description="fused views GET /frames/{fid}/fused.png can draw")
 
