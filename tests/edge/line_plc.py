@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,16 +54,19 @@ class ModbusPlc:
 
     @classmethod
     @contextlib.asynccontextmanager
-    async def connect(cls, port: int, *, timeout_s: float = 10.0) -> AsyncIterator[ModbusPlc]:
-        """A PLC connected to the agent's Modbus server on ``port`` (retried until it listens)."""
+    async def connect(
+        cls, port: int, *, timeout_s: float = 10.0, listen_s: float = 90.0
+    ) -> AsyncIterator[ModbusPlc]:
+        """A PLC connected to the agent's Modbus server on ``port``, retried until it listens
+        (for up to ``listen_s``: an agent started as a process of its own imports for seconds
+        on a loaded machine)."""
         client = AsyncModbusTcpClient("127.0.0.1", port=port, timeout=2)
+        deadline = time.monotonic() + listen_s
         try:
-            for _ in range(200):
-                if await client.connect():
-                    break
+            while not await client.connect():
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"no Modbus server on port {port} in {listen_s} s")
                 await asyncio.sleep(0.05)
-            else:
-                raise AssertionError(f"no Modbus server on port {port}")
             yield cls(client, timeout_s=timeout_s)
         finally:
             client.close()
