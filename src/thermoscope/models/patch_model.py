@@ -25,6 +25,20 @@ version):
 
 The index holds every bank vector, referenced back to the OK frame and pixel it came from, plus
 the peak features of any labelled defective examples given to ``fit_patch_model``.
+
+With ``components`` > 0 the model is registered and conditional (``patch_residual``): the graph
+first aligns the input onto the template of the OK parts and takes its residual ``z`` to what OK
+parts look like (mean and the first ``components`` principal components, in units of the OK
+scatter, per pixel), then
+
+    map    = |z smoothed by a Gaussian of ``smooth`` pixels| brought back onto the input (H, W)
+    raw    = max(map);   score, anomaly_map normalised as above
+    f      = the patch features of ``z`` (not of the input); features = f at the cell of the
+             map's peak
+
+so a cold joint 1..2 °C off is measured against the 0.1..0.3 °C a good part scatters there, not
+against the whole range of reflected surroundings, pose and supply. The bank (coreset of the OK
+parts' ``f``) then only serves the explanation index.
 """
 
 from __future__ import annotations
@@ -47,6 +61,7 @@ from thermoscope.models.errors import ModelError
 from thermoscope.models.explain import INDEX_FILE, FeatureIndex
 from thermoscope.models.onnx_export import check_parity, export_onnx
 from thermoscope.models.patch_features import STRIDE, FeatureSettings, PatchFeatures
+from thermoscope.models.patch_residual import AlignedResidual, fit_aligned_residual, separable_blur
 from thermoscope.models.release import write_release
 
 #: The release threshold on the normalised score (the calibrated OK level maps to it).
@@ -58,6 +73,8 @@ SOFT = 0.01
 #: Bank vectors per cell that go into the explanation index (a search over every cell's whole
 #: bank would cost more than the graph itself).
 INDEX_PER_CELL = 4
+#: Largest number of principal components the conditional model removes.
+MAX_COMPONENTS = 256
 #: Frames per feature-extraction batch while fitting.
 _BATCH = 32
 #: Cells per block of the coreset selection (bounds its memory).
@@ -74,8 +91,12 @@ class PatchSettings:
         features: which patch features.
         radius: cells around each cell whose OK features join its memory (pose tolerance:
             1 = ±4 input pixels).
+        components: 0 for the plain model; > 0: align each part onto the OK template and score
+            its residual after removing this many principal components of the OK parts
+            (module docstring; at most the memory frames less 2 are used).
         bank: memory vectors kept per cell after the coreset selection.
-        smooth: standard deviation of the Gaussian over the distance map, in cells (0: none).
+        smooth: standard deviation of the Gaussian over the distance map, in cells (0: none);
+            with ``components`` > 0, over the residual, in input pixels.
         quantile: quantile of the calibration frames' raw scores that maps to 0.5.
         calibration: share of the OK frames held out to calibrate (not in the memory).
         seed: seeds the split and the coreset's start.
@@ -83,6 +104,7 @@ class PatchSettings:
 
     features: FeatureSettings = field(default_factory=FeatureSettings)
     radius: int = 1
+    components: int = 0
     bank: int = 48
     smooth: float = 1.0
     quantile: float = 0.99
@@ -92,6 +114,10 @@ class PatchSettings:
     def __post_init__(self) -> None:
         if not 0 <= self.radius <= 4:
             raise ModelError(f"patch radius must be in 0..4 cells, got {self.radius}")
+        if not 0 <= self.components <= MAX_COMPONENTS:
+            raise ModelError(
+                f"patch components must be in 0..{MAX_COMPONENTS}, got {self.components}"
+            )
         if self.bank < 1:
             raise ModelError(f"patch bank must be >= 1 vector per cell, got {self.bank}")
         if not 0 <= self.smooth <= 8:
@@ -130,6 +156,8 @@ class PatchModel(nn.Module):
         refs: (P, K, 3) int: for each bank vector the memory frame it came from and its cell
             (row, column), for the explanation index.
         frame_ids: ids of the memory frames (refs' first column indexes them).
+        front: the aligned residual front of a conditional model (``components`` > 0), whose
+            ``z`` the features are computed on; ``None`` for the plain model.
     """
 
     def __init__(
@@ -141,8 +169,12 @@ class PatchModel(nn.Module):
         level: float,
         refs: NDArray[np.int64],
         frame_ids: Sequence[str],
+        front: AlignedResidual | None = None,
     ) -> None:
         super().__init__()
+        if (front is None) != (settings.components == 0):
+            raise ModelError("a patch model has an aligned residual front iff components > 0")
+        self.front = front
         self.contract = contract
         self.settings = settings
         self.features = features
@@ -169,8 +201,10 @@ class PatchModel(nn.Module):
         self.register_buffer("memory_t", m.transpose(1, 2).contiguous())  # (P, D, K)
         self.register_buffer("memory_sq", (m * m).sum(-1).unsqueeze(1))  # (P, 1, K)
         kernel = torch.from_numpy(gaussian_kernel(settings.smooth))
+        if front is not None:  # separable: the same Gaussian along rows, then columns
+            kernel = kernel.sum(dim=0, keepdim=True)
         self.register_buffer("smooth_kernel", kernel[None, None])
-        self.smooth_half = kernel.shape[0] // 2
+        self.smooth_half = kernel.shape[-1] // 2
         self.rate = -math.log(2.0) / self.level
         self.eval()
 
@@ -196,11 +230,31 @@ class PatchModel(nn.Module):
             )
         return dist, f
 
+    def residual_map(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Of a conditional model: the map (N, 1, H, W) on the inputs, the features of the
+        residual (N, D, H/4, W/4) and the feature cell (N,) of the map's peak."""
+        if self.front is None:
+            raise ModelError("residual_map: this patch model has no aligned residual front")
+        z, warp = self.front(x)
+        m = z if self.smooth_half == 0 else separable_blur(z, self.smooth_kernel)
+        m = m.abs()
+        width = m.shape[3]
+        top = m.flatten(1).argmax(dim=1)
+        cell = (top // width // STRIDE) * (width // STRIDE) + (top % width) // STRIDE
+        return self.front.to_input(m, warp), self.features(z), cell
+
+    def maps(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """The raw map (N, 1, h, w) the score is the peak of, the features (N, D, h', w') and
+        the feature cell (N,) of the peak."""
+        if self.front is not None:
+            return self.residual_map(x)
+        dist, f = self.distances(x)
+        return dist, f, dist.flatten(1).argmax(dim=1)
+
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """Normalised scores (N,), anomaly maps (N, h, w) and peak features (N, D)."""
-        dist, f = self.distances(x)
-        flat = dist.flatten(1)
-        raw, peak = flat.max(dim=1)
+        dist, f, peak = self.maps(x)
+        raw = dist.flatten(1).max(dim=1).values
         score = 1.0 - torch.exp(raw * self.rate)
         amap = 1.0 - torch.exp(dist[:, 0] * self.rate)
         index = peak.reshape(-1, 1, 1).expand(-1, f.shape[1], 1)
@@ -252,6 +306,7 @@ class PatchModel(nn.Module):
             "family": "patch",
             **self.settings.to_dict(),
             "memory_frames": len(self.frame_ids),
+            "components_used": 0 if self.front is None else self.front.components,
             "bank_per_cell": self.bank_size,
             "grid": list(self.grid),
             "level": self.level,
@@ -399,7 +454,12 @@ def fit_patch_model(
     rng = np.random.default_rng(settings.seed)
     keep, calib = split_frames(len(arrays), settings)
     extractor = PatchFeatures(settings.features, weights=weights)
-    feats = _features(extractor, x[torch.from_numpy(keep)])
+    memory_x = x[torch.from_numpy(keep)]
+    front = fit_aligned_residual(memory_x, settings.components) if settings.components else None
+    if front is not None:
+        with torch.no_grad():
+            memory_x = torch.cat([front(c)[0] for c in _chunks(memory_x)])
+    feats = _features(extractor, memory_x)
     pool, pool_refs = neighbourhood(feats, settings.radius)
     start = int(rng.integers(pool.shape[1]))
     banks, refs = [], []
@@ -413,16 +473,16 @@ def fit_patch_model(
     memory = torch.cat(banks)
     ref = torch.cat(refs).numpy()
     ref[..., 0] = keep[ref[..., 0]]
-    model = PatchModel(contract, settings, extractor, memory, 1.0, ref, ids)
+    model = PatchModel(contract, settings, extractor, memory, 1.0, ref, ids, front)
     with torch.no_grad():
         raw = torch.cat(
             [
-                model.distances(c)[0].flatten(1).max(dim=1).values
+                model.maps(c)[0].flatten(1).max(dim=1).values
                 for c in _chunks(x[torch.from_numpy(calib)])
             ]
         )
     level = float(np.quantile(raw.numpy().astype(np.float64), settings.quantile))
-    return PatchModel(contract, settings, extractor, memory, max(level, 1e-6), ref, ids)
+    return PatchModel(contract, settings, extractor, memory, max(level, 1e-6), ref, ids, front)
 
 
 def example_index(
@@ -450,8 +510,10 @@ def example_index(
     with torch.no_grad():
         outs = [model(chunk) for chunk in _chunks(x)]
     vectors = torch.cat([o[2] for o in outs]).numpy()
-    dist = torch.cat([o[1] for o in outs]).flatten(1).argmax(dim=1).numpy()
-    rows, cols = np.divmod(dist, model.grid[1])
+    maps = torch.cat([o[1] for o in outs])
+    rows, cols = np.divmod(maps.flatten(1).argmax(dim=1).numpy(), maps.shape[2])
+    if maps.shape[1:] != model.grid:  # a pixel map (conditional model): the cell it lies in
+        rows, cols = rows // STRIDE, cols // STRIDE
     xs, ys = cell_pixels(model.contract, cols, rows, [a.shape[:2] for a in arrays])
     return FeatureIndex(
         np.concatenate([base.vectors, vectors]),
@@ -499,6 +561,7 @@ def write_patch_release(
 
 __all__ = [
     "INDEX_PER_CELL",
+    "MAX_COMPONENTS",
     "PATCH_OUTPUTS",
     "PATCH_THRESHOLD",
     "PatchModel",
