@@ -31,6 +31,7 @@ from rich.table import Table
 from thermoscope.cli.batch import err_console
 from thermoscope.cli.exits import ExitCode, fail, usage
 from thermoscope.cli.inputs import expand_inputs
+from thermoscope.cli.scale import EngineChoice
 from thermoscope.core import ThermoscopeError
 from thermoscope.io.registry import write_atomic
 from thermoscope.models.errors import ModelError
@@ -207,10 +208,17 @@ def train(
     ] = None,
     key: Annotated[Path | None, typer.Option(help="Sign the release with this key.")] = None,
     limit: Annotated[int | None, typer.Option(min=2, help="Use only the first N items.")] = None,
+    engine: Annotated[
+        EngineChoice,
+        typer.Option(help="Classifier training: local (this process) or ray (Ray Train workers)."),
+    ] = EngineChoice.local,
+    workers: Annotated[int, typer.Option(min=1, help="Ray Train workers (--engine ray).")] = 2,
 ) -> None:
     """Train a model on labelled data and write a release folder (held-out figures inside)."""
     if kind not in KINDS:
         raise usage(f"--kind must be one of {', '.join(KINDS)}, got {kind!r}")
+    if engine is EngineChoice.ray and kind != "classifier":
+        raise usage("--engine ray trains classifiers only")
     lo_hi = _window(window)
     release_name = name or data.resolve().name
     if kind == "classifier":
@@ -227,6 +235,8 @@ def train(
             seed,
             settings,
             key,
+            "ray" if engine is EngineChoice.ray else "local",
+            workers,
         )
         return
     labelled = _load(data, version, limit, target)
@@ -276,8 +286,11 @@ def _train_classifier(
     seed: int,
     settings: Any,
     key: Path | None,
+    engine: Literal["local", "ray"],
+    workers: int,
 ) -> None:
-    """``models.classifier_release.train_classifier`` with a progress bar per epoch."""
+    """``models.classifier_release.train_classifier`` with a progress bar per epoch (on Ray,
+    the epochs are shown once the run is over)."""
     from thermoscope.models.classifier_release import train_classifier
 
     try:
@@ -294,6 +307,8 @@ def _train_classifier(
                 private_key=key,
                 progress=lambda stage, done, total, info: report(stage, done, total),
                 log=lambda line: err_console.print(escape(line), highlight=False),
+                engine=engine,
+                workers=workers,
             )
         manifest = check_release(folder)
     except ThermoscopeError as exc:

@@ -10,7 +10,8 @@
    ``settings.width`` (stretched), and apply it to every frame;
 4. optionally add synthetic defects rendered onto normal training frames
    (``datasets.synthetic_defects``);
-5. fit (``training.fit_classifier``), then measure on the holdout (``evaluation.evaluate``;
+5. fit (``training.fit_classifier``, or ``training.fit_classifier_ray`` across Ray Train
+   workers with ``engine="ray"``), then measure on the holdout (``evaluation.evaluate``;
    accuracy, macro-F1, per-class recall, the defect-vs-normal view);
 6. export to ONNX (with ``settings.flips`` and ``settings.tta`` the graph averages the logits
    over the four flips, so the release computes exactly what was measured), check torch vs
@@ -25,6 +26,7 @@ import json
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
@@ -42,6 +44,7 @@ from thermoscope.models.training import (
     Progress,
     TrainSettings,
     fit_classifier,
+    fit_classifier_ray,
     predict_logits,
 )
 from thermoscope.models.training_data import (
@@ -132,6 +135,8 @@ def train_classifier(
     overwrite: bool = False,
     progress: Progress | None = None,
     log: Callable[[str], None] | None = None,
+    engine: Literal["local", "ray"] = "local",
+    workers: int = 2,
 ) -> Path:
     """Train a classifier and write its release folder.
 
@@ -147,6 +152,7 @@ def train_classifier(
         overwrite: replace an existing release folder.
         progress: called after each epoch (see ``training.Progress``).
         log: called with one line per stage (reading, training, evaluating, exporting).
+        engine: ``"local"`` (this process) or ``"ray"`` (``workers`` Ray Train workers).
 
     Returns:
         the release folder. Its manifest's ``metrics`` hold the holdout figures.
@@ -171,9 +177,15 @@ def train_classifier(
         f"holdout {len(hold)}"
     )
     started = time.perf_counter()
-    fit = fit_classifier(
-        x_train, y_train, len(data.classes), settings, seed=seed, progress=progress
-    )
+    if engine == "ray":
+        fit = fit_classifier_ray(
+            x_train, y_train, len(data.classes), settings, seed=seed, workers=workers,
+            progress=progress,
+        )  # fmt: skip
+    else:
+        fit = fit_classifier(
+            x_train, y_train, len(data.classes), settings, seed=seed, progress=progress
+        )
     module: nn.Module = FlipAveraged(fit.model) if settings.flips and settings.tta else fit.model
     module.eval()
     metrics: dict[str, object] = {
@@ -206,6 +218,8 @@ def train_classifier(
         "source": data.source,
         "target": target,
         "pretrained_tensors": len(fit.loaded),
+        "engine": engine,
+        "workers": workers if engine == "ray" else 1,
         "threads": torch.get_num_threads(),
         "wall_seconds": round(time.perf_counter() - started, 1),
     }

@@ -17,11 +17,23 @@
 Everything random comes from ``seed`` (numpy for sampling, a torch generator for augmentation,
 ``torch.manual_seed`` for initialisation), and the torch thread count is fixed, so a run repeats
 bit for bit on the same machine and thread count.
+
+``fit_classifier_ray`` runs the same training data-parallel on Ray Train (``TorchTrainer``,
+``workers`` processes, DDP over gloo on CPU; Ray is the optional ``ray`` extra, imported only
+there). Every worker draws the same samples and the same augmentation for the whole batch as one
+process would, then computes the loss on its own equal slice of it; DDP averages the slices'
+gradients, which is the whole batch's gradient. Each worker keeps batch normalisation's running
+statistics over its own slices; at the end they are averaged over the workers, which makes the
+running mean the whole batches' (the mean of equal slices' means) and the running variance
+close to it. What differs from ``fit_classifier`` is the batch statistics batch normalisation
+normalises with while training (each worker's are its slice's) and the order of floating-point
+sums, so the weights are close to the one-process run's, not equal.
 """
 
 from __future__ import annotations
 
 import math
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -225,43 +237,37 @@ def _learning_rate(settings: TrainSettings, step: int, steps_per_epoch: int) -> 
     return settings.peak_lr * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
-def fit_classifier(
-    inputs: NDArray[np.float32],
-    labels: NDArray[np.int64],
-    num_classes: int,
-    settings: TrainSettings,
-    *,
-    seed: int,
-    progress: Progress | None = None,
-) -> FitResult:
-    """Train a classifier network on contract-applied inputs.
-
-    Args:
-        inputs: (N, C, H, W) float32 in [0, 1] at the network's input size.
-        labels: (N,) class indices in [0, num_classes).
-        num_classes: K.
-        settings: the training settings.
-        seed: seeds sampling, augmentation and initialisation.
-        progress: called after each epoch with the mean loss and the seconds so far.
-
-    Raises:
-        ModelError: inputs and labels do not fit, or a class index is out of range.
-    """
+def _check_data(inputs: NDArray[np.float32], labels: NDArray[np.int64], num_classes: int) -> None:
     if inputs.ndim != 4 or inputs.shape[0] != labels.shape[0] or inputs.shape[0] < 2:
         raise ModelError(
             f"training data: inputs {inputs.shape} and labels {labels.shape} do not fit"
         )
     if labels.min() < 0 or labels.max() >= num_classes:
         raise ModelError(f"training data: class indices must be in 0..{num_classes - 1}")
-    torch.set_num_threads(settings.threads)
-    torch.manual_seed(seed)
+
+
+def _train(
+    model: nn.Module,
+    inputs: NDArray[np.float32],
+    labels: NDArray[np.int64],
+    settings: TrainSettings,
+    *,
+    seed: int,
+    rank: int = 0,
+    world: int = 1,
+    on_epoch: Callable[[int, float], None] | None = None,
+) -> None:
+    """The training loop on ``model`` (the network, or its DDP wrapper on ``world`` workers:
+    this worker trains on slice ``rank`` of every batch); ``on_epoch(epoch, mean loss of this
+    worker's slices)`` after each epoch."""
     rng = np.random.default_rng(seed)
     gen = torch.Generator().manual_seed(seed)
-    model, loaded = make_network(settings, num_classes, int(inputs.shape[1]))
     data = torch.from_numpy(np.ascontiguousarray(inputs, dtype=np.float32))
     targets = torch.from_numpy(labels.astype(np.int64))
     weights = sample_weights(labels, settings.balance)
     steps = max(1, len(labels) // settings.batch_size)
+    share = settings.batch_size // world
+    mine = slice(rank * share, (rank + 1) * share)
     decay = [p for p in model.parameters() if p.ndim > 1]
     plain = [p for p in model.parameters() if p.ndim <= 1]
     groups: list[dict[str, Any]] = [
@@ -274,9 +280,6 @@ def fit_classifier(
         weight_decay=0.0,
     )
     loss_fn = nn.CrossEntropyLoss(label_smoothing=settings.label_smoothing)
-    history: list[dict[str, float]] = []
-    start = time.perf_counter()
-    cpu_start = time.process_time()
     step = 0
     for epoch in range(settings.epochs):
         model.train()
@@ -284,22 +287,192 @@ def fit_classifier(
         total = 0.0
         for b in range(steps):
             idx = torch.from_numpy(order[b * settings.batch_size : (b + 1) * settings.batch_size])
-            x = augment_batch(data[idx], settings, gen)
+            # the whole batch is augmented on every worker: the same random draws as one process
+            x = augment_batch(data[idx], settings, gen)[mine]
             for group in optimiser.param_groups:
                 group["lr"] = _learning_rate(settings, step, steps)
-            loss = loss_fn(model(x), targets[idx])
+            loss = loss_fn(model(x), targets[idx][mine])
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             optimiser.step()
             total += float(loss.detach())
             step += 1
-        info = {"loss": total / steps, "seconds": time.perf_counter() - start}
+        if on_epoch is not None:
+            on_epoch(epoch, total / steps)
+    model.eval()
+
+
+def fit_classifier(
+    inputs: NDArray[np.float32],
+    labels: NDArray[np.int64],
+    num_classes: int,
+    settings: TrainSettings,
+    *,
+    seed: int,
+    progress: Progress | None = None,
+) -> FitResult:
+    """Train a classifier network on contract-applied inputs in this process.
+
+    Args:
+        inputs: (N, C, H, W) float32 in [0, 1] at the network's input size.
+        labels: (N,) class indices in [0, num_classes).
+        num_classes: K.
+        settings: the training settings.
+        seed: seeds sampling, augmentation and initialisation.
+        progress: called after each epoch with the mean loss and the seconds so far.
+
+    Raises:
+        ModelError: inputs and labels do not fit, or a class index is out of range.
+    """
+    _check_data(inputs, labels, num_classes)
+    torch.set_num_threads(settings.threads)
+    torch.manual_seed(seed)
+    model, loaded = make_network(settings, num_classes, int(inputs.shape[1]))
+    history: list[dict[str, float]] = []
+    start = time.perf_counter()
+    cpu_start = time.process_time()
+
+    def on_epoch(epoch: int, loss: float) -> None:
+        info = {"loss": loss, "seconds": time.perf_counter() - start}
         history.append(info)
         if progress is not None:
             progress("epoch", epoch + 1, settings.epochs, info)
-    model.eval()
+
+    _train(model, inputs, labels, settings, seed=seed, on_epoch=on_epoch)
     cpu = time.process_time() - cpu_start
     return FitResult(model, history, time.perf_counter() - start, cpu, loaded)
+
+
+#: The file rank 0 of a Ray run writes the trained network's state dict to (its checkpoint).
+RAY_STATE_FILE = "model.pt"
+
+
+def _ray_worker(config: dict[str, Any]) -> None:
+    """One Ray Train worker: the network from the seed (the same on every worker), wrapped for
+    DDP, trained on its slice of every batch; the running statistics averaged over the workers,
+    rank 0 reports the state dict as a checkpoint and every worker the history and the CPU
+    seconds of all workers."""
+    import ray.train
+    import ray.train.torch
+    import torch.distributed as dist
+
+    context = ray.train.get_context()
+    rank, world = context.get_world_rank(), context.get_world_size()
+    settings: TrainSettings = config["settings"]
+    inputs, labels = config["inputs"], config["labels"]
+    torch.set_num_threads(config["threads"])
+    torch.manual_seed(config["seed"])
+    network, _ = make_network(settings, config["num_classes"], int(inputs.shape[1]))
+    # each worker's running statistics follow its own slices (not rank 0's, broadcast)
+    model = ray.train.torch.prepare_model(
+        network, parallel_strategy_kwargs={"broadcast_buffers": False}
+    )
+    history: list[dict[str, float]] = []
+    start = time.perf_counter()
+    cpu_start = time.process_time()
+
+    def on_epoch(epoch: int, loss: float) -> None:
+        total = torch.tensor([loss], dtype=torch.float64)
+        dist.all_reduce(total)
+        history.append({"loss": float(total) / world, "seconds": time.perf_counter() - start})
+
+    _train(
+        model, inputs, labels, settings, seed=config["seed"], rank=rank, world=world,
+        on_epoch=on_epoch,
+    )  # fmt: skip
+    for buffer in network.buffers():
+        if buffer.is_floating_point():
+            dist.all_reduce(buffer)
+            buffer /= world
+    cpu = torch.tensor([time.process_time() - cpu_start], dtype=torch.float64)
+    dist.all_reduce(cpu)
+    metrics = {"history": history, "cpu_seconds": float(cpu)}
+    with tempfile.TemporaryDirectory() as folder:
+        checkpoint = None
+        if rank == 0:
+            torch.save(network.state_dict(), Path(folder) / RAY_STATE_FILE)
+            checkpoint = ray.train.Checkpoint.from_directory(folder)
+        ray.train.report(metrics, checkpoint=checkpoint)
+
+
+def fit_classifier_ray(
+    inputs: NDArray[np.float32],
+    labels: NDArray[np.int64],
+    num_classes: int,
+    settings: TrainSettings,
+    *,
+    seed: int,
+    workers: int = 2,
+    progress: Progress | None = None,
+) -> FitResult:
+    """Train a classifier data-parallel on Ray Train: ``fit_classifier``'s training on
+    ``workers`` processes (``TorchTrainer``, DDP over gloo, one CPU each; see the module's
+    docstring for what differs). A Ray runtime already started (``ray.init``) is used as it is,
+    otherwise one is started on this machine with ``workers`` CPUs.
+
+    Args:
+        inputs, labels, num_classes, settings, seed: as for ``fit_classifier``; every worker
+            runs ``max(1, settings.threads // workers)`` torch threads.
+        workers: training processes (``settings.batch_size`` must divide among them).
+        progress: called for each epoch once the run is over (the workers run elsewhere).
+
+    Returns:
+        the network (rank 0's weights), the per-epoch mean loss over all workers, the wall
+        seconds of the run (Ray start-up not counted) and the CPU seconds of all workers.
+
+    Raises:
+        ModelError: the data do not fit, the batch does not divide among the workers, Ray
+            Train is missing, or the run failed (its error named).
+    """
+    _check_data(inputs, labels, num_classes)
+    if workers < 1 or settings.batch_size % workers:
+        raise ModelError(
+            f"workers: batch_size {settings.batch_size} does not divide among {workers} workers"
+        )
+    try:
+        import ray
+        from ray.train import RunConfig, ScalingConfig
+        from ray.train.torch import TorchConfig, TorchTrainer
+    except ImportError:
+        raise ModelError("engine 'ray' needs Ray Train: pip install 'thermoscope[ray]'") from None
+    if not ray.is_initialized():
+        ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
+    config = {
+        "settings": settings,
+        "inputs": np.ascontiguousarray(inputs, dtype=np.float32),
+        "labels": labels.astype(np.int64),
+        "num_classes": num_classes,
+        "seed": seed,
+        "threads": max(1, settings.threads // workers),
+    }
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="thermoscope-ray-train-") as storage:
+        trainer = TorchTrainer(
+            _ray_worker,
+            train_loop_config=config,
+            scaling_config=ScalingConfig(num_workers=workers, use_gpu=False),
+            torch_config=TorchConfig(backend="gloo"),
+            run_config=RunConfig(name="classifier", storage_path=storage),
+        )
+        try:
+            result = trainer.fit()
+        except Exception as exc:  # Ray wraps a worker's error in its own types
+            raise ModelError(f"Ray training failed: {type(exc).__name__}: {exc}") from None
+        metrics = result.metrics
+        if result.checkpoint is None or metrics is None:
+            raise ModelError("Ray training failed: rank 0 reported no checkpoint")
+        with result.checkpoint.as_directory() as folder:
+            state = torch.load(Path(folder) / RAY_STATE_FILE, weights_only=True)
+    seconds = time.perf_counter() - start
+    torch.manual_seed(seed)
+    model, loaded = make_network(settings, num_classes, int(inputs.shape[1]))
+    model.load_state_dict(state)
+    model.eval()
+    history = [dict(h) for h in metrics["history"]]
+    if progress is not None:
+        for epoch, info in enumerate(history):
+            progress("epoch", epoch + 1, settings.epochs, info)
+    return FitResult(model, history, seconds, float(metrics["cpu_seconds"]), loaded)
 
 
 def predict_logits(
