@@ -14,6 +14,7 @@ import { shapeStats } from "../shapes.js";
 import { autoRange, frameStats, parseFrame } from "../thermal.js";
 import { visibleOn } from "../annotate/records.js";
 import { drawColorBar } from "../measure/colorbar.js";
+import { fusionToggle } from "../measure/fusion.js";
 import { renderParameters } from "../measure/params.js";
 import { drawSpots, renderSpotList } from "../measure/spots.js";
 import { MeasureViewer } from "../measure/viewer.js";
@@ -84,6 +85,16 @@ export async function renderMeasure(root, params, ctx) {
   const stats = h("div", { class: "measure-stats" });
   const spotHost = h("div", { class: "spots" });
   const paramHost = h("section", { class: "panel params" });
+  // the fused views of a frame whose file carries a visual photo, shown instead of the canvas
+  const fusedImage = /** @type {HTMLImageElement} */ (
+    h("img", {
+      class: "fused-view",
+      hidden: true,
+      style: "flex: 1; min-width: 0; object-fit: contain",
+    })
+  );
+  const fusionHost = h("section", { class: "panel fusion", hidden: true });
+  let fusion = { refresh: () => {} };
 
   const viewer = new MeasureViewer(canvas, (c) =>
     drawSpots(c, viewer, state.spots, state.cursor),
@@ -125,7 +136,10 @@ export async function renderMeasure(root, params, ctx) {
     "form",
     {
       class: "panel display",
-      onchange: () => redraw(true),
+      onchange: () => {
+        redraw(true);
+        fusion.refresh();
+      },
       onsubmit: (/** @type {Event} */ e) => e.preventDefault(),
     },
     h("h3", {}, "Display"),
@@ -156,7 +170,7 @@ export async function renderMeasure(root, params, ctx) {
       h(
         "section",
         { class: "stage" },
-        h("div", { class: "measure-image" }, canvasHost, bar),
+        h("div", { class: "measure-image" }, canvasHost, fusedImage, bar),
         h("div", { class: "statusbar" }, cursorPos, cursorText),
       ),
       h(
@@ -176,6 +190,7 @@ export async function renderMeasure(root, params, ctx) {
         ),
         paramHost,
         display,
+        fusionHost,
         h("section", { class: "panel" }, h("h3", {}, "Statistics"), stats),
         h("section", { class: "panel" }, h("h3", {}, "Spots"), spotHost),
       ),
@@ -333,5 +348,19 @@ export async function renderMeasure(root, params, ctx) {
   setAutoRange();
   viewer.resize();
   redraw(true);
+  const fusionStage = {
+    fid,
+    index,
+    canvasHost,
+    image: fusedImage,
+    palette: () => paletteSelect.value,
+  };
+  fusionToggle(fusionHost, fusionStage).then(
+    (toggle) => (fusion = toggle),
+    (/** @type {Error} */ error) => {
+      fusionHost.hidden = false;
+      fill(fusionHost, h("h3", {}, "Visual photo"), h("p", { class: "error" }, error.message));
+    },
+  );
   return () => viewer.dispose();
 }
