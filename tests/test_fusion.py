@@ -147,6 +147,49 @@ def test_camera_alignment_mapping_and_letterbox() -> None:
     assert picture_box(dark) == (0, 0, 64, 48)
 
 
+def _gradient(image: np.ndarray) -> np.ndarray:
+    blurred = cv2.GaussianBlur(image.astype(np.float32), (0, 0), 1.0)
+    return np.asarray(
+        np.hypot(cv2.Sobel(blurred, cv2.CV_32F, 1, 0), cv2.Sobel(blurred, cv2.CV_32F, 0, 1))
+    )
+
+
+@pytest.mark.parametrize("name", ["FLIR_B60.jpg", "ax8.jpg", "flir_example.jpg"])
+def test_metadata_places_the_photo_as_the_cameras_own_msx_picture(name: str) -> None:
+    """The file's own JPEG is the camera's MSX picture (the photo's edges drawn over the
+    thermogram, showing the whole frame): the photo's edges, scaled and moved to match it best,
+    sit where the metadata says: Real2IR photo widths per picture width, the picture's centre
+    (OffsetX, OffsetY) photo pixels from the photo's centre."""
+    frame = _flir(name)
+    visual = embedded_visual(frame)
+    assert visual is not None
+    a = visual.alignment
+    assert a is not None
+    root = samples_dir()
+    assert root is not None
+    shown = cv2.imdecode(np.frombuffer((root / "flir" / name).read_bytes(), np.uint8), 0)
+    sh, sw = shown.shape
+    inner = _gradient(shown)[sh // 6 : 5 * sh // 6, sw // 6 : 5 * sw // 6]
+    vh, vw = visual.shape
+    best = (-2.0, 0.0, 0.0, 0.0)
+    for ratio in np.linspace(0.95, 1.05, 41) * a.real_to_ir:
+        k = sw * ratio / vw  # picture pixels per photo pixel
+        scaled = cv2.resize(
+            visual.grey(), (round(vw * k), round(vh * k)), interpolation=cv2.INTER_AREA
+        )
+        found = cv2.matchTemplate(_gradient(scaled), inner, cv2.TM_CCOEFF_NORMED)
+        _, score, _, (x, y) = cv2.minMaxLoc(found)
+        # the picture's centre in photo pixels, from the photo's centre
+        cx = (x + (sw - 1) / 2 - sw // 6 + 0.5) / k - 0.5 - (vw - 1) / 2
+        cy = (y + (sh - 1) / 2 - sh // 6 + 0.5) / k - 0.5 - (vh - 1) / 2
+        best = max(best, (score, float(ratio), cx, cy))
+    score, ratio, cx, cy = best
+    print(f"\n{name}: {ratio:.3f} (Real2IR {a.real_to_ir:.3f}), centre ({cx:.1f}, {cy:.1f})")
+    assert score > 0.5
+    assert ratio == pytest.approx(a.real_to_ir, rel=0.015)
+    assert (cx, cy) == pytest.approx((a.offset_x, a.offset_y), abs=2.0)
+
+
 def _zoom_of_own_jpeg(name: str) -> float:
     """How much the camera's own JPEG (its rendering of the frame) enlarges the thermal frame,
     found by correlating the °C with the JPEG's grey levels over zooms 1.00..2.00."""
