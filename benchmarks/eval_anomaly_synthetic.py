@@ -21,6 +21,9 @@ ground-truth mask, in frame pixels):
   scored on its residual after the product's ``COMPONENTS`` principal components of the OK
   parts, features of that residual); ``--components 0 --cnn-weight 1 --temperature-weight 30
   --bank 48`` gives the plain model (``PatchSettings()``).
+  ``expl.``: its explanation, the share of defective test parts whose nearest example in the
+  release's index (the OK bank plus ``--confirmed`` other defective parts of the line,
+  labelled with their defect class) is a confirmed example of their own class.
 
 The ambient is measured as a deployed system measures it: the median of the bare conveyor.
 """
@@ -47,7 +50,7 @@ from thermoscope.models.contract import InputContract
 from thermoscope.models.evaluation import auroc
 from thermoscope.models.golden import fit_golden
 from thermoscope.models.patch_features import RELATIVE, FeatureSettings
-from thermoscope.models.patch_model import PatchSettings, fit_patch_model
+from thermoscope.models.patch_model import PatchSettings, example_index, fit_patch_model
 from thermoscope.recipes import load_recipe
 from thermoscope.recipes.engine import compile_recipe, inspect
 
@@ -81,6 +84,7 @@ class Parts:
     train: list[SyntheticPart]
     ok: list[SyntheticPart]
     ng: list[SyntheticPart]
+    confirmed: list[SyntheticPart]
 
     def ambient(self, parts: list[SyntheticPart]) -> list[float]:
         """The ambient of each part as measured on the bare conveyor."""
@@ -92,7 +96,9 @@ class Parts:
 Scorer = Callable[[list[SyntheticPart], list[float]], list[NDArray[np.float32]]]
 
 
-def make_parts(product: str, difficulty: str, train: int, ok: int, ng: int, *, seed: int) -> Parts:
+def make_parts(
+    product: str, difficulty: str, train: int, ok: int, ng: int, confirmed: int, *, seed: int
+) -> Parts:
     line = ProductLine(product, rng=np.random.default_rng(seed), difficulty=difficulty)  # type: ignore[arg-type]
     kinds = line.model.defect_kinds
     return Parts(
@@ -100,6 +106,7 @@ def make_parts(product: str, difficulty: str, train: int, ok: int, ng: int, *, s
         [line.part(i) for i in range(train)],
         [line.part(train + i) for i in range(ok)],
         [line.part(train + ok + i, defect=kinds[i % len(kinds)]) for i in range(ng)],
+        [line.part(train + ok + ng + i, defect=kinds[i % len(kinds)]) for i in range(confirmed)],
     )
 
 
@@ -162,7 +169,12 @@ def golden_scorer(product: str, parts: Parts) -> Scorer:
     return score
 
 
-def patch_scorer(product: str, parts: Parts, settings: PatchSettings) -> Scorer:
+def patch_scorer(
+    product: str, parts: Parts, settings: PatchSettings
+) -> tuple[Scorer, Callable[[], float]]:
+    """The patch model's scorer and its explanation rate: the share of defective test parts
+    whose nearest example in the release's index (OK bank plus the confirmed defective parts,
+    labelled with their defect class) is a confirmed example of their own class."""
     contract = InputContract(
         window_c=WINDOWS[product],
         channels=("delta_ambient",),
@@ -182,7 +194,27 @@ def patch_scorer(product: str, parts: Parts, settings: PatchSettings) -> Scorer:
         shape = items[0].frame.shape
         return [contract.to_frame(m, shape) for m in maps]
 
-    return score
+    def explained() -> float:
+        if not parts.confirmed:
+            return 0.0
+        index = example_index(
+            model,
+            [p.frame.shape for p in parts.train],
+            [(p.serial, p.frame.celsius, p.defects[0].kind) for p in parts.confirmed],
+            ambient_c=parts.ambient(parts.confirmed),
+        )
+        x = contract.apply_batch(
+            [p.frame.celsius for p in parts.ng], ambient_c=parts.ambient(parts.ng)
+        )
+        with torch.no_grad():
+            features = torch.cat(
+                [model(torch.from_numpy(x[i : i + 32]))[2] for i in range(0, len(x), 32)]
+            ).numpy()
+        nearest = index.nearest_batch(features, k=1)
+        own = [n[0].label == p.defects[0].kind for n, p in zip(nearest, parts.ng, strict=True)]
+        return float(np.mean(own))
+
+    return score, explained
 
 
 def fmt(r: Result) -> str:
@@ -198,6 +230,9 @@ def main() -> None:
     parser.add_argument("--products", nargs="*", default=["pcb", "battery", "seal"])
     parser.add_argument("--difficulties", nargs="*", default=["normal", "hard"])
     parser.add_argument("--seeds", nargs="*", type=int, default=[2026], help="line seeds")
+    parser.add_argument(
+        "--confirmed", type=int, default=20, help="confirmed defective parts in the index"
+    )
     parser.add_argument(
         "--components", type=int, default=None, help="default: COMPONENTS of the product"
     )
@@ -228,7 +263,8 @@ def main() -> None:
     )
     header = (
         f"{'product':8} {'difficulty':10} {'seed':>5} | {'recipe AUROC':>7} {'loc.':>6} | "
-        f"{'golden AUROC':>7} {'loc.':>6} | {'patch AUROC':>7} {'loc.':>6} | {'s':>5}"
+        f"{'golden AUROC':>7} {'loc.':>6} | {'patch AUROC':>7} {'loc.':>6} {'expl.':>6} | "
+        f"{'s':>5}"
     )
     print(header)
     print("-" * len(header))
@@ -236,14 +272,18 @@ def main() -> None:
         for product in args.products:
             for difficulty in args.difficulties:
                 start = time.perf_counter()
-                parts = make_parts(product, difficulty, args.train, args.ok, args.ng, seed=seed)
+                parts = make_parts(
+                    product, difficulty, args.train, args.ok, args.ng, args.confirmed, seed=seed
+                )
                 recipe = recipe_result(product, parts)
                 golden = map_result(golden_scorer(product, parts), parts)
-                patch = map_result(patch_scorer(product, parts, settings(product)), parts)
+                scorer, explained = patch_scorer(product, parts, settings(product))
+                patch = map_result(scorer, parts)
+                explanation = explained()
                 seconds = time.perf_counter() - start
                 print(
                     f"{product:8} {difficulty:10} {seed:5} | {fmt(recipe)} | {fmt(golden)} | "
-                    f"{fmt(patch)} | {seconds:5.1f}",
+                    f"{fmt(patch)} {explanation:6.3f} | {seconds:5.1f}",
                     flush=True,
                 )
 

@@ -57,8 +57,8 @@ def _base_grid(height: int, width: int) -> Tensor:
 
 
 def _uv(height: int, width: int) -> Tensor:
-    """(2, H W) float32 normalised pixel-centre coordinates (u, v)."""
-    return _base_grid(height, width)[:, :2].T.float().contiguous()
+    """(3, H W) float32 normalised pixel-centre coordinates (u, v, 1)."""
+    return _base_grid(height, width).T.float().contiguous()
 
 
 def _blur_kernel(sigma: float) -> Tensor:
@@ -106,18 +106,10 @@ def _descent(template: Tensor, basis: Tensor) -> Tensor:
 
 
 def _compose_inverse(a: Tensor, step: Tensor) -> Tensor:
-    """``a`` (N, 2, 3) composed with the inverse of the small affine ``I + step`` (N, 6)."""
-    d0, d1, d2, d3, d4, d5 = step.unbind(dim=1)
-    det = (1.0 + d0) * (1.0 + d4) - d1 * d3
-    i00, i01 = (1.0 + d4) / det, -d1 / det
-    i10, i11 = -d3 / det, (1.0 + d0) / det
-    j0 = -(i00 * d2 + i01 * d5)
-    j1 = -(i10 * d2 + i11 * d5)
-    inverse = torch.stack(
-        [torch.stack([i00, i01, j0], dim=1), torch.stack([i10, i11, j1], dim=1)], dim=1
-    )
-    linear = a[:, :, :2]
-    return torch.cat([linear @ inverse[:, :, :2], linear @ inverse[:, :, 2:] + a[:, :, 2:]], 2)
+    """``a`` (N, 2, 3) composed with the inverse of the small affine ``I + step`` (N, 6), to
+    first order: ``a (I - step)`` (exact for a pure shift; the steps shrink as the warp
+    converges, and three element-wise operations export to far fewer graph nodes)."""
+    return a - a[:, :, :2] @ step.reshape(-1, 2, 3)
 
 
 def _invert(a: Tensor) -> Tensor:
@@ -135,28 +127,34 @@ def _invert(a: Tensor) -> Tensor:
     )
 
 
-def _sample(image: Tensor, grid: Tensor, a: Tensor, shape: tuple[int, int]) -> Tensor:
-    """``image`` (N, 1, H', W') read bilinearly at ``a`` applied to ``grid`` (2, P), edges
-    replicated: (N, 1, h, w). The same numbers as ``grid_sample`` (bilinear, ``"border"``,
-    ``align_corners=False``) from four gathers, which ONNX Runtime runs several times faster
-    than its ``GridSample``."""
-    height, width = image.shape[2], image.shape[3]
-    u, v = grid[0:1], grid[1:2]  # (1, P): element-wise, a broadcast matmul costs far more
-    x = ((a[:, 0, 0:1] * u + a[:, 0, 1:2] * v + a[:, 0, 2:3] + 1.0) * width - 1.0) * 0.5
-    y = ((a[:, 1, 0:1] * u + a[:, 1, 1:2] * v + a[:, 1, 2:3] + 1.0) * height - 1.0) * 0.5
-    x = torch.clamp(x, 0.0, width - 1.0)
-    y = torch.clamp(y, 0.0, height - 1.0)
-    x0 = torch.clamp(torch.floor(x), max=width - 2.0)
-    y0 = torch.clamp(torch.floor(y), max=height - 2.0)
-    fx, fy = x - x0, y - y0
-    index = (y0 * width + x0).long()
+def _bounds(height: int, width: int) -> Tensor:
+    """(2, 2, 1): half the sides and the last pixel, (x, y), of an image of that size."""
+    return torch.tensor([[[width / 2.0], [height / 2.0]], [[width - 1.0], [height - 1.0]]])
+
+
+def _sample(
+    image: Tensor, grid: Tensor, a: Tensor, bounds: Tensor, shape: tuple[int, int]
+) -> Tensor:
+    """``image`` (N, 1, H', W') read bilinearly at ``a`` applied to ``grid`` (3, P) of
+    normalised (u, v, 1), edges replicated: (N, 1, h, w); ``bounds``: ``_bounds(H', W')``.
+    The same numbers as ``grid_sample`` (bilinear, ``"border"``, ``align_corners=False``) from
+    four gathers, which ONNX Runtime runs several times faster than its ``GridSample``."""
+    width = image.shape[3]
+    half, top = bounds[0:1], bounds[1:2]
+    # pixel coordinates (N, 2, P): ((u' + 1) W - 1) / 2, clamped to the image (border)
+    points = torch.clamp((a @ grid) * half + (half - 0.5), min=0.0)
+    points = torch.minimum(points, top)
+    corner = torch.minimum(torch.floor(points), top - 1.0)
+    fraction = points - corner
+    index = (corner[:, 0] + corner[:, 1] * width).long()
     flat = image.flatten(1)
     v00 = torch.gather(flat, 1, index)
     v01 = torch.gather(flat, 1, index + 1)
     v10 = torch.gather(flat, 1, index + width)
     v11 = torch.gather(flat, 1, index + width + 1)
-    top = v00 + fx * (v01 - v00)
-    out = top + fy * (v10 + fx * (v11 - v10) - top)
+    fx, fy = fraction[:, 0], fraction[:, 1]
+    upper = v00 + fx * (v01 - v00)
+    out = upper + fy * (v10 + fx * (v11 - v10) - upper)
     return out.reshape(a.shape[0], 1, shape[0], shape[1])
 
 
@@ -206,10 +204,12 @@ class AlignedResidual(nn.Module):
         self.register_buffer("coarse_template", coarse_t.float().reshape(1, -1))
         self.register_buffer("fine_descent", _descent(t64, b64).float().T.contiguous())
         self.register_buffer("coarse_descent", _descent(coarse_t, coarse_b).float().T.contiguous())
-        self.register_buffer("fine_grid", _base_grid(h, w)[:, :2].T.float().contiguous())
-        self.register_buffer(
-            "coarse_grid", _base_grid(h // 2, w // 2)[:, :2].T.float().contiguous()
-        )
+        self.fine_bounds: Tensor
+        self.coarse_bounds: Tensor
+        self.register_buffer("fine_bounds", _bounds(h, w))
+        self.register_buffer("coarse_bounds", _bounds(h // 2, w // 2))
+        self.register_buffer("fine_grid", _uv(h, w))
+        self.register_buffer("coarse_grid", _uv(h // 2, w // 2))
         self.register_buffer("basis", basis.float().contiguous())
         self.register_buffer("scatter", scatter.float().reshape(1, -1))
 
@@ -224,12 +224,13 @@ class AlignedResidual(nn.Module):
         a = self.identity.repeat(n, 1, 1)
         small = _coarse(x, self.kernel)
         for _ in range(COARSE_STEPS):
-            seen = _sample(small, self.coarse_grid, a, self.coarse_shape).flatten(1)
+            seen = _sample(small, self.coarse_grid, a, self.coarse_bounds, self.coarse_shape)
+            seen = seen.flatten(1)
             a = _compose_inverse(a, (seen - self.coarse_template) @ self.coarse_descent)
         for _ in range(FINE_STEPS):
-            seen = _sample(x, self.fine_grid, a, self.shape).flatten(1)
+            seen = _sample(x, self.fine_grid, a, self.fine_bounds, self.shape).flatten(1)
             a = _compose_inverse(a, (seen - self.template) @ self.fine_descent)
-        return _sample(x, self.fine_grid, a, self.shape), a
+        return _sample(x, self.fine_grid, a, self.fine_bounds, self.shape), a
 
     def residual(self, aligned: Tensor) -> Tensor:
         """Residual in noise units (N, 1, H, W) of aligned inputs (template coordinates)."""
@@ -245,7 +246,7 @@ class AlignedResidual(nn.Module):
 
     def to_input(self, m: Tensor, a: Tensor) -> Tensor:
         """A template-space map (N, 1, H, W) brought onto the inputs the warps ``a`` came from."""
-        return _sample(m, self.fine_grid, _invert(a), self.shape)
+        return _sample(m, self.fine_grid, _invert(a), self.fine_bounds, self.shape)
 
 
 def _aligned(front: AlignedResidual, x: Tensor) -> Tensor:
