@@ -28,7 +28,6 @@ from thermoscope.server.auth import (
     Role,
     check_role,
     require,
-    role_in,
 )
 from thermoscope.server.context import ServerContext
 from thermoscope.server.db import queries
@@ -64,6 +63,8 @@ class FrameRef:
     celsius_prefix: str
     machine_verdict: str | None
     label_schema: dict[str, Any]
+    #: The principal's role in the frame's project (``admin`` for site administrators).
+    role: Role
 
 
 def frame_access(session: Session, principal: Principal, frame_id: str, action: Action) -> FrameRef:
@@ -74,13 +75,19 @@ def frame_access(session: Session, principal: Principal, frame_id: str, action: 
     what = f"frame {frame_id}"
     if row is None:
         raise not_found(what)
-    *fields, role = row
-    check_role(principal, Role.ADMIN if principal.is_admin else _role(role), action, what)
-    return FrameRef(*fields)
+    fields = dict(row._mapping)
+    role = _checked_role(principal, fields.pop("role"), action, what)
+    return FrameRef(**fields, role=role)
 
 
-def _role(value: str | None) -> Role | None:
-    return None if value is None else Role(value)
+def _checked_role(principal: Principal, stored: str | None, action: Action, what: str) -> Role:
+    """The principal's role from its stored membership (``admin`` for site administrators)
+    when it allows ``action`` on ``what``: 404 without a role, 403 when it does not allow."""
+    role = Role.ADMIN if principal.is_admin else None if stored is None else Role(stored)
+    if role is None:
+        raise not_found(what)
+    check_role(principal, role, action, what)
+    return role
 
 
 def load_frame(
@@ -113,12 +120,17 @@ def annotation_json(item: str, revision: int, updated_at: datetime, updated_by: 
 
 def get_annotation(ctx: ServerContext, principal: Principal, frame_id: str) -> tuple[str, int]:
     """The current annotation of a frame as ``AnnotationOut`` JSON text, and its revision."""
-    with ctx.db.read() as session:
-        frame_access(session, principal, frame_id, Action.READ)
-        row = session.execute(queries.ANNOTATION, {"frame_id": frame_id}).first()
+    with ctx.db.read() as session:  # access and annotation in one query
+        row = session.execute(
+            queries.ANNOTATION_ACCESS, {"frame_id": frame_id, "user_id": principal.user_id}
+        ).first()
     if row is None:
+        raise not_found(f"frame {frame_id}")
+    stored_role, item, revision, updated_at, updated_by = row
+    _checked_role(principal, stored_role, Action.READ, f"frame {frame_id}")
+    if item is None:
         raise not_found(f"annotation of frame {frame_id}")
-    return annotation_json(*row), row[1]
+    return annotation_json(item, revision, updated_at, updated_by), revision
 
 
 def parse_item(ctx: ServerContext, data: dict[str, Any], frame: FrameRef) -> AnnotatedItem:
@@ -276,19 +288,17 @@ def save_annotation(
         )
     with ctx.db.read() as session:
         frame = frame_access(session, principal, frame_id, Action.ANNOTATE)
-        reviewer = may_review(session, principal, frame.project_id)
     item = parse_item(ctx, data, frame)
     with ctx.db.write() as session:
-        if not reviewer:
+        if not may_review(principal, frame.role):
             check_review_unchanged(session, principal, frame.id, item)
         return write_item(session, frame, item, base, principal.username)
 
 
-def may_review(session: Session, principal: Principal, project_id: int) -> bool:
-    """Whether the principal's role in the project and its token's scopes allow reviewing."""
-    role = role_in(session, principal, project_id)
+def may_review(principal: Principal, role: Role) -> bool:
+    """Whether the principal's role in a project and its token's scopes allow reviewing."""
     scoped = principal.scopes is None or Action.REVIEW.value in principal.scopes
-    return scoped and role is not None and Action.REVIEW in ROLE_ACTIONS[role]
+    return scoped and Action.REVIEW in ROLE_ACTIONS[role]
 
 
 #: Review states only a reviewer may give a record.

@@ -45,6 +45,12 @@ class ServerContext:
     _models: dict[str, LoadedModel] = field(default_factory=dict)
     _refused: dict[str, tuple[float, str]] = field(default_factory=dict)
     _recipes_lock: threading.Lock = field(default_factory=threading.Lock)
+    #: Ingests this process decodes, inspects and stores at once (``ingest_concurrency``);
+    #: the others wait, so a burst of uploads leaves CPU to the interactive requests.
+    ingest_slots: threading.BoundedSemaphore = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.ingest_slots = threading.BoundedSemaphore(self.settings.ingest_concurrency)
 
     def label_schema(self, data: dict[str, Any]) -> LabelSchema:
         """The parsed form of a stored label schema (kept while the server runs)."""

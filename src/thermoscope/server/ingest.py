@@ -211,10 +211,12 @@ def preannotate(
     )
 
 
-def schema_with_labels(schema: dict[str, Any], item: AnnotatedItem) -> dict[str, Any] | None:
+def schema_with_labels(
+    ctx: ServerContext, schema: dict[str, Any], item: AnnotatedItem
+) -> dict[str, Any] | None:
     """``schema`` plus an inspection label for every label the drafts use that it lacks
-    (``None`` when nothing is missing)."""
-    parsed = LabelSchema.from_dict(schema)
+    (``None`` when nothing is missing; the schema is parsed once per process)."""
+    parsed = ctx.label_schema(schema)
     missing = sorted({a.label for a in item.annotations if parsed.label(a.label) is None})
     if not missing:
         return None
@@ -250,8 +252,7 @@ def ingest_bytes(
         raise ApiError(413, f"file of {len(data)} bytes exceeds {ctx.settings.max_upload_bytes}")
     if not data:
         raise ApiError(422, f"{filename}: the file is empty")
-    decoded = decode(data, filename, ctx.settings.decode_limits)
-    with decoded:
+    with ctx.ingest_slots, decode(data, filename, ctx.settings.decode_limits) as decoded:
         return _store(
             ctx, project_id, principal, Original.of_bytes(data), filename, decoded, edge, meta
         )
@@ -276,8 +277,7 @@ def ingest_file(
         raise ApiError(413, f"file of {size} bytes exceeds {ctx.settings.max_upload_bytes}")
     if size == 0:
         raise ApiError(422, f"{filename}: the file is empty")
-    decoded = decode_file(path, filename, ctx.settings.decode_limits)
-    with decoded:
+    with ctx.ingest_slots, decode_file(path, filename, ctx.settings.decode_limits) as decoded:
         original = Original(path, size, sha256)
         return _store(ctx, project_id, principal, original, filename, decoded, edge, meta)
 
@@ -315,7 +315,7 @@ def _store(
     original_key = f"originals/{content[:2]}/{content}/{original.sha256}"
     original.put(ctx.blobs, original_key)
     try:
-        created = _commit(
+        _commit(
             ctx,
             project_id,
             principal,
@@ -328,6 +328,7 @@ def _store(
             (original_key, heat_key),
             filename,
         )
+        created = True
     except IntegrityError:  # the same data committed by a concurrent request
         created = False
     return IngestOut(
@@ -353,8 +354,9 @@ def _commit(
     size: int,
     keys: tuple[str, str | None],
     filename: str,
-) -> bool:
-    """The one transaction that makes a stored frame visible; ``False`` when it was there.
+) -> None:
+    """The one transaction that makes a stored frame visible (``IntegrityError`` when a
+    concurrent request committed the same frame first).
     ``size``: the original file's bytes; ``keys``: the blob keys of the original file and of
     the model's heat map (if any)."""
     original_key, heat_key = keys
@@ -362,13 +364,11 @@ def _commit(
     content = decoded.content_id
     text = item_json(pre.item)
     moment = now()
-    with ctx.db.write() as session:
-        if session.get(Frame, fid) is not None:
-            return False
+    with ctx.db.write() as session:  # a frame committed meanwhile: IntegrityError
         project = session.get(Project, project_id)
         if project is None:
             raise not_found(f"project {project_id}")
-        grown = schema_with_labels(project.label_schema, pre.item)
+        grown = schema_with_labels(ctx, project.label_schema, pre.item)
         if grown is not None:
             project.label_schema = grown
         session.add(
@@ -420,4 +420,3 @@ def _commit(
                 frame_id=fid, revision=1, item=text, author=MACHINE, created_at=moment
             )
         )
-    return True

@@ -170,6 +170,13 @@ class Settings(BaseSettings):
         "training jobs make (its public key is trusted too); unset: they are stored unsigned "
         "and stay inactive until a project admin activates one",
     )
+    ingest_concurrency: int = Field(
+        default=2,
+        ge=1,
+        le=64,
+        description="uploads one server process decodes, inspects and stores at the same time; "
+        "more wait their turn, leaving the CPU to annotators' requests",
+    )
     worker_threads: int = Field(
         default=1, ge=0, le=32, description="in-process background job workers (0: none)"
     )

@@ -43,6 +43,14 @@ FRAME_ACCESS = text(
     role=String,
 )
 
+ANNOTATION_ACCESS = text(
+    "SELECT m.role, a.item, a.revision, a.updated_at, a.updated_by "
+    "FROM frames f "
+    "LEFT JOIN memberships m ON m.project_id = f.project_id AND m.user_id = :user_id "
+    "LEFT JOIN annotations a ON a.frame_id = f.id "
+    "WHERE f.id = :frame_id"
+).columns(role=String, item=Text, revision=Integer, updated_at=_TIME, updated_by=String)
+
 ANNOTATION = text(
     "SELECT item, revision, updated_at, updated_by FROM annotations WHERE frame_id = :frame_id"
 ).columns(item=Text, revision=Integer, updated_at=_TIME, updated_by=String)
