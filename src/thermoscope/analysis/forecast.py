@@ -1,17 +1,25 @@
 """Forecasts of a drifting value: how many parts (and hours) until it crosses its limit.
 
-A monitored series is one value per part, in part order (a rule's value, or its EWMA), in the
-rule's unit (°C, °C/s...; *the unit* below). The drift model is a hinge: the value sits at its
-in-control centre until an onset part, then moves linearly, ``y_t = c + s · max(0, t - τ)``.
+A monitored series is one value per part, in part order (a rule's value), in the rule's unit
+(°C, °C/s...; *the unit* below). The drift model is a generalised hinge: the value sits at its
+in-control centre ``c`` until an onset ``τ``, then, with ``u = t - τ``,
+
+    ``y_t = c + h + s · (u + κ · u²)``        (for ``t > τ``)
+
+a step ``h`` (a pump losing part of its flow at once), an initial rate ``s`` and a curvature
+``κ`` (accelerating wear: the rate doubles every ``1 / (2κ)`` parts). ``h = κ = 0`` is a
+straight ramp.
 
 - :func:`correct_environment`: regress the value on environment readings (ambient °C, relative
   humidity %, airflow m/s, whatever is present) over the in-control baseline and remove their
   part, so a warm or humid afternoon is not extrapolated as wear.
-- :func:`find_onset`: the onset ``τ`` that best fits the hinge to the points after the baseline
-  (least squares with the centre fixed; O(n) with suffix sums).
-- :func:`theil_sen`: the median of pairwise slopes and Sen's rank confidence interval.
-- :func:`forecast_crossing`: onset, then a Theil-Sen line over the points since the onset,
-  extrapolated to the limit, with an interval from the slope's confidence interval.
+- :func:`fit_wear`: the least-squares hinge of one complete past run (onset, step, rate,
+  curvature).
+- :func:`learn_wear_signature`: a station's :class:`WearSignature` from the fits of its past
+  runs: the spread of each parameter between runs, the prior of the forecasts.
+- :func:`forecast_crossing`: weighs the hinge over onsets, rates and (with a signature) the
+  station's curvatures and steps, and gives the posterior median crossing with an interval, and
+  (with a signature) the odds of the station's wear over no drift at all.
 
 Inputs are never modified; options are keyword-only.
 """
@@ -22,6 +30,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from statistics import NormalDist
+from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -40,21 +49,25 @@ class ForecastError(ThermoscopeError, ValueError):
 
 @dataclass(frozen=True, slots=True)
 class TrendFit:
-    """The drifting part of a series: a line from the onset on.
+    """The drifting part of a series: the posterior's most likely hinge.
 
     Attributes:
-        onset: index of the first drifting point (the hinge ``τ``), 0-based in the series.
-        slope: change per part, in the unit per part.
-        slope_low, slope_high: the slope's interval (its posterior's central quantiles).
-        level: the line's value at the last point, in the unit.
-        points: how many points since the onset the line rests on.
-        residual_sigma: robust spread of the points about the line (1.4826 · MAD), in the unit.
+        onset: the hinge ``τ``, 0-based in the series (the first drifting point is ``τ + 1``).
+        slope: the initial rate ``s``, in the unit per part.
+        slope_low, slope_high: the rate's interval (its posterior's central quantiles).
+        step: the step ``h`` at the onset, in the unit (0 without a signature).
+        curvature: ``κ``, per part (0 without a signature).
+        level: the hinge's value at the last point, in the unit.
+        points: how many points since the onset the hinge rests on.
+        residual_sigma: robust spread of the points about the hinge (1.4826 · MAD), in the unit.
     """
 
     onset: int
     slope: float
     slope_low: float
     slope_high: float
+    step: float
+    curvature: float
     level: float
     points: int
     residual_sigma: float
@@ -76,7 +89,9 @@ class Forecast:
         hours_to_limit, hours_low, hours_high: the same in hours at the given part rate
             (``None`` without one).
         confidence: the interval's coverage (0.9: 90 %).
-        trend: the fitted line.
+        trend: the most likely hinge.
+        drift_odds: with a wear signature, the Bayes factor of the station's wear over no drift
+            (the points since ``start`` staying at the centre); ``None`` without one.
     """
 
     limit: float
@@ -89,6 +104,7 @@ class Forecast:
     hours_high: float | None
     confidence: float
     trend: TrendFit
+    drift_odds: float | None
 
     @property
     def heading_to_limit(self) -> bool:
@@ -172,20 +188,114 @@ def correct_environment(
     return corrected, used
 
 
-def find_onset(values: npt.ArrayLike, *, center: float, start: int = 0) -> int:
-    """The onset of a linear drift from ``center``: the hinge ``τ`` with the least squares.
+class _Moments(NamedTuple):
+    """Sums over the points after each onset ``τ`` (one entry per onset), with ``u = t - τ``
+    and ``d`` the deviation from the centre: ``u[k]`` = Σ u^k (k = 0..4), ``ud[k]`` = Σ u^k d
+    (k = 0..2); ``dd`` = Σ d² over every point."""
 
-    For every candidate ``τ`` in ``[start, n - MIN_TREND_POINTS]`` the slope of
-    ``y - center = s · max(0, t - τ)`` has a closed form; the one leaving the smallest sum of
-    squares wins. Non-finite values are ignored.
+    u: FloatArray  # (5, T)
+    ud: FloatArray  # (3, T)
+    dd: float
+
+
+def _moments(d: FloatArray, finite: npt.NDArray[np.bool_], tau: FloatArray) -> _Moments:
+    first = int(tau[0])  # no point before the first onset drifts
+    t = np.arange(first, d.size, dtype=np.float64)
+    u = np.maximum(0.0, t[None, :] - tau[:, None])
+    on = (u > 0.0) & finite[None, first:]
+    powers = [on.astype(np.float64)]
+    for _ in range(4):
+        powers.append(powers[-1] * u)
+    tail = d[first:]
+    return _Moments(
+        np.stack([p.sum(axis=1) for p in powers]),
+        np.stack([p @ tail for p in powers[:3]]),
+        float(d @ d),
+    )
+
+
+class _Sums(NamedTuple):
+    """The moments for hinges ``g = u + κu²`` (first axis: κ; second: onset)."""
+
+    gg: FloatArray  # Σ g², (K, T)
+    gd: FloatArray  # Σ g d, (K, T)
+    g: FloatArray  # Σ g, (K, T)
+    points: FloatArray  # points, (T,)
+    d: FloatArray  # Σ d, (T,)
+
+
+def _sums(moments: _Moments, kappas: FloatArray) -> _Sums:
+    u, ud = moments.u, moments.ud
+    k = kappas[:, None]
+    return _Sums(
+        u[2][None, :] + 2.0 * k * u[3][None, :] + k * k * u[4][None, :],
+        ud[1][None, :] + k * ud[2][None, :],
+        u[1][None, :] + k * u[2][None, :],
+        u[0],
+        ud[0],
+    )
+
+
+class WearFit(NamedTuple):
+    """The least-squares hinge of one series (see the module docstring).
+
+    Attributes:
+        onset: the hinge ``τ`` (0-based index; the first drifting point is ``τ + 1``).
+        step: ``h``, in the unit (0 when not fitted).
+        slope: ``s``, in the unit per part.
+        curvature: ``κ``, per part (as given).
+        sse: the sum of squared residuals over the whole series, in the unit squared.
+        points: the finite points it rests on.
+    """
+
+    onset: int
+    step: float
+    slope: float
+    curvature: float
+    sse: float
+    points: int
+
+    def log_likelihood(self) -> float:
+        """Gaussian log likelihood at the fitted noise level, up to a constant."""
+        n = max(self.points, 1)
+        return -0.5 * n * math.log(max(self.sse, 1e-300) / n)
+
+
+def _fit(moments: _Moments, points: int, tau: FloatArray, step: bool, kappa: float) -> WearFit:
+    sums = _sums(moments, np.array([kappa]))
+    gg, gd, g = sums.gg[0], sums.gd[0], sums.g[0]
+    if step:
+        det = gg * sums.points - g * g
+        ok = det > 1e-12 * np.maximum(gg * sums.points, 1e-300)
+        safe = np.where(ok, det, 1.0)
+        slope = np.where(ok, (gd * sums.points - g * sums.d) / safe, 0.0)
+        steps = np.where(ok, (gg * sums.d - g * gd) / safe, 0.0)
+    else:
+        slope = np.where(gg > 0.0, gd / np.where(gg > 0.0, gg, 1.0), 0.0)
+        steps = np.zeros_like(slope)
+    explained = slope * gd + steps * sums.d
+    best = int(np.argmax(explained))
+    sse = max(moments.dd - float(explained[best]), 0.0)
+    return WearFit(int(tau[best]), float(steps[best]), float(slope[best]), kappa, sse, points)
+
+
+def fit_wear(
+    values: npt.ArrayLike, *, center: float, start: int = 0, step: bool, curvature: float = 0.0
+) -> WearFit:
+    """Fit the hinge ``c + h + s · (u + κ u²)`` with a given ``κ`` to a complete drifting series.
+
+    For every onset ``τ`` from ``start`` to ``n - MIN_TREND_POINTS`` the rate (and the step
+    when ``step``) are the least squares of the points after ``τ`` (the points before stay at
+    ``center``); the onset leaving the smallest sum of squares wins. Meant for past runs, where
+    the drift has run its course: at a first alarm :func:`forecast_crossing` weighs the hinges
+    instead. Non-finite values are ignored.
 
     Args:
         values: one value per part, in the unit.
         center: the in-control centre, in the unit.
-        start: first candidate index (e.g. the end of the baseline).
-
-    Returns:
-        The onset index.
+        start: first candidate onset (the end of the baseline).
+        step: fit a step at the onset (otherwise ``h = 0``).
+        curvature: ``κ`` (≥ 0), per part.
     """
     y = _series(values, "values")
     n = y.size
@@ -193,121 +303,151 @@ def find_onset(values: npt.ArrayLike, *, center: float, start: int = 0) -> int:
         raise ForecastError(
             f"need at least {MIN_TREND_POINTS} points after start {start}, the series has {n}"
         )
-    t = np.arange(n, dtype=np.float64)
+    if not curvature >= 0.0:
+        raise ForecastError(f"curvature must be >= 0, got {curvature}")
     finite = np.isfinite(y)
-    d = np.where(finite, y - center, 0.0)
-    w = finite.astype(np.float64)
-
-    def suffix(a: FloatArray) -> FloatArray:
-        return np.cumsum(a[::-1])[::-1]
-
-    # Sums over points t > τ: Σ w, Σ w t, Σ w t², Σ d, Σ d t.
-    sw, st, stt = suffix(w), suffix(w * t), suffix(w * t * t)
-    sd, sdt = suffix(d), suffix(d * t)
-    tau = np.arange(start, n - MIN_TREND_POINTS + 1)
-    after = tau + 1
-    sxy = sdt[after] - tau * sd[after]
-    sxx = stt[after] - 2.0 * tau * st[after] + tau * tau * sw[after]
-    gain = np.where(sxx > 0.0, sxy * sxy / np.where(sxx > 0.0, sxx, 1.0), 0.0)
-    return int(tau[int(np.argmax(gain))])
-
-
-def theil_sen(
-    t: npt.ArrayLike, y: npt.ArrayLike, *, confidence: float = 0.9
-) -> tuple[float, float, float, float]:
-    """Theil-Sen line: the median of pairwise slopes, and Sen's confidence interval for it.
-
-    Args:
-        t: abscissae (part indices), distinct.
-        y: values, in the unit.
-        confidence: coverage of the interval (0 < confidence < 1).
-
-    Returns:
-        ``(slope, intercept, slope_low, slope_high)``: unit per part, the median of
-        ``y - slope · t`` (unit), and the interval's bounds.
-    """
-    x, v = _series(t, "t"), _series(y, "y")
-    if x.shape != v.shape:
-        raise ForecastError(f"t has {x.size} points, y has {v.size}")
-    if not 0.0 < confidence < 1.0:
-        raise ForecastError(f"confidence must be within (0, 1), got {confidence}")
-    keep = np.isfinite(x) & np.isfinite(v)
-    x, v = x[keep], v[keep]
-    n = x.size
-    if n < 3:
-        raise ForecastError(f"a Theil-Sen line needs at least 3 finite points, got {n}")
-    i, j = np.triu_indices(n, k=1)
-    dx = x[j] - x[i]
-    slopes = np.sort((v[j] - v[i])[dx != 0] / dx[dx != 0])
-    pairs = slopes.size
-    slope = float(np.median(slopes))
-    intercept = float(np.median(v - slope * x))
-    # Sen (1968): ranks (N ∓ C)/2 of the sorted slopes, C = z · sqrt(Var S), S Kendall's statistic.
-    z = NormalDist().inv_cdf(0.5 + confidence / 2.0)
-    spread = z * math.sqrt(n * (n - 1) * (2 * n + 5) / 18.0)
-    low_rank = max(0, math.floor((pairs - spread) / 2.0))
-    high_rank = min(pairs - 1, math.ceil((pairs + spread) / 2.0))
-    return slope, intercept, float(slopes[low_rank]), float(slopes[high_rank])
+    tau = np.arange(start, n - MIN_TREND_POINTS + 1, dtype=np.float64)
+    moments = _moments(np.where(finite, y - center, 0.0), finite, tau)
+    return _fit(moments, int(finite.sum()), tau, step, curvature)
 
 
 @dataclass(frozen=True, slots=True)
 class WearSignature:
-    """How fast a value drifted in past runs of the same station: a prior on the drift rate.
+    """How a value drifted in past runs of the same station: the prior of its forecasts.
 
-    The rate's magnitude is log-normal: ``log|s| ~ N(log_rate, log_sd²)``, in the direction
-    ``sign``. Learnt by :func:`learn_wear_signature`.
+    The rate's magnitude is log-normal, ``log|s| ~ N(log_rate, log_sd²)`` in the direction
+    ``sign``; the curvature ``κ ~ N(curvature, curvature_sd²)`` and the step
+    ``h ~ N(step, step_sd²)`` (see the module docstring). A straight wear has curvature and step
+    0. Learnt by :func:`learn_wear_signature`.
 
     Attributes:
         log_rate: mean of ``log|s|``, ``s`` in the unit per part.
         log_sd: standard deviation of ``log|s|`` (0.1: rates vary about ±10 % between runs).
         sign: +1 for a value that rises as the station wears, -1 for one that falls.
         runs: how many past runs it was learnt from.
+        shape: the wear's shape, one of :data:`WEAR_SHAPES`.
+        curvature, curvature_sd: mean and spread of ``κ``, per part.
+        step, step_sd: mean and spread of ``h``, in the unit (signed like the drift).
     """
 
     log_rate: float
     log_sd: float
     sign: int
     runs: int
+    shape: str = "linear"
+    curvature: float = 0.0
+    curvature_sd: float = 0.0
+    step: float = 0.0
+    step_sd: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.sign not in (-1, 1) or self.runs < 1:
+            raise ForecastError(f"sign must be ±1 and runs >= 1, got {self.sign}, {self.runs}")
+        if self.shape not in WEAR_SHAPES:
+            raise ForecastError(f"unknown wear shape {self.shape!r}")
+        if not (self.log_sd > 0.0 and self.curvature_sd >= 0.0 and self.step_sd >= 0.0):
+            raise ForecastError("log_sd must be > 0, curvature_sd and step_sd >= 0")
 
     @property
     def rate(self) -> float:
-        """The typical (median) signed drift rate, unit per part."""
+        """The typical (median) signed initial drift rate, unit per part."""
         return self.sign * math.exp(self.log_rate)
+
+    @property
+    def doubling_parts(self) -> float:
+        """Parts over which the rate doubles (``math.inf`` without curvature)."""
+        return 0.5 / self.curvature if self.curvature > 0.0 else math.inf
+
+
+#: Wear shapes a signature chooses between: name -> (step fitted, curvature fitted).
+WEAR_SHAPES = {
+    "linear": (False, False),
+    "step+ramp": (True, False),
+    "accelerating": (False, True),
+    "step+accelerating": (True, True),
+}
+
+#: Curvatures (per part) the station's shared ``κ`` is searched over: 0 and a log grid.
+CURVATURE_GRID = np.concatenate([[0.0], np.geomspace(1e-6, 1e-1, 101)])
 
 
 def learn_wear_signature(
     runs: list[tuple[FloatArray, float, int]], *, min_sd: float = 0.05
 ) -> WearSignature:
-    """Learn a station's drift rate from past runs of it.
+    """Learn a station's wear from complete past runs of it.
 
-    Each past run's rate is the Theil-Sen slope of its points since its onset (found by
-    :func:`find_onset`), so a few outliers or NG parts do not bend it.
+    Each shape of :data:`WEAR_SHAPES` is fitted to every run by :func:`fit_wear`: the rate (and
+    step) per run, the curvature shared by the runs (the wear's mechanism; searched over
+    :data:`CURVATURE_GRID`). The shape with the least Bayesian information criterion over all
+    runs is the station's (a step or a curvature only where the runs need one); the signature is
+    the mean and spread of its rate and step between the runs and its curvature with the spread
+    of the profile likelihood (its values within 1/2 of the best log likelihood).
 
     Args:
         runs: ``(values, center, start)`` per past run: its series (unit), its in-control centre
             (unit) and the first index the drift may start at (the end of its baseline).
-        min_sd: floor of ``log_sd`` (a handful of runs underestimates the spread).
+        min_sd: floor of ``log_sd``, and of ``curvature_sd`` and ``step_sd`` relative to the
+            curvature and the mean step (a handful of runs underestimates the spread).
 
     Returns:
         The signature; raises :class:`ForecastError` when the runs disagree on the direction.
     """
     if not runs:
         raise ForecastError("learning a wear signature needs at least one past run")
-    slopes = []
+    prepared = []
     for k, (values, center, start) in enumerate(runs):
         y = _series(values, f"runs[{k}]")
-        onset = find_onset(y, center=center, start=start)
-        t = np.arange(onset, y.size, dtype=np.float64)
-        slope = theil_sen(t, y[onset:])[0]
-        if slope == 0.0:
+        if not 0 <= start <= y.size - MIN_TREND_POINTS:
+            raise ForecastError(
+                f"runs[{k}]: need at least {MIN_TREND_POINTS} points after start {start}, "
+                f"the series has {y.size}"
+            )
+        finite = np.isfinite(y)
+        tau = np.arange(start, y.size - MIN_TREND_POINTS + 1, dtype=np.float64)
+        moments = _moments(np.where(finite, y - center, 0.0), finite, tau)
+        prepared.append((moments, int(finite.sum()), tau))
+    total = sum(points for _, points, _ in prepared)
+    best: tuple[float, str, list[WearFit], float] | None = None
+    for shape, (with_step, curved) in WEAR_SHAPES.items():
+        grid = CURVATURE_GRID[1:] if curved else CURVATURE_GRID[:1]
+        profile = []
+        for kappa in grid:
+            fits = [_fit(m, n, tau, with_step, float(kappa)) for m, n, tau in prepared]
+            profile.append((sum(f.log_likelihood() for f in fits), fits))
+        loglik = np.array([value for value, _ in profile])
+        top = int(np.argmax(loglik))
+        parameters = len(prepared) * (2 + with_step) + curved
+        bic = -2.0 * float(loglik[top]) + parameters * math.log(total)
+        near = grid[loglik >= loglik[top] - 0.5]
+        kappa_sd = float(near.max() - near.min()) / 2.0 if curved else 0.0
+        if best is None or bic < best[0]:
+            best = (bic, shape, profile[top][1], kappa_sd)
+    assert best is not None
+    _, shape, fits, kappa_sd = best
+    for k, fit in enumerate(fits):
+        if fit.slope == 0.0:
             raise ForecastError(f"runs[{k}] does not drift (slope 0)")
-        slopes.append(slope)
-    signs = {int(math.copysign(1.0, s)) for s in slopes}
+    signs = {int(math.copysign(1.0, f.slope)) for f in fits}
     if len(signs) != 1:
         raise ForecastError("the past runs drift in opposite directions; learn one per direction")
-    logs = np.log(np.abs(np.array(slopes)))
-    sd = float(logs.std(ddof=1)) if logs.size > 1 else 0.0
-    return WearSignature(float(logs.mean()), max(sd, min_sd), signs.pop(), len(slopes))
+
+    def spread(a: FloatArray) -> float:
+        return float(a.std(ddof=1)) if a.size > 1 else 0.0
+
+    logs = np.log(np.abs(np.array([f.slope for f in fits])))
+    steps = np.array([f.step for f in fits])
+    curvature, step = fits[0].curvature, float(steps.mean())
+    return WearSignature(
+        float(logs.mean()),
+        max(spread(logs), min_sd),
+        signs.pop(),
+        len(fits),
+        shape,
+        curvature,
+        max(kappa_sd, min_sd * curvature),
+        step,
+        max(spread(steps), min_sd * abs(step)),
+    )
 
 
 def _quantiles(values: FloatArray, weights: FloatArray, qs: tuple[float, ...]) -> list[float]:
@@ -319,32 +459,60 @@ def _quantiles(values: FloatArray, weights: FloatArray, qs: tuple[float, ...]) -
     return [float(v) for v in picked]
 
 
-def _posterior(
-    rates: FloatArray,
-    width: FloatArray,
-    sxx: FloatArray,
-    sxy: FloatArray,
-    sigma: float,
-    signature: WearSignature | None,
-) -> FloatArray:
-    """Posterior weights of the hinge over onsets (rows) and rates (columns), max 1.
+#: Quantiles of the signature's curvature a forecast weighs (equal weights).
+CURVATURE_QUANTILES = (0.1, 0.3, 0.5, 0.7, 0.9)
 
-    ``width`` is each rate's share of the grid, so a flat prior in ``s`` on an uneven grid.
-    """
-    # log likelihood of (τ, s) up to a constant: -(s² Sxx - 2 s Sxy) / 2 sigma²
-    loglik = -(rates[None, :] ** 2 * sxx[:, None] - 2.0 * rates[None, :] * sxy[:, None])
-    loglik /= 2.0 * sigma * sigma
-    logprior = np.log(width)
-    if signature is not None:
-        magnitude = np.abs(rates)
-        z = (np.log(magnitude) - signature.log_rate) / signature.log_sd
-        # log-normal density in |s| on the signature's side, none on the other
-        side = np.sign(rates) == signature.sign
-        logprior = logprior + np.where(side, -0.5 * z * z - np.log(magnitude), -np.inf)
-    logpost = loglik + logprior[None, :]
-    logpost -= np.max(logpost)
-    weight: FloatArray = np.exp(logpost)
-    return weight
+
+def _log_likelihood(
+    rates: FloatArray, sums: _Sums, sigma: float, signature: WearSignature | None
+) -> tuple[FloatArray, FloatArray]:
+    """Log likelihood of every (curvature, onset, rate) over no drift, the step integrated out
+    under the signature's prior (none without a signature), and the step's posterior mean.
+    Both (K, T, S)."""
+    s = rates[None, None, :]
+    var = sigma * sigma
+    loglik = -(s * s * sums.gg[..., None] - 2.0 * s * sums.gd[..., None]) / (2.0 * var)
+    if signature is None or signature.step_sd == 0.0:
+        step = 0.0 if signature is None else signature.step
+        loglik -= (step * step * sums.points - 2.0 * step * sums.d)[None, :, None] / (2.0 * var)
+        loglik -= (step * s * sums.g[..., None]) / var
+        return loglik, np.full(loglik.shape, step)
+    mu, v = signature.step, signature.step_sd**2
+    precision = (sums.points / var + 1.0 / v)[None, :, None]
+    pull = (sums.d[None, :, None] - s * sums.g[..., None]) / var + mu / v
+    loglik += pull * pull / (2.0 * precision) - mu * mu / (2.0 * v) - 0.5 * np.log(precision * v)
+    return loglik, pull / precision
+
+
+def _log_rate_prior(rates: FloatArray, signature: WearSignature | None) -> FloatArray:
+    """Log prior of each rate per unit rate: flat without a signature, else its log-normal on
+    the signature's side (-inf on the other)."""
+    if signature is None:
+        return np.zeros_like(rates)
+    magnitude = np.abs(rates)
+    z = (np.log(magnitude) - signature.log_rate) / signature.log_sd
+    density = -0.5 * z * z - np.log(magnitude * signature.log_sd * math.sqrt(2.0 * math.pi))
+    return np.where(np.sign(rates) == signature.sign, density, -np.inf)
+
+
+def _logsumexp(a: FloatArray) -> float:
+    top = float(np.max(a))
+    return top + math.log(float(np.exp(a - top).sum())) if math.isfinite(top) else top
+
+
+def _crossing(
+    tau: FloatArray, rates: FloatArray, kappas: FloatArray, steps: FloatArray, gap: float
+) -> FloatArray:
+    """The index where each hinge (K, T, S) reaches ``gap`` (inf: never)."""
+    s = rates[None, None, :]
+    kappa = kappas[:, None, None]
+    toward = np.sign(s) == math.copysign(1.0, gap)
+    beyond = (steps - gap) * math.copysign(1.0, gap) >= 0.0
+    remaining = np.where(toward, (gap - steps) / np.where(s == 0.0, 1.0, s), -1.0)
+    radicand = 1.0 + 4.0 * kappa * remaining
+    root = 2.0 * remaining / (1.0 + np.sqrt(np.maximum(radicand, 0.0)))
+    u = np.where(beyond, 0.0, np.where(toward & (radicand >= 0.0), root, math.inf))
+    return tau[None, :, None] + np.maximum(u, 1.0)
 
 
 def forecast_crossing(
@@ -361,19 +529,20 @@ def forecast_crossing(
 ) -> Forecast:
     """Forecast when a drifting series crosses ``limit``.
 
-    The hinge ``y_t = center + s · max(0, t - τ) + noise(sigma)`` is weighed over a grid of onsets
-    ``τ`` (every index from ``start``) and rates ``s``: the likelihood of the points, times the
-    station's :class:`WearSignature` as a prior on ``s`` when one is given (flat otherwise).
-    Each ``(τ, s)`` crosses the limit at ``τ + (limit - center) / s``; the forecast is the
-    posterior median of that crossing and the interval its central ``confidence`` quantiles.
-    The trend reported is the posterior's most likely hinge.
+    The hinge ``y_t = center + h + s · (u + κu²) + noise(sigma)`` (``u = t - τ``) is weighed
+    over every onset ``τ`` from ``start`` and a grid of rates ``s``: the likelihood of the
+    points, times, with the station's :class:`WearSignature`, its log-normal prior on ``s``,
+    its curvatures (the quantiles :data:`CURVATURE_QUANTILES` of its ``κ``) and its normal prior
+    on the step ``h`` (integrated out in closed form); without a signature the rate's prior is
+    flat and ``h = κ = 0``. Each hinge crosses the limit where it reaches it; the forecast is
+    the posterior median of that crossing and the interval its central ``confidence`` quantiles.
 
     Args:
         values: one value per part up to now, in the unit (already environment-corrected).
         limit: the limit the drift heads to, in the unit.
         center, sigma: the in-control centre and part-to-part standard deviation, in the unit.
         start: first index the onset may be at (the end of the baseline).
-        signature: the station's past drift rates (``None``: the data alone).
+        signature: the station's past wear (``None``: the data alone).
         parts_per_hour: the line's rate, to give hours as well (``None``: parts only).
         confidence: coverage of the interval.
         grid: rates on the log grid per direction.
@@ -401,23 +570,21 @@ def forecast_crossing(
     gap = limit - center
     if gap == 0.0:
         raise ForecastError("the limit equals the centre: nothing to forecast")
-    toward = math.copysign(1.0, gap)
-    t = np.arange(n, dtype=np.float64)
     finite = np.isfinite(y)
     d = np.where(finite, y - center, 0.0)
-    w = finite.astype(np.float64)
-    tau = np.arange(start, n - MIN_TREND_POINTS + 1, dtype=np.float64)
-    after = tau.astype(np.int64) + 1
-
-    def suffix(a: FloatArray) -> FloatArray:
-        return np.concatenate([np.cumsum(a[::-1])[::-1], [0.0]])
-
-    sw, st, stt, sd, sdt = (suffix(a) for a in (w, w * t, w * t * t, d, d * t))
-    sxy = sdt[after] - tau * sd[after]
-    sxx = stt[after] - 2.0 * tau * st[after] + tau * tau * sw[after]
+    # With a signature's proper prior on the rate an onset may be as late as the last point but
+    # one (a step seen on a single part); from the data alone a rate needs a trend to rest on.
+    last_onset = n - 2 if signature is not None else n - MIN_TREND_POINTS
+    tau = np.arange(start, last_onset + 1, dtype=np.float64)
+    if signature is None:
+        kappas = np.zeros(1)
+    else:
+        z = np.array([NormalDist().inv_cdf(q) for q in CURVATURE_QUANTILES])
+        kappas = np.maximum(signature.curvature + signature.curvature_sd * z, 0.0)
+    sums = _sums(_moments(d, finite, tau), kappas)
     # Rates: both signs on a log grid wide enough for the data and the prior.
-    best = np.abs(sxy / np.maximum(sxx, 1e-12))
-    spread = sigma / np.sqrt(np.maximum(sxx, 1e-12))
+    best = np.abs(sums.gd / np.maximum(sums.gg, 1e-12))
+    spread = sigma / np.sqrt(np.maximum(sums.gg, 1e-12))
     high = float(np.max(best + 6.0 * spread))
     low = float(np.min(spread)) * 1e-3
     if signature is not None:
@@ -425,35 +592,44 @@ def forecast_crossing(
         low = min(low, math.exp(signature.log_rate - 6.0 * signature.log_sd))
     magnitude = np.geomspace(max(low, 1e-12), max(high, 2e-12), grid)
     rates = np.concatenate([-magnitude[::-1], magnitude])
-    weight = _posterior(rates, np.abs(np.gradient(rates)), sxx, sxy, sigma, signature)
+    width = np.abs(np.gradient(rates))
+    loglik, _ = _log_likelihood(rates, sums, sigma, signature)
+    logpost = loglik + (np.log(width) + _log_rate_prior(rates, signature))[None, None, :]
+    odds = None
+    if signature is not None:
+        # the prior: curvatures and onsets equally likely, the rate's density times its cell
+        evidence = _logsumexp(logpost) - math.log(kappas.size * tau.size)
+        odds = math.exp(min(evidence, 700.0))
     # Second pass: a fine linear grid over where the coarse posterior has its mass.
-    mass = weight.sum(axis=0)
+    mass = np.exp(logpost - np.max(logpost)).sum(axis=(0, 1))
     cumulative = np.cumsum(mass) / mass.sum()
     lo_i = max(0, int(np.searchsorted(cumulative, 1e-4)) - 1)
     hi_i = min(rates.size - 1, int(np.searchsorted(cumulative, 1.0 - 1e-4)) + 1)
     rates = np.linspace(rates[lo_i], rates[hi_i], 2 * grid)
     rates = rates[rates != 0.0]
-    weight = _posterior(rates, np.ones_like(rates), sxx, sxy, sigma, signature)
-    crossing = np.where(
-        np.sign(rates)[None, :] == toward, tau[:, None] + gap / rates[None, :], math.inf
-    )
-    flat_w, flat_c = weight.ravel(), crossing.ravel()
+    loglik, steps = _log_likelihood(rates, sums, sigma, signature)
+    logpost = loglik + _log_rate_prior(rates, signature)[None, None, :]
+    weight = np.exp(logpost - np.max(logpost))
+    crossing = _crossing(tau, rates, kappas, steps, gap)
     tail = (1.0 - confidence) / 2.0
-    first, median, second = _quantiles(flat_c, flat_w, (tail, 0.5, 1.0 - tail))
+    first, median, second = _quantiles(crossing.ravel(), weight.ravel(), (tail, 0.5, 1.0 - tail))
     last = n - 1
-    i, j = np.unravel_index(int(np.argmax(weight)), weight.shape)
-    onset, slope = int(tau[i]), float(rates[j])
-    post_s = weight.sum(axis=0)
-    slope_low, slope_high = _quantiles(rates, post_s, (tail, 1.0 - tail))
-    fitted = center + slope * np.maximum(0.0, t - onset)
+    k, i, j = np.unravel_index(int(np.argmax(weight)), weight.shape)
+    onset, slope, kappa = int(tau[i]), float(rates[j]), float(kappas[k])
+    step = float(steps[k, i, j])
+    slope_low, slope_high = _quantiles(rates, weight.sum(axis=(0, 1)), (tail, 1.0 - tail))
+    u = np.maximum(0.0, np.arange(n, dtype=np.float64) - onset)
+    fitted = center + np.where(u > 0.0, step + slope * (u + kappa * u * u), 0.0)
     residual = (y - fitted)[finite]
     trend = TrendFit(
         onset=onset,
         slope=slope,
         slope_low=slope_low,
         slope_high=slope_high,
+        step=step,
+        curvature=kappa,
         level=float(fitted[-1]),
-        points=int(np.count_nonzero(finite[onset:])),
+        points=int(np.count_nonzero(finite[onset + 1 :])),
         residual_sigma=1.482602218505602 * float(np.median(np.abs(residual - np.median(residual)))),
     )
 
@@ -475,4 +651,5 @@ def forecast_crossing(
         hours_high=hours(parts_high),
         confidence=confidence,
         trend=trend,
+        drift_odds=odds,
     )

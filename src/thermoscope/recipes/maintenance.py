@@ -4,9 +4,11 @@
 product drift alarm, forecasts when the drifting value crosses its NG limit
 (:func:`thermoscope.analysis.forecast.forecast_crossing`): the value is first corrected for the
 environment readings given with each part (ambient °C, humidity %, airflow m/s...), fitted
-over the series' baseline, and the station's :class:`~thermoscope.analysis.forecast.
-WearSignature` (its drift rates in past runs) is the prior on the rate when one is known. The
-:class:`ForecastAlert` names the station, the value, the forecast and the evidence.
+over the series' baseline (:meth:`MaintenanceWatch.corrected`), and the station's
+:class:`~thermoscope.analysis.forecast.WearSignature` (the shape, rate and step of its wear in
+past runs) is the prior when one is known; a forecast is raised only when that wear explains the
+points far better than no drift. The :class:`ForecastAlert` names the station, the value, the
+forecast and the evidence.
 
 Recurring micro-anomalies (WARN findings on parts that are not NG) that preceded past NG bursts
 are learnt by :func:`learn_precursors` as a :class:`PrecursorSignature`; the watch raises a
@@ -21,6 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 from thermoscope.analysis.forecast import (
     Forecast,
@@ -58,7 +61,9 @@ class ForecastAlert:
     Attributes:
         station: the station watched.
         rule, region, unit: the value (unit of ``forecast.limit`` and the trend).
-        part_index: the part at which the drift alarm rose (0-based, as given to the watch).
+        part_index: the part at which the forecast was made (0-based, as given to the watch):
+            the drift alarm's, or a later one when the points at the alarm did not yet show a
+            drift heading to the limit (see :class:`MaintenanceWatch`).
         direction: ``"up"`` or ``"down"``.
         forecast: parts (and hours) to the limit with their interval.
         alarm: the drift alarm the forecast was made at.
@@ -78,6 +83,26 @@ class ForecastAlert:
     environment: dict[str, float]
     evidence: str
     explanation: str
+
+
+@dataclass(frozen=True, slots=True)
+class CorrectedSeries:
+    """One watched value, corrected for the environment (see :meth:`MaintenanceWatch.corrected`).
+
+    Attributes:
+        values: the corrected value per watched part, in the value's unit.
+        center, sigma: mean and standard deviation of the baseline's corrected values (unit).
+        baseline: points at the start the watch learnt its baseline from.
+        environment: the coefficients removed, unit per reading unit, by reading.
+        part_index: the part index of each value.
+    """
+
+    values: npt.NDArray[np.float64]
+    center: float
+    sigma: float
+    baseline: int
+    environment: dict[str, float]
+    part_index: npt.NDArray[np.int64]
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,6 +246,12 @@ class MaintenanceWatch:
         parts_per_hour: the line's rate, to give forecasts in hours too.
         confidence: coverage of the forecast interval.
         max_parts: a forecast further away than this many parts raises no alert.
+        min_odds: with a wear signature, the odds of the station's wear over no drift a
+            forecast needs to raise an alert (a drift alarm the wear does not explain is left
+            to the drift watch); without one, the rate's interval must head to the limit.
+        retry_every, retry_for: a drift alarm whose forecast raised no alert is forecast again
+            every ``retry_every`` parts for ``retry_for`` parts (the drift watch raises one
+            alarm per episode: a step that follows an ambient excursion raises none).
     """
 
     def __init__(
@@ -234,6 +265,9 @@ class MaintenanceWatch:
         parts_per_hour: float | None = None,
         confidence: float = 0.9,
         max_parts: float = 100_000.0,
+        min_odds: float = 100.0,
+        retry_every: int = 10,
+        retry_for: int = 300,
     ) -> None:
         if parts_per_hour is not None and not (
             math.isfinite(parts_per_hour) and parts_per_hour > 0
@@ -247,6 +281,10 @@ class MaintenanceWatch:
         self._rate = parts_per_hour
         self._confidence = confidence
         self._max_parts = max_parts
+        self._min_odds = min_odds
+        self._retry_every = max(1, retry_every)
+        self._retry_for = retry_for
+        self._pending: dict[SeriesKey, DriftAlarm] = {}
         self._environment: list[dict[str, float]] = []
         self._recent: deque[int] = deque()
         self._precursor_armed = True
@@ -274,7 +312,15 @@ class MaintenanceWatch:
         index = self.watch.parts
         alerts: list[ForecastAlert | PrecursorAlert] = []
         for alarm in self.watch.update(inspection, ambient=ambient):
-            alert = self._forecast(alarm)
+            if self._limit(alarm) is not None:
+                self._pending[(alarm.rule, alarm.region)] = alarm
+        for key, alarm in list(self._pending.items()):
+            since = index - alarm.part_index
+            if since % self._retry_every:
+                continue
+            alert = self._forecast(alarm, index)
+            if alert is not None or since >= self._retry_for:
+                del self._pending[key]
             if alert is not None:
                 alerts.append(alert)
         precursor = self._precursor(index, inspection)
@@ -282,15 +328,22 @@ class MaintenanceWatch:
             alerts.append(precursor)
         return alerts
 
-    def _forecast(self, alarm: DriftAlarm) -> ForecastAlert | None:
-        if alarm.kind != "product" or alarm.rule not in self._limits:
-            return None
-        low, high = self._limits[alarm.rule]
-        limit = high if alarm.direction == "up" else low
-        if limit is None:
-            return None
-        history = self.watch.history(alarm.rule, alarm.region)
-        baseline = int(np.flatnonzero(history.baseline)[-1]) + 1
+    def corrected(self, rule: str, region: str) -> CorrectedSeries:
+        """One watched value's series corrected for the environment readings, as forecast.
+
+        The readings given to :meth:`update` are fitted over the series' baseline (see
+        :func:`~thermoscope.analysis.forecast.correct_environment`); a past run's corrected
+        series is what :func:`~thermoscope.analysis.forecast.learn_wear_signature` learns from.
+
+        Raises:
+            KeyError: the value has not been watched.
+            MaintenanceError: its baseline is not complete yet.
+        """
+        history = self.watch.history(rule, region)
+        marked = np.flatnonzero(history.baseline)
+        if marked.size < 2:
+            raise MaintenanceError(f"{rule!r} on {region!r} has no baseline yet")
+        baseline = int(marked[-1]) + 1
         names = sorted({name for part in self._environment for name in part})
         readings = {
             name: np.array(
@@ -303,7 +356,28 @@ class MaintenanceWatch:
             history.value, readings, baseline=max(baseline, len(names) + 3)
         )
         base = values[:baseline][history.baseline[:baseline]]
-        center, sigma = float(np.mean(base)), float(np.std(base, ddof=1))
+        return CorrectedSeries(
+            values,
+            float(np.mean(base)),
+            float(np.std(base, ddof=1)),
+            baseline,
+            used,
+            history.part_index,
+        )
+
+    def _limit(self, alarm: DriftAlarm) -> float | None:
+        """The NG limit a product drift alarm heads to (``None``: nothing to forecast)."""
+        if alarm.kind != "product" or alarm.rule not in self._limits:
+            return None
+        low, high = self._limits[alarm.rule]
+        return high if alarm.direction == "up" else low
+
+    def _forecast(self, alarm: DriftAlarm, index: int) -> ForecastAlert | None:
+        limit = self._limit(alarm)
+        assert limit is not None
+        series = self.corrected(alarm.rule, alarm.region)
+        values, center, sigma = series.values, series.center, series.sigma
+        baseline, used = series.baseline, series.environment
         key = (alarm.rule, alarm.region)
         signature = self._signatures.get(key)
         forecast = forecast_crossing(
@@ -318,17 +392,26 @@ class MaintenanceWatch:
         )
         if not forecast.parts_to_limit <= self._max_parts:
             return None
+        odds = forecast.drift_odds
+        if not forecast.heading_to_limit or (odds is not None and odds < self._min_odds):
+            return None
         trend = forecast.trend
         unit = alarm.unit
-        onset = int(history.part_index[min(trend.onset, history.part_index.size - 1)])
+        first = min(trend.onset + 1, series.part_index.size - 1)
+        onset = int(series.part_index[first])
         evidence = (
             f"{alarm.explanation}; drifting since part {onset} at {trend.slope:+.4g} {unit}/part "
-            f"({self._confidence:.0%}: {trend.slope_low:+.4g} to {trend.slope_high:+.4g}), "
-            f"now {trend.level:.2f} {unit} against the {limit:g} {unit} limit"
+            f"({self._confidence:.0%}: {trend.slope_low:+.4g} to {trend.slope_high:+.4g})"
         )
+        if trend.step != 0.0:
+            evidence += f" after a {trend.step:+.3g} {unit} step"
+        if trend.curvature > 0.0:
+            evidence += f", the rate doubling every {0.5 / trend.curvature:.0f} parts"
+        evidence += f", now {trend.level:.2f} {unit} against the {limit:g} {unit} limit"
         if signature is not None:
             evidence += (
-                f"; wear signature of {signature.runs} past runs: {signature.rate:+.4g} {unit}/part"
+                f"; {signature.shape} wear signature of {signature.runs} past runs: "
+                f"{signature.rate:+.4g} {unit}/part, odds {odds:.3g} to 1 over no drift"
             )
         if used:
             evidence += "; corrected for " + ", ".join(sorted(used))
@@ -346,7 +429,7 @@ class MaintenanceWatch:
             alarm.rule,
             alarm.region,
             unit,
-            alarm.part_index,
+            index,
             alarm.direction,
             forecast,
             alarm,

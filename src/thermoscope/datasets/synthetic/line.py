@@ -108,25 +108,40 @@ HARD_AMBIENT = Ambient(rise_c=6.0, wobble_c=1.0, wobble_period_s=900.0)
 class Drift:
     """A slow process drift: from part ``start_part`` on, ``target`` changes part after part.
 
-    Part ``i`` is changed by ``per_part_c · max(0, i - start_part)`` °C, measured at inspection
-    time (the last frame of a recording). Targets per product: ``pcb`` a component name (it runs
+    Part ``i`` is changed by ``step_c + per_part_c · u · (1 + u / (2 · doubling_parts))`` °C with
+    ``u = i - start_part`` (nothing before ``start_part``), measured at inspection time (the last
+    frame of a recording). The defaults give a linear drift; a finite ``doubling_parts`` an
+    accelerating wear (the rate grows linearly, doubling every ``doubling_parts`` parts: a heat
+    sink's contact opening up), a non-zero ``step_c`` a step then a ramp (a pump losing part of
+    its flow at once, then wearing on). Targets per product: ``pcb`` a component name (it runs
     hotter, e.g. a heat sink losing contact), ``battery`` ``"cooling"`` (every cell warmer, a
     failing coolant pump) or ``"busbar"`` (weld electrodes wearing), ``seal`` ``"seal"`` (the
     seam; negative for a failing jaw heater).
 
     Attributes:
         target: what drifts (see above).
-        per_part_c: change per part (°C), signed.
+        per_part_c: change per part at the start (°C per part), signed.
         start_part: index of the first part that drifts (0-based).
+        doubling_parts: parts over which the rate doubles (``math.inf``: a constant rate).
+        step_c: jump at ``start_part`` (°C), signed.
     """
 
     target: str
     per_part_c: float
     start_part: int = 0
+    doubling_parts: float = math.inf
+    step_c: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not self.doubling_parts > 0.0:
+            raise ValueError(f"doubling_parts must be > 0, got {self.doubling_parts}")
 
     def offset_c(self, index: int) -> float:
         """How far part ``index`` has drifted (°C)."""
-        return self.per_part_c * max(0, index - self.start_part)
+        if index < self.start_part:
+            return 0.0
+        u = index - self.start_part
+        return self.step_c + self.per_part_c * u * (1.0 + u / (2.0 * self.doubling_parts))
 
 
 @dataclass(frozen=True, slots=True)
