@@ -451,7 +451,10 @@ def learn_wear_signature(
 
 
 def _quantiles(values: FloatArray, weights: FloatArray, qs: tuple[float, ...]) -> list[float]:
-    """The weighted ``qs`` quantiles of ``values`` (inf allowed), one sort for all."""
+    """The weighted ``qs`` quantiles of ``values`` (inf allowed), one sort for all; weights
+    below 1e-12 of the largest are left out."""
+    kept = weights > 1e-12 * weights.max()
+    values, weights = values[kept], weights[kept]
     order = np.argsort(values, kind="stable")
     cumulative = np.cumsum(weights[order])
     positions = np.searchsorted(cumulative, np.asarray(qs) * cumulative[-1])
@@ -525,7 +528,7 @@ def forecast_crossing(
     signature: WearSignature | None = None,
     parts_per_hour: float | None = None,
     confidence: float = 0.9,
-    grid: int = 200,
+    grid: int = 100,
 ) -> Forecast:
     """Forecast when a drifting series crosses ``limit``.
 
@@ -591,7 +594,10 @@ def forecast_crossing(
         high = max(high, math.exp(signature.log_rate + 6.0 * signature.log_sd))
         low = min(low, math.exp(signature.log_rate - 6.0 * signature.log_sd))
     magnitude = np.geomspace(max(low, 1e-12), max(high, 2e-12), grid)
-    rates = np.concatenate([-magnitude[::-1], magnitude])
+    if signature is None:
+        rates = np.concatenate([-magnitude[::-1], magnitude])
+    else:  # the prior has no mass on the other side
+        rates = magnitude if signature.sign > 0 else -magnitude[::-1]
     width = np.abs(np.gradient(rates))
     loglik, _ = _log_likelihood(rates, sums, sigma, signature)
     logpost = loglik + (np.log(width) + _log_rate_prior(rates, signature))[None, None, :]
@@ -600,8 +606,16 @@ def forecast_crossing(
         # the prior: curvatures and onsets equally likely, the rate's density times its cell
         evidence = _logsumexp(logpost) - math.log(kappas.size * tau.size)
         odds = math.exp(min(evidence, 700.0))
-    # Second pass: a fine linear grid over where the coarse posterior has its mass.
-    mass = np.exp(logpost - np.max(logpost)).sum(axis=(0, 1))
+    # Second pass: a fine linear grid over where the coarse posterior has its mass, on the
+    # onsets that carry any (a negligible onset changes no quantile).
+    coarse = np.exp(logpost - np.max(logpost))
+    onsets = coarse.sum(axis=(0, 2))
+    held = onsets > 1e-12 * onsets.max()
+    tau = tau[held]
+    sums = _Sums(
+        sums.gg[:, held], sums.gd[:, held], sums.g[:, held], sums.points[held], sums.d[held]
+    )
+    mass = coarse.sum(axis=(0, 1))
     cumulative = np.cumsum(mass) / mass.sum()
     lo_i = max(0, int(np.searchsorted(cumulative, 1e-4)) - 1)
     hi_i = min(rates.size - 1, int(np.searchsorted(cumulative, 1.0 - 1e-4)) + 1)
