@@ -165,7 +165,7 @@ def main() -> None:
     args = parser.parse_args()
     settings = PatchSettings()
     if args.components:
-        features = FeatureSettings(cnn_weight=0.0, temperature_weight=1.0, patch=3)
+        features = FeatureSettings(cnn_weight=0.0, temperature_weight=0.1, patch=3)
         settings = PatchSettings(features=features, components=args.components, bank=16)
     line = ProductLine(args.product, rng=np.random.default_rng(2026), difficulty=args.difficulty)  # type: ignore[arg-type]
     kinds = line.model.defect_kinds

@@ -240,7 +240,7 @@ def main() -> None:
     parser.add_argument("--radius", type=int, default=PatchSettings().radius)
     parser.add_argument("--smooth", type=float, default=PatchSettings().smooth)
     parser.add_argument("--cnn-weight", type=float, default=0.0)
-    parser.add_argument("--temperature-weight", type=float, default=1.0)
+    parser.add_argument("--temperature-weight", type=float, default=0.1)
     parser.add_argument("--patch", type=int, default=FeatureSettings().patch)
     parser.add_argument("--relative", default=FeatureSettings().relative, choices=RELATIVE)
     args = parser.parse_args()

@@ -27,7 +27,7 @@ from thermoscope.models.runtime import load_model
 HEIGHT, WIDTH = 30, 40
 CONTRACT = InputContract(window_c=(0.0, 40.0), height=32, width=40)
 SETTINGS = PatchSettings(
-    features=FeatureSettings(cnn_weight=0.0, temperature_weight=1.0, patch=3),
+    features=FeatureSettings(cnn_weight=0.0, temperature_weight=0.1, patch=3),
     components=4,
     bank=8,
     calibration=0.25,

@@ -32,7 +32,7 @@ from torch.nn import functional
 from thermoscope.models.errors import ModelError
 
 #: Lucas-Kanade steps on the half-size image blurred, then on the full-size one.
-COARSE_STEPS, FINE_STEPS = 6, 4
+COARSE_STEPS, FINE_STEPS = 4, 2
 #: Blur of the coarse level after halving (half-size pixels).
 COARSE_BLUR_PX = 1.0
 #: Levenberg damping of the Gauss-Newton steps, a share of the Hessian's mean diagonal: a
@@ -44,6 +44,8 @@ TEMPLATE_ROUNDS = 3
 #: The residual's standard deviation is floored at this share of its median (pixels that never
 #: vary, like a clipped background, would otherwise divide by ~0).
 SCATTER_FLOOR = 0.1
+#: The identity warp (1, 2, 3).
+_IDENTITY = torch.tensor([[[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]])
 #: Frames per alignment batch while fitting.
 _BATCH = 32
 
@@ -100,7 +102,9 @@ def _descent(template: Tensor, basis: Tensor) -> Tensor:
     if basis.shape[0]:
         sd = sd - basis.T @ (basis @ sd)
     hessian = sd.T @ sd
-    damping = DAMPING * torch.trace(hessian) / 6 * torch.eye(6, dtype=hessian.dtype)
+    # (plus a floor: a flat template has no Hessian at all and then simply stays unwarped)
+    scale = DAMPING * float(torch.trace(hessian)) / 6 + 1e-12
+    damping = scale * torch.eye(6, dtype=hessian.dtype)
     out: Tensor = torch.linalg.solve(hessian + damping, sd.T)
     return out
 
@@ -128,25 +132,35 @@ def _invert(a: Tensor) -> Tensor:
 
 
 def _bounds(height: int, width: int) -> Tensor:
-    """(2, 2, 1): half the sides and the last pixel, (x, y), of an image of that size."""
-    return torch.tensor([[[width / 2.0], [height / 2.0]], [[width - 1.0], [height - 1.0]]])
+    """(3, 2, P): half the sides and the last pixel (x, y) of an image of that size, then the
+    pixel (x, y) of each of its P pixels."""
+    yy, xx = torch.meshgrid(
+        torch.arange(height, dtype=torch.float32),
+        torch.arange(width, dtype=torch.float32),
+        indexing="ij",
+    )
+    p = height * width
+    half = torch.tensor([[width / 2.0], [height / 2.0]]).expand(2, p)
+    top = torch.tensor([[width - 1.0], [height - 1.0]]).expand(2, p)
+    return torch.stack([half, top, torch.stack([xx.reshape(-1), yy.reshape(-1)])])
 
 
-def _sample(
-    image: Tensor, grid: Tensor, a: Tensor, bounds: Tensor, shape: tuple[int, int]
-) -> Tensor:
-    """``image`` (N, 1, H', W') read bilinearly at ``a`` applied to ``grid`` (3, P) of
-    normalised (u, v, 1), edges replicated: (N, 1, h, w); ``bounds``: ``_bounds(H', W')``.
-    The same numbers as ``grid_sample`` (bilinear, ``"border"``, ``align_corners=False``) from
-    four gathers, which ONNX Runtime runs several times faster than its ``GridSample``."""
-    width = image.shape[3]
-    half, top = bounds[0:1], bounds[1:2]
-    # pixel coordinates (N, 2, P): ((u' + 1) W - 1) / 2, clamped to the image (border)
-    points = torch.clamp((a @ grid) * half + (half - 0.5), min=0.0)
-    points = torch.minimum(points, top)
-    corner = torch.minimum(torch.floor(points), top - 1.0)
-    fraction = points - corner
-    index = (corner[:, 0] + corner[:, 1] * width).long()
+def _sample(image: Tensor, grid: Tensor, a: Tensor, bounds: Tensor) -> Tensor:
+    """``image`` (N, 1, h, w) read bilinearly at ``a`` applied to ``grid`` (3, P) of its own
+    normalised pixel centres (u, v, 1), edges replicated: (N, 1, h, w); ``bounds``:
+    ``_bounds(h, w)``. The same numbers as ``grid_sample`` (bilinear, ``"border"``,
+    ``align_corners=False``) from four gathers, which ONNX Runtime runs several times faster
+    than its ``GridSample``. The displacement from each pixel is computed apart from the pixel
+    itself, so its fraction keeps float32's precision of a few pixels, not of a hundred (torch
+    and ONNX Runtime round a product differently; at 1e-5 px that shows on a steep edge)."""
+    n, _, height, width = image.shape
+    half, top, pixels = bounds[0:1], bounds[1:2], bounds[2:3]
+    shift = ((a - _IDENTITY) @ grid) * half  # (N, 2, P) pixels from each pixel
+    whole = torch.floor(shift)
+    corner = pixels + whole  # integers
+    inside = torch.minimum(torch.clamp(corner, min=0.0), top - 1.0)
+    fraction = torch.clamp(corner - inside + (shift - whole), 0.0, 1.0)
+    index = (inside[:, 0] + inside[:, 1] * width).long()
     flat = image.flatten(1)
     v00 = torch.gather(flat, 1, index)
     v01 = torch.gather(flat, 1, index + 1)
@@ -155,7 +169,7 @@ def _sample(
     fx, fy = fraction[:, 0], fraction[:, 1]
     upper = v00 + fx * (v01 - v00)
     out = upper + fy * (v10 + fx * (v11 - v10) - upper)
-    return out.reshape(a.shape[0], 1, shape[0], shape[1])
+    return out.reshape(n, 1, height, width)
 
 
 class AlignedResidual(nn.Module):
@@ -197,13 +211,14 @@ class AlignedResidual(nn.Module):
         self.coarse_grid: Tensor
         self.basis: Tensor
         self.scatter: Tensor
-        self.identity: Tensor
-        self.register_buffer("identity", torch.tensor([[[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]]))
         self.register_buffer("kernel", kernel)
         self.register_buffer("template", template.float().reshape(1, -1))
         self.register_buffer("coarse_template", coarse_t.float().reshape(1, -1))
-        self.register_buffer("fine_descent", _descent(t64, b64).float().T.contiguous())
-        self.register_buffer("coarse_descent", _descent(coarse_t, coarse_b).float().T.contiguous())
+        # float64: the update sums 20k products; in float32 torch and ONNX Runtime would sum
+        # them in different orders and end on warps 1e-6 px apart, which the steep edges of a
+        # hot part, divided by the OK scatter, magnify to differences near 1e-4 in the map
+        self.register_buffer("fine_descent", _descent(t64, b64).T.contiguous())
+        self.register_buffer("coarse_descent", _descent(coarse_t, coarse_b).T.contiguous())
         self.fine_bounds: Tensor
         self.coarse_bounds: Tensor
         self.register_buffer("fine_bounds", _bounds(h, w))
@@ -221,16 +236,17 @@ class AlignedResidual(nn.Module):
     def align(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """The aligned inputs (N, 1, H, W) in template coordinates and the warps (N, 2, 3)."""
         n = x.shape[0]
-        a = self.identity.repeat(n, 1, 1)
+        a = _IDENTITY.repeat(n, 1, 1)
         small = _coarse(x, self.kernel)
         for _ in range(COARSE_STEPS):
-            seen = _sample(small, self.coarse_grid, a, self.coarse_bounds, self.coarse_shape)
-            seen = seen.flatten(1)
-            a = _compose_inverse(a, (seen - self.coarse_template) @ self.coarse_descent)
+            seen = _sample(small, self.coarse_grid, a, self.coarse_bounds)
+            error = (seen.flatten(1) - self.coarse_template).double()
+            a = _compose_inverse(a, (error @ self.coarse_descent).float())
         for _ in range(FINE_STEPS):
-            seen = _sample(x, self.fine_grid, a, self.fine_bounds, self.shape).flatten(1)
-            a = _compose_inverse(a, (seen - self.template) @ self.fine_descent)
-        return _sample(x, self.fine_grid, a, self.fine_bounds, self.shape), a
+            seen = _sample(x, self.fine_grid, a, self.fine_bounds)
+            error = (seen.flatten(1) - self.template).double()
+            a = _compose_inverse(a, (error @ self.fine_descent).float())
+        return _sample(x, self.fine_grid, a, self.fine_bounds), a
 
     def residual(self, aligned: Tensor) -> Tensor:
         """Residual in noise units (N, 1, H, W) of aligned inputs (template coordinates)."""
@@ -246,7 +262,7 @@ class AlignedResidual(nn.Module):
 
     def to_input(self, m: Tensor, a: Tensor) -> Tensor:
         """A template-space map (N, 1, H, W) brought onto the inputs the warps ``a`` came from."""
-        return _sample(m, self.fine_grid, _invert(a), self.fine_bounds, self.shape)
+        return _sample(m, self.fine_grid, _invert(a), self.fine_bounds)
 
 
 def _aligned(front: AlignedResidual, x: Tensor) -> Tensor:
