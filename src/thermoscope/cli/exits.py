@@ -15,7 +15,7 @@ class ExitCode(IntEnum):
 
     #: everything asked for was done.
     OK = 0
-    #: a file or folder the command names (input, output, recipe, dataset) is missing,
+    #: a file or folder the command names (input, output, recipe, manifest, dataset) is missing,
     #: unreadable, unwritable or invalid, or a value does not fit it (a pixel outside the
     #: frame, a version the dataset lacks); with several inputs the others were still done.
     FAILED = 1

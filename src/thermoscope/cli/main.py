@@ -22,6 +22,7 @@ from thermoscope.cli.fuse import fuse_command
 from thermoscope.cli.inputs import expand_inputs
 from thermoscope.cli.inspection import inspect_command, recipe_app, synth_command
 from thermoscope.cli.model import model_app
+from thermoscope.cli.record import inspect_record_command
 from thermoscope.cli.scale import batch_app
 from thermoscope.cli.serve import serve_command
 from thermoscope.cli.twin import twin_app
@@ -37,6 +38,7 @@ app = typer.Typer(
 )
 console = Console()
 app.command("inspect")(inspect_command)
+app.command("inspect-record")(inspect_record_command)
 app.command("synth")(synth_command)
 app.command("fuse")(fuse_command)
 app.add_typer(recipe_app, name="recipe")
