@@ -194,3 +194,13 @@ def test_text_that_is_not_a_mapping_is_refused(tmp_path: Path) -> None:
     manifest.write_text("views: {a: [unclosed\n", encoding="utf-8")
     with pytest.raises(RecordManifestError, match="not valid YAML/JSON"):
         load_record_manifest(manifest)
+
+
+def test_a_record_that_does_not_fit_the_recipe_exits_1(tmp_path: Path) -> None:
+    manifest = _write_part(_part("ok").record, tmp_path)
+    data = yaml.safe_load(manifest.read_text(encoding="utf-8"))
+    del data["views"]["fan_end"]
+    manifest.write_text(yaml.safe_dump(data), encoding="utf-8")
+    result = runner.invoke(app, ["inspect-record", str(manifest), "-r", str(RECIPE)])
+    assert result.exit_code == 1
+    assert "no view 'fan_end'" in " ".join(result.output.split())
