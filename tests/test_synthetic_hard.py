@@ -3,7 +3,6 @@ physically plausible subtle defects, and the ``normal`` difficulty left bit for 
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
@@ -23,30 +22,73 @@ from thermoscope.datasets.synthetic.heat import steady_state, unit_maps, upsampl
 from thermoscope.datasets.synthetic.line import HARD_CAMERA
 from thermoscope.datasets.versions import DatasetError
 
-#: SHA-256 of the ``normal`` output (raw counts, °C, masks, a sequence) before ``hard`` existed:
-#: recipes, tests and recorded runs rely on it staying the same.
-NORMAL_SHA256 = {
-    "pcb": "be821578200f7390cd56e24834d678a3e7490ecf15914ffd01518df5584eb4e4",
-    "battery": "a475914da50ffd39e9f909318cfc0310362dd7c393f69ec27bc3cfe5160d59f3",
-    "seal": "5fc91934287540d0fd00e69aceb45b8bf2de520b148078bd8c0b9b9864a1979b",
+#: Fingerprint of the ``normal`` output as it was before ``hard`` existed (recipes, tests and
+#: recorded runs rely on it staying the same): per part of an 8-part run the mean and max °C, the
+#: mean raw count and the defects (kind, mask pixels); then the mean raw count and the frame count
+#: of a recording. Compared to 1e-4 °C and 1e-2 counts, not bit for bit: NumPy's vectorised
+#: transcendental functions may differ in the last bit between CPUs.
+NORMAL_FINGERPRINT: dict[
+    str, tuple[list[tuple[float, float, float, list[tuple[str, int]]]], tuple[float, int]]
+] = {
+    "battery": (
+        [
+            (25.58916, 32.063046, 17189.672, []),
+            (25.309619, 33.874554, 17139.937, [("hot_cell", 621)]),
+            (25.849099, 36.593502, 17236.036, [("hot_cell", 619)]),
+            (25.534805, 31.55179, 17179.167, []),
+            (25.779151, 32.320522, 17222.073, []),
+            (25.494003, 31.054749, 17170.929, []),
+            (26.306567, 38.230701, 17317.085, [("hot_cell", 617)]),
+            (26.084405, 35.726261, 17276.182, [("hot_cell", 612)]),
+        ],
+        (16967.995, 31),
+    ),
+    "pcb": (
+        [
+            (25.477244, 59.450912, 17203.846, []),
+            (25.284486, 58.636036, 17168.816, [("cold_joint", 256)]),
+            (25.478349, 60.260998, 17203.753, [("cold_joint", 144)]),
+            (25.484501, 56.575073, 17201.387, []),
+            (25.650349, 59.147549, 17233.638, []),
+            (25.541616, 57.41124, 17211.241, []),
+            (25.867518, 58.03389, 17273.944, [("hot_spot", 224)]),
+            (25.633083, 58.922894, 17227.25, [("cold_joint", 144)]),
+        ],
+        (17060.014, 20),
+    ),
+    "seal": (
+        [
+            (28.948715, 61.421883, 18009.861, []),
+            (28.448423, 61.638206, 17926.119, [("seal_gap", 131)]),
+            (29.331306, 62.834946, 18090.416, []),
+            (29.052677, 63.672646, 18043.885, [("seal_gap", 237)]),
+            (28.79863, 63.834484, 18007.37, [("seal_gap", 249)]),
+            (28.318426, 61.746246, 17918.019, []),
+            (28.569069, 62.379833, 17960.84, [("seal_gap", 82)]),
+            (29.202331, 62.384132, 18063.836, []),
+        ],
+        (18670.854, 16),
+    ),
 }
 
 
-@pytest.mark.parametrize("product", sorted(NORMAL_SHA256))
-def test_normal_difficulty_is_unchanged_bit_for_bit(product: str) -> None:
-    digest = hashlib.sha256()
-    for part in simulate_run(product, parts=8, defect_rate=0.5, rng=np.random.default_rng(3)):
+@pytest.mark.parametrize("product", sorted(NORMAL_FINGERPRINT))
+def test_normal_difficulty_is_unchanged(product: str) -> None:
+    parts, (recording_raw, recording_frames) = NORMAL_FINGERPRINT[product]
+    run = list(simulate_run(product, parts=8, defect_rate=0.5, rng=np.random.default_rng(3)))
+    assert len(run) == len(parts)
+    for part, (mean_c, max_c, raw_mean, defects) in zip(run, parts, strict=True):
         assert part.frame.raw is not None
-        digest.update(part.frame.raw.tobytes())
-        digest.update(part.frame.celsius.tobytes())
-        for defect in part.defects:
-            digest.update(defect.mask.tobytes())
-            digest.update(defect.kind.encode())
+        celsius = part.frame.celsius.astype(np.float64)
+        assert celsius.mean() == pytest.approx(mean_c, abs=1e-4)
+        assert celsius.max() == pytest.approx(max_c, abs=1e-4)
+        assert part.frame.raw.astype(np.float64).mean() == pytest.approx(raw_mean, abs=1e-2)
+        assert sorted((d.kind, int(d.mask.sum())) for d in part.defects) == defects
     recording = ProductLine(product, rng=np.random.default_rng(4)).part(5, sequence=True)
-    for frame in recording.frames:
-        assert frame.raw is not None
-        digest.update(frame.raw.tobytes())
-    assert digest.hexdigest() == NORMAL_SHA256[product]
+    assert len(recording.frames) == recording_frames
+    raw = [f.raw.astype(np.float64).mean() for f in recording.frames if f.raw is not None]
+    assert len(raw) == recording_frames
+    assert float(np.mean(raw)) == pytest.approx(recording_raw, abs=1e-2)
 
 
 HARD_DEFECTS = [
@@ -69,7 +111,7 @@ def hard_line(product: str, seed: int = 11) -> ProductLine:
     return ProductLine(product, rng=np.random.default_rng(seed), difficulty="hard")
 
 
-@pytest.mark.parametrize("product", sorted(NORMAL_SHA256))
+@pytest.mark.parametrize("product", sorted(NORMAL_FINGERPRINT))
 def test_hard_runs_are_reproducible_from_the_seed(product: str) -> None:
     def run(seed: int) -> list[SyntheticPart]:
         return list(
@@ -138,7 +180,7 @@ def test_a_cold_joint_is_one_to_two_degrees_off_its_neighbours() -> None:
 
 
 def test_hard_keeps_the_layout_and_the_normal_guarantees() -> None:
-    for product in NORMAL_SHA256:
+    for product in NORMAL_FINGERPRINT:
         assert (
             hard_line(product).layout == ProductLine(product, rng=np.random.default_rng(11)).layout
         )
