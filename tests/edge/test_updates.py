@@ -37,7 +37,13 @@ from thermoscope.edge.config import (
     UpdatesConfig,
     parse_config,
 )
-from thermoscope.edge.shadow import Health, ShadowReport, health_failure, shadow_failure
+from thermoscope.edge.shadow import (
+    Health,
+    ShadowReport,
+    health_failure,
+    ng_baseline,
+    shadow_failure,
+)
 from thermoscope.edge.sources import SyntheticSource
 from thermoscope.edge.updates import ModelUpdater, unpack
 from thermoscope.models.contract import InputContract
@@ -440,6 +446,17 @@ def test_the_health_check_names_what_failed() -> None:
     assert "NG share rose from 10.0% to 30.0%" in health_failure(
         Health(10, 0, 3.0, 0.3), 0.1, BOUNDS
     )
+
+
+def test_probation_is_judged_against_the_recent_ng_share_when_the_line_drifted() -> None:
+    # a steady line: the run's share (more parts than the shadow's) is the baseline
+    assert ng_baseline(1000, 30, report(ng_share_running=0.0)) == pytest.approx(0.03)
+    # the line drifted toward NG before the switch: the running model's recent share counts
+    drifted = ng_baseline(1000, 23, report(ng_share_running=0.2))
+    assert drifted == pytest.approx(0.2)
+    assert health_failure(Health(41, 0, 3.0, 0.244), drifted, BOUNDS) == ""
+    assert "NG share rose" in health_failure(Health(41, 0, 3.0, 0.244), 0.023, BOUNDS)
+    assert ng_baseline(0, 0, report(ng_share_running=0.05)) == pytest.approx(0.05)
 
 
 def test_unpack_refuses_unsafe_and_oversized_zips(tmp_path: Path) -> None:

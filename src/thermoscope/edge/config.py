@@ -421,8 +421,8 @@ class UpdatesConfig(_Strict):
         default=0.1,
         ge=0.0,
         le=1.0,
-        description="Largest rise of the NG share after the switch over the run's NG share "
-        "before it (absolute).",
+        description="Largest rise of the NG share after the switch over the NG share before "
+        "it (the run's, or the running model's over the shadow's parts where higher; absolute).",
     )
     max_inference_errors: int = Field(
         default=0,

@@ -138,6 +138,15 @@ def shadow_failure(report: ShadowReport, settings: UpdatesConfig) -> str:
     return ""
 
 
+def ng_baseline(parts: int, ng_parts: int, report: ShadowReport) -> float:
+    """The NG share (0 to 1) a switched model's probation is judged against: the run's so far
+    (``ng_parts`` of ``parts``; more parts than the shadow's), or the running pipeline's over
+    the shadow's recent parts where that is higher, so that a line which drifted toward NG
+    before the switch does not fail a model that only follows it."""
+    run_share = ng_parts / parts if parts else 0.0
+    return max(run_share, report.ng_share_running)
+
+
 def health_failure(health: Health, baseline_ng: float, settings: UpdatesConfig) -> str:
     """Why a switched model fails its health check ("" when it has not failed: errors count at
     once, latency and the NG share once ``health_parts`` parts are in)."""

@@ -71,6 +71,7 @@ from thermoscope.edge.shadow import (
     ShadowReport,
     WatchedModel,
     health_failure,
+    ng_baseline,
     shadow_failure,
     shadow_run,
 )
@@ -342,10 +343,7 @@ class ModelUpdater:
         self._watched = watched
         summary = self.agent.summary
         self._since = (summary.parts, summary.verdicts[Verdict.NG.value])
-        # the NG share before the switch: the run's so far (more parts than the shadow's)
-        self._baseline_ng = (
-            self._since[1] / self._since[0] if self._since[0] else report.ng_share_running
-        )
+        self._baseline_ng = ng_baseline(self._since[0], self._since[1], report)
         self.state = "probation"
         self._save()
         self._event(
