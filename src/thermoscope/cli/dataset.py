@@ -21,7 +21,7 @@ from rich.table import Table
 
 from thermoscope.cli.batch import err_console, run_batch
 from thermoscope.cli.exits import fail, usage
-from thermoscope.cli.inputs import expand_inputs
+from thermoscope.cli.inputs import expand_and_report
 from thermoscope.core import ThermoscopeError
 from thermoscope.datasets.hashing import NEAR_DUPLICATE_BITS
 from thermoscope.datasets.splits import (
@@ -112,9 +112,7 @@ def add(
     if key not in ("content", "name"):
         raise usage(f"--key must be content or name, got {key!r}")
     store = _open(root)
-    files, problems = expand_inputs(inputs)
-    for problem in problems:
-        err_console.print(f"[red]✗[/red] {problem}", highlight=False)
+    files, problems = expand_and_report(inputs)
     statuses: Counter[str] = Counter()
     metadata: dict[str, Any] = {
         k: v

@@ -1,11 +1,15 @@
-"""Turn command-line inputs (files, folders, globs) into a list of files."""
+"""Turn command-line inputs (files, folders, globs, a recipe file) into what commands use."""
 
 from __future__ import annotations
 
 import glob
 from pathlib import Path
 
+from thermoscope.cli.batch import err_console
+from thermoscope.cli.exits import fail
+from thermoscope.core import ThermoscopeError
 from thermoscope.io import readers
+from thermoscope.recipes import Recipe, load_recipe
 
 _GLOB_CHARS = set("*?[")
 
@@ -42,3 +46,19 @@ def expand_inputs(items: list[str]) -> tuple[list[Path], list[str]]:
             files.append(path)
     unique = list(dict.fromkeys(files))
     return unique, problems
+
+
+def expand_and_report(items: list[str]) -> tuple[list[Path], list[str]]:
+    """``expand_inputs``, with each item that matches nothing printed on standard error."""
+    files, problems = expand_inputs(items)
+    for problem in problems:
+        err_console.print(f"[red]✗[/red] {problem}", highlight=False)
+    return files, problems
+
+
+def recipe_or_fail(path: Path) -> Recipe:
+    """The recipe in ``path``; a bad recipe ends the command with exit code 1 and the reason."""
+    try:
+        return load_recipe(path)
+    except ThermoscopeError as exc:
+        raise fail(str(exc)) from None

@@ -14,7 +14,7 @@ from rich.table import Table
 
 from thermoscope.cli.batch import err_console
 from thermoscope.cli.exits import ExitCode, fail, usage
-from thermoscope.cli.inputs import expand_inputs
+from thermoscope.cli.inputs import expand_and_report, recipe_or_fail
 from thermoscope.core import Inspection, ThermoscopeError, Verdict
 from thermoscope.datasets.synthetic import (
     DIFFICULTIES,
@@ -50,13 +50,8 @@ def inspect_command(
     ] = None,
 ) -> None:
     """Inspect parts with a recipe: OK / WARN / NG per part, findings, drift alarms."""
-    try:
-        parsed = load_recipe(recipe)
-    except ThermoscopeError as exc:
-        raise fail(str(exc)) from None
-    files, problems = expand_inputs(inputs)
-    for problem in problems:
-        err_console.print(f"[red]✗[/red] {problem}", highlight=False)
+    parsed = recipe_or_fail(recipe)
+    files, problems = expand_and_report(inputs)
     columns = (
         TextColumn("Inspecting"),
         BarColumn(),

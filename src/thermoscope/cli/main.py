@@ -19,7 +19,7 @@ from thermoscope.cli.describe import describe, describe_without_temperatures
 from thermoscope.cli.edge import edge_app
 from thermoscope.cli.exits import ExitCode, fail, usage
 from thermoscope.cli.fuse import fuse_command
-from thermoscope.cli.inputs import expand_inputs
+from thermoscope.cli.inputs import expand_and_report, expand_inputs
 from thermoscope.cli.inspection import inspect_command, recipe_app, synth_command
 from thermoscope.cli.model import model_app
 from thermoscope.cli.record import inspect_record_command
@@ -56,13 +56,6 @@ Inputs = Annotated[
 FrameOption = Annotated[
     int, typer.Option("--frame", "-f", min=0, help="Frame of a sequence (0-based).")
 ]
-
-
-def _files(items: list[str]) -> tuple[list[Path], list[str]]:
-    files, problems = expand_inputs(items)
-    for problem in problems:
-        err_console.print(f"[red]✗[/red] {problem}", highlight=False)
-    return files, problems
 
 
 def _finish(failures: list[str], problems: list[str], done: int) -> None:
@@ -113,7 +106,7 @@ def info(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per file.")] = False,
 ) -> None:
     """Camera, size, frames, parameters and min/max/mean °C of each file."""
-    files, problems = _files(inputs)
+    files, problems = expand_and_report(inputs)
     rows: list[dict[str, object]] = []
 
     def one(path: Path) -> None:
@@ -194,7 +187,7 @@ def render_command(
     bands = [_parse_isotherm(text) for text in isotherm or []]
     if palette not in PALETTES:
         raise usage(f"unknown palette {palette!r}; choose from {', '.join(PALETTES)}")
-    files, problems = _files(inputs)
+    files, problems = expand_and_report(inputs)
     single = len(files) == 1 and output.suffix.lower() == ".png" and not output.is_dir()
 
     def one(path: Path) -> None:

@@ -11,10 +11,9 @@ from rich.console import Console
 
 from thermoscope.cli.batch import err_console
 from thermoscope.cli.exits import ExitCode, fail
-from thermoscope.cli.inputs import expand_inputs
+from thermoscope.cli.inputs import expand_and_report, recipe_or_fail
 from thermoscope.core import ThermoscopeError, Verdict
 from thermoscope.pipeline.scale import reinspect
-from thermoscope.recipes import load_recipe
 from thermoscope.reports import write_jsonl
 
 batch_app = typer.Typer(help="Batch work over many files: re-inspect, on one process or Ray.")
@@ -51,13 +50,8 @@ def reinspect_command(
     ambient: Annotated[float | None, typer.Option(help="Ambient reading in °C.")] = None,
 ) -> None:
     """Re-inspect parts with another recipe; the same findings on either engine."""
-    try:
-        parsed = load_recipe(recipe)
-    except ThermoscopeError as exc:
-        raise fail(str(exc)) from None
-    files, problems = expand_inputs(inputs)
-    for problem in problems:
-        err_console.print(f"[red]✗[/red] {problem}", highlight=False)
+    parsed = recipe_or_fail(recipe)
+    files, problems = expand_and_report(inputs)
     try:
         result = reinspect(files, parsed, ambient_c=ambient, engine=engine.value, workers=workers)
         if jsonl is not None:
